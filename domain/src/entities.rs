@@ -1,0 +1,15 @@
+//! sea-orm entities, one module per table.
+
+pub mod audit_entry;
+pub mod building;
+pub mod butler_assignment;
+pub mod community;
+pub mod company;
+pub mod household;
+pub mod household_member;
+pub mod login_code;
+pub mod refresh_token;
+pub mod resident;
+pub mod staff;
+pub mod staff_community;
+pub mod unit;

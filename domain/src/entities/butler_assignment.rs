@@ -1,0 +1,22 @@
+//! The `butler_assignments` table.
+
+use sea_orm::entity::prelude::*;
+
+/// One row of `butler_assignments`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "butler_assignments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub staff_id: Uuid,
+    pub community_id: Uuid,
+    pub building_id: Option<Uuid>,
+    pub household_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+}
+
+/// No relations are navigated through the ORM; queries join explicitly.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,18 @@
+//! Courtyard's shared domain: sea-orm entities, domain types (parsed at the edge, valid
+//! inside), pure rules and the `Settings` that API and workers share.
+
+pub mod auth;
+pub mod clock;
+pub mod entities;
+pub mod imports;
+pub mod org;
+pub mod people;
+pub mod settings;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use settings::Settings;
+
+/// A new time-ordered id (UUID v7): sortable, so it doubles as the cursor for pagination.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

@@ -1,0 +1,257 @@
+//! One `Settings` for API and workers, layered: built-in defaults → optional TOML file →
+//! `COURTYARD_*` environment (nested keys joined by `__`, e.g. `COURTYARD_SERVER__PORT`),
+//! plus the conventional `DATABASE_URL` and `REDIS_URL`. The defaults are the embedded mode:
+//! a SQLite file in the working directory, the in-process queue and providers that log.
+
+use std::path::Path;
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Everything the API and the workers are configured with.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    /// HTTP listener.
+    pub server: ServerSettings,
+    /// The database: SQLite (embedded default) or PostgreSQL.
+    pub database: DatabaseSettings,
+    /// Redis; without a URL the in-process queue is used.
+    pub redis: RedisSettings,
+    /// Tokens, login codes and their limits.
+    pub auth: AuthSettings,
+    /// WeChat mini-program login.
+    pub wechat: WechatSettings,
+    /// Log output: `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// Requests per minute one client IP may make to public (unauthenticated) endpoints.
+    pub public_rate_limit_per_minute: u32,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite://...` or `postgres://...`; may carry a password, so it is a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub url: SecretString,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+/// Redis settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `redis://...`; none means the in-process queue.
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub url: Option<SecretString>,
+    /// Prefix of every key, so deployments (and tests) can share one Redis.
+    pub key_prefix: String,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HMAC secret of access tokens; none generates a random one per process (dev only).
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub jwt_secret: Option<SecretString>,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: i64,
+    /// Refresh-token lifetime in days.
+    pub refresh_token_ttl_days: i64,
+    /// Login-code lifetime in seconds.
+    pub login_code_ttl_secs: i64,
+    /// Wrong tries that burn a login code.
+    pub login_code_max_attempts: i32,
+    /// Codes one phone may be sent per minute / hour / day.
+    pub codes_per_phone_minute: u64,
+    /// See `codes_per_phone_minute`.
+    pub codes_per_phone_hour: u64,
+    /// See `codes_per_phone_minute`.
+    pub codes_per_phone_day: u64,
+    /// Codes one client IP may request per hour.
+    pub codes_per_ip_hour: u64,
+}
+
+/// WeChat mini-program settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WechatSettings {
+    /// Base URL of the WeChat API (tests point it at a mock).
+    pub base_url: String,
+    /// Mini-program app id.
+    pub app_id: Option<String>,
+    /// Mini-program app secret.
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub app_secret: Option<SecretString>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            redis: RedisSettings::default(),
+            auth: AuthSettings::default(),
+            wechat: WechatSettings::default(),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            public_rate_limit_per_minute: 120,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://courtyard.db?mode=rwc"),
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "courtyard:".into(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            login_code_ttl_secs: 5 * 60,
+            login_code_max_attempts: 5,
+            codes_per_phone_minute: 1,
+            codes_per_phone_hour: 5,
+            codes_per_phone_day: 10,
+            codes_per_ip_hour: 30,
+        }
+    }
+}
+
+impl Default for WechatSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.weixin.qq.com".into(),
+            app_id: None,
+            app_secret: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` if given (or `courtyard.toml` if present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file("courtyard.toml")),
+        }
+        figment
+            .merge(Env::prefixed("COURTYARD_").split("__"))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL", "REDIS_URL"])
+                    .map(|key| match key.as_str() {
+                        "DATABASE_URL" => "database.url".into(),
+                        _ => "redis.url".into(),
+                    }),
+            )
+            .extract()
+    }
+
+    /// True when the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        let url = self.database.url.expose_secret();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+}
+
+fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+fn serialize_opt_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let settings = Settings::default();
+        assert!(!settings.is_postgres());
+        assert!(settings.redis.url.is_none());
+        assert_eq!(settings.auth.access_token_ttl_secs, 900);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let mut settings = Settings::default();
+        settings.database.url = SecretString::from("postgres://u:hunter2@db/courtyard");
+        settings.auth.jwt_secret = Some(SecretString::from("very-secret"));
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COURTYARD_SERVER__PORT", "9999");
+            jail.set_env("DATABASE_URL", "postgres://127.0.0.1/test");
+            let settings = Settings::load(None)?;
+            assert_eq!(settings.server.port, 9999);
+            assert!(settings.is_postgres());
+            Ok(())
+        });
+    }
+}

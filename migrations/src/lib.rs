@@ -1,0 +1,45 @@
+//! Courtyard's schema: one migration set that runs on SQLite and PostgreSQL. Money is
+//! integer fen, areas integer hundredths of m², timestamps UTC.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_organisation;
+mod m20261125_000002_create_people;
+mod m20261125_000003_create_credentials;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_organisation::Migration),
+            Box::new(m20261125_000002_create_people::Migration),
+            Box::new(m20261125_000003_create_credentials::Migration),
+        ]
+    }
+}
+
+/// A foreign key from `table.column` to `target.id`.
+pub(crate) fn fk(table: &'static str, column: &'static str, target: &'static str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{table}_{column}"))
+        .from(table, column)
+        .to(target, "id")
+        .on_delete(ForeignKeyAction::Restrict)
+        .take()
+}
+
+/// An index on `columns` of `table`, unique or not.
+pub(crate) fn index(table: &'static str, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(format!("ix_{table}_{}", columns.join("_"))).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    if unique {
+        index.unique();
+    }
+    index.take()
+}
