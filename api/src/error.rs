@@ -9,7 +9,7 @@ use poem::{IntoResponse, Response, error::ResponseError, http::StatusCode};
 use poem_openapi::{
     ApiResponse, Object,
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
-    types::{ToJSON, Type},
+    types::{Example, ToJSON, Type},
 };
 
 /// The media type of every error body.
@@ -17,7 +17,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 7807 problem document.
 #[derive(Debug, Clone, Object)]
-#[oai(example = "Problem::example")]
+#[oai(example)]
 pub struct Problem {
     /// Stable identifier of the kind of problem, e.g. `/problems/validation`.
     #[oai(rename = "type")]
@@ -33,7 +33,7 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
-impl Problem {
+impl Example for Problem {
     fn example() -> Self {
         Problem {
             kind: "/problems/validation".into(),
@@ -42,7 +42,9 @@ impl Problem {
             detail: "Some fields are invalid.".into(),
             errors: vec![FieldError {
                 field: "phone".into(),
-                message: "a phone number is an 11-digit mainland mobile number such as 13812341234".into(),
+                message: "a phone number is an 11-digit mainland mobile number such as 13812341234"
+                    .into(),
+                row: None,
             }],
         }
     }
@@ -55,6 +57,9 @@ pub struct FieldError {
     pub field: String,
     /// What is wrong with it.
     pub message: String,
+    /// For file uploads: the row of the file (the header being row 1).
+    #[oai(skip_serializing_if_is_none)]
+    pub row: Option<u32>,
 }
 
 /// Everything a handler can fail with.
@@ -110,7 +115,11 @@ impl ApiError {
         let message = message.into();
         ApiError::Validation {
             detail: format!("{field}: {message}"),
-            errors: vec![FieldError { field: field.into(), message }],
+            errors: vec![FieldError {
+                field: field.into(),
+                message,
+                row: None,
+            }],
         }
     }
 
@@ -137,7 +146,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (slug, title) = self.slug_and_title();
         let detail = match self {
-            ApiError::Unexpected(_) => "something went wrong on our side; it has been logged".into(),
+            ApiError::Unexpected(_) => {
+                "something went wrong on our side; it has been logged".into()
+            }
             other => other.to_string(),
         };
         Problem {
@@ -189,10 +200,9 @@ impl ResponseError for ApiError {
         }
         let mut response = problem_response(&self.problem());
         if let ApiError::TooManyRequests { retry_after, .. } = self {
-            response.headers_mut().insert(
-                "retry-after",
-                poem::http::HeaderValue::from(*retry_after),
-            );
+            response
+                .headers_mut()
+                .insert("retry-after", poem::http::HeaderValue::from(*retry_after));
         }
         response
     }
@@ -216,11 +226,13 @@ pub fn problem_from_poem_error(err: poem::Error) -> Response {
     let status = err.status();
     let detail = err.to_string();
     let error = match status {
-        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(if detail.is_empty() || detail == "unauthorized" {
-            "a valid bearer token is required".into()
-        } else {
-            detail
-        }),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(
+            if detail.is_empty() || detail == "unauthorized" || detail == "authorization error" {
+                "a valid bearer token is required".into()
+            } else {
+                detail
+            },
+        ),
         StatusCode::NOT_FOUND => ApiError::NotFound("resource"),
         StatusCode::METHOD_NOT_ALLOWED => {
             let mut response = problem_response(&Problem {
@@ -259,7 +271,10 @@ pub fn problem_from_poem_error(err: poem::Error) -> Response {
 
 impl From<InvalidValue> for ApiError {
     fn from(e: InvalidValue) -> Self {
-        ApiError::Validation { detail: e.0.clone(), errors: Vec::new() }
+        ApiError::Validation {
+            detail: e.0.clone(),
+            errors: Vec::new(),
+        }
     }
 }
 
@@ -335,14 +350,42 @@ impl<const M: u16> IntoResponse for Errors<M> {
 impl<const M: u16> ApiResponse for Errors<M> {
     fn meta() -> MetaResponses {
         const ALL: [(u16, u16, &str); 8] = [
-            (status::BAD_REQUEST, 400, "Malformed request: unparsable body, a parameter of the wrong type or shape."),
+            (
+                status::BAD_REQUEST,
+                400,
+                "Malformed request: unparsable body, a parameter of the wrong type or shape.",
+            ),
             (status::UNAUTHORIZED, 401, "No valid bearer token."),
-            (status::FORBIDDEN, 403, "The caller's role does not allow this operation."),
-            (status::NOT_FOUND, 404, "Not found, or outside the caller's communities or households."),
-            (status::CONFLICT, 409, "Conflicts with the current state (duplicate, wrong state, still in use)."),
-            (status::VALIDATION, 422, "Well-formed input that breaks a rule; `errors` names the fields."),
-            (status::TOO_MANY, 429, "Rate limited; see the Retry-After header."),
-            (status::UNAVAILABLE, 503, "A dependency is unavailable; retry later."),
+            (
+                status::FORBIDDEN,
+                403,
+                "The caller's role does not allow this operation.",
+            ),
+            (
+                status::NOT_FOUND,
+                404,
+                "Not found, or outside the caller's communities or households.",
+            ),
+            (
+                status::CONFLICT,
+                409,
+                "Conflicts with the current state (duplicate, wrong state, still in use).",
+            ),
+            (
+                status::VALIDATION,
+                422,
+                "Well-formed input that breaks a rule; `errors` names the fields.",
+            ),
+            (
+                status::TOO_MANY,
+                429,
+                "Rate limited; see the Retry-After header.",
+            ),
+            (
+                status::UNAVAILABLE,
+                503,
+                "A dependency is unavailable; retry later.",
+            ),
         ];
         let mut responses: Vec<MetaResponse> = ALL
             .iter()
@@ -363,7 +406,10 @@ fn problem_meta(code: u16, description: &'static str) -> MetaResponse {
         description,
         status: Some(code),
         status_range: None,
-        content: vec![MetaMediaType { content_type: PROBLEM_JSON, schema: Problem::schema_ref() }],
+        content: vec![MetaMediaType {
+            content_type: PROBLEM_JSON,
+            schema: Problem::schema_ref(),
+        }],
         headers: Vec::new(),
     }
 }

@@ -1,1 +1,41 @@
-// placeholder
+//! Courtyard's HTTP API: poem + poem-openapi. One `#[OpenApi]` struct per area, combined in
+//! [`startup::openapi_service`]; the exported document lives in `openapi/courtyard.yaml`.
+
+pub mod auth;
+pub mod authz;
+pub mod communities;
+pub mod demo;
+pub mod error;
+pub mod households;
+pub mod imports;
+pub mod limits;
+pub mod me;
+pub mod ops;
+pub mod pagination;
+pub mod residents;
+pub mod sms;
+pub mod staff;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+use poem_openapi::Tags;
+
+/// The areas of the API, as tags in the document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Logging in and out: SMS codes and WeChat for residents, passwords for staff.
+    Auth,
+    /// The caller's own profile and households.
+    Me,
+    /// Communities (小区), buildings (楼栋) and units (单元).
+    Communities,
+    /// Households (户) and who lives in them.
+    Households,
+    /// Residents (业主/住户).
+    Residents,
+    /// Staff accounts, roles, community scopes and butler assignments.
+    Staff,
+    /// Bulk import of the household roll from CSV.
+    Imports,
+}

@@ -120,7 +120,13 @@ impl Column {
 /// (English or Chinese), then one row per household and resident.
 pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let header_error = |reason: String| vec![RowError { row: 1, column: String::new(), reason }];
+    let header_error = |reason: String| {
+        vec![RowError {
+            row: 1,
+            column: String::new(),
+            reason,
+        }]
+    };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -146,7 +152,10 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
         .map(|c| c.name())
         .collect();
     if !missing.is_empty() {
-        return Err(header_error(format!("missing columns: {}", missing.join(", "))));
+        return Err(header_error(format!(
+            "missing columns: {}",
+            missing.join(", ")
+        )));
     }
     if columns.contains_key(&Column::Name) != columns.contains_key(&Column::Phone) {
         return Err(header_error("name and phone columns go together".into()));
@@ -156,20 +165,29 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
     let mut errors = Vec::new();
     // Conflicts across rows: one household described twice with other facts, one resident
     // named twice in one household.
-    let mut households: HashMap<(String, String, String), (usize, Option<i32>, FloorArea)> = HashMap::new();
+    let mut households: HashMap<(String, String, String), (usize, Option<i32>, FloorArea)> =
+        HashMap::new();
     let mut members: HashMap<(String, String, String, String), usize> = HashMap::new();
     let mut names: HashMap<String, (usize, String)> = HashMap::new();
 
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
         if rows.len() + errors.len() >= MAX_ROWS + 1 {
-            errors.push(RowError { row, column: String::new(), reason: format!("a roll has at most {MAX_ROWS} rows") });
+            errors.push(RowError {
+                row,
+                column: String::new(),
+                reason: format!("a roll has at most {MAX_ROWS} rows"),
+            });
             break;
         }
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                errors.push(RowError { row, column: String::new(), reason: csv_reason(&e) });
+                errors.push(RowError {
+                    row,
+                    column: String::new(),
+                    reason: csv_reason(&e),
+                });
                 continue;
             }
         };
@@ -179,19 +197,34 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
         let before = errors.len();
         let get = |c: Column| columns.get(&c).and_then(|&i| record.get(i)).unwrap_or("");
         let mut fail = |c: Column, reason: String| {
-            errors.push(RowError { row, column: c.name().into(), reason });
+            errors.push(RowError {
+                row,
+                column: c.name().into(),
+                reason,
+            });
         };
 
-        let building = Label::parse(get(Column::Building)).map_err(|e| fail(Column::Building, e.0)).ok();
-        let unit = Label::parse(get(Column::Unit)).map_err(|e| fail(Column::Unit, e.0)).ok();
-        let room = RoomNumber::parse(get(Column::Room)).map_err(|e| fail(Column::Room, e.0)).ok();
-        let area = FloorArea::parse(get(Column::Area)).map_err(|e| fail(Column::Area, e.0)).ok();
+        let building = Label::parse(get(Column::Building))
+            .map_err(|e| fail(Column::Building, e.0))
+            .ok();
+        let unit = Label::parse(get(Column::Unit))
+            .map_err(|e| fail(Column::Unit, e.0))
+            .ok();
+        let room = RoomNumber::parse(get(Column::Room))
+            .map_err(|e| fail(Column::Room, e.0))
+            .ok();
+        let area = FloorArea::parse(get(Column::Area))
+            .map_err(|e| fail(Column::Area, e.0))
+            .ok();
         let floor = match get(Column::Floor) {
             "" => None,
             raw => match raw.parse::<i32>() {
                 Ok(floor) if (-10..=300).contains(&floor) => Some(floor),
                 _ => {
-                    fail(Column::Floor, "a floor is a whole number from -10 to 300".into());
+                    fail(
+                        Column::Floor,
+                        "a floor is a whole number from -10 to 300".into(),
+                    );
                     None
                 }
             },
@@ -199,26 +232,43 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
         let resident = match (get(Column::Name), get(Column::Phone)) {
             ("", "") => None,
             (name, phone) => {
-                let name = PersonName::parse(name).map_err(|e| fail(Column::Name, e.0)).ok();
-                let phone = PhoneNumber::parse(phone).map_err(|e| fail(Column::Phone, e.0)).ok();
+                let name = PersonName::parse(name)
+                    .map_err(|e| fail(Column::Name, e.0))
+                    .ok();
+                let phone = PhoneNumber::parse(phone)
+                    .map_err(|e| fail(Column::Phone, e.0))
+                    .ok();
                 let role = match get(Column::Role) {
                     "" => Some(MembershipRole::Owner),
                     "业主" => Some(MembershipRole::Owner),
                     "租户" => Some(MembershipRole::Tenant),
                     "家属" | "家庭成员" => Some(MembershipRole::Family),
-                    raw => MembershipRole::parse(raw).map_err(|e| fail(Column::Role, e.0)).ok(),
+                    raw => MembershipRole::parse(raw)
+                        .map_err(|e| fail(Column::Role, e.0))
+                        .ok(),
                 };
                 let birthday = match get(Column::Birthday) {
                     "" => Some(None),
-                    raw => parse_date(raw).map(Some).map_err(|e| fail(Column::Birthday, e)).ok(),
+                    raw => parse_date(raw)
+                        .map(Some)
+                        .map_err(|e| fail(Column::Birthday, e))
+                        .ok(),
                 };
                 let locale = match get(Column::Locale) {
                     "" => Some(Locale::ZhCn),
-                    raw => Locale::parse(raw).map_err(|e| fail(Column::Locale, e.0)).ok(),
+                    raw => Locale::parse(raw)
+                        .map_err(|e| fail(Column::Locale, e.0))
+                        .ok(),
                 };
                 match (name, phone, role, birthday, locale) {
                     (Some(name), Some(phone), Some(role), Some(birthday), Some(locale)) => {
-                        Some(RollResident { name, phone, role, birthday, locale })
+                        Some(RollResident {
+                            name,
+                            phone,
+                            role,
+                            birthday,
+                            locale,
+                        })
                     }
                     _ => None,
                 }
@@ -227,16 +277,26 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
         if errors.len() > before {
             continue;
         }
-        let (Some(building), Some(unit), Some(room), Some(area)) = (building, unit, room, area) else {
+        let (Some(building), Some(unit), Some(room), Some(area)) = (building, unit, room, area)
+        else {
             continue;
         };
-        let key = (building.as_str().to_owned(), unit.as_str().to_owned(), room.as_str().to_owned());
+        let key = (
+            building.as_str().to_owned(),
+            unit.as_str().to_owned(),
+            room.as_str().to_owned(),
+        );
         match households.get(&key) {
-            Some(&(first, first_floor, first_area)) if first_floor != floor || first_area != area => {
+            Some(&(first, first_floor, first_area))
+                if first_floor != floor || first_area != area =>
+            {
                 errors.push(RowError {
                     row,
                     column: Column::Area.name().into(),
-                    reason: format!("household {}/{}/{} is described differently in row {first}", key.0, key.1, key.2),
+                    reason: format!(
+                        "household {}/{}/{} is described differently in row {first}",
+                        key.0, key.1, key.2
+                    ),
                 });
                 continue;
             }
@@ -252,7 +312,9 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
                 errors.push(RowError {
                     row,
                     column: Column::Phone.name().into(),
-                    reason: format!("this resident is already listed for this household in row {first}"),
+                    reason: format!(
+                        "this resident is already listed for this household in row {first}"
+                    ),
                 });
                 continue;
             }
@@ -261,7 +323,10 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
                     errors.push(RowError {
                         row,
                         column: Column::Name.name().into(),
-                        reason: format!("phone {} is named `{name}` in row {first}", resident.phone.masked()),
+                        reason: format!(
+                            "phone {} is named `{name}` in row {first}",
+                            resident.phone.masked()
+                        ),
                     });
                     continue;
                 }
@@ -271,13 +336,27 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
                 }
             }
         }
-        rows.push(RollRow { row, household: RollHousehold { building, unit, room, floor, area }, resident });
+        rows.push(RollRow {
+            row,
+            household: RollHousehold {
+                building,
+                unit,
+                room,
+                floor,
+                area,
+            },
+            resident,
+        });
     }
     if !errors.is_empty() {
         return Err(errors);
     }
     if rows.is_empty() {
-        return Err(vec![RowError { row: 1, column: String::new(), reason: "the roll has no data rows".into() }]);
+        return Err(vec![RowError {
+            row: 1,
+            column: String::new(),
+            reason: "the roll has no data rows".into(),
+        }]);
     }
     Ok(rows)
 }
@@ -304,7 +383,9 @@ mod tests {
 
     #[test]
     fn parses_rows_with_and_without_residents() {
-        let csv = format!("{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,owner,1980-05-17,zh-CN\n3栋,1单元,1204,12,120,,,,,\n");
+        let csv = format!(
+            "{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,owner,1980-05-17,zh-CN\n3栋,1单元,1204,12,120,,,,,\n"
+        );
         let rows = parse_roll(csv.as_bytes()).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].row, 2);
@@ -326,32 +407,58 @@ mod tests {
 
     #[test]
     fn reports_every_bad_row_with_its_column() {
-        let csv = format!("{HEADER}3栋,1单元,1203,12,-1,张三,13812341234,,,\n3栋,1单元,1204,x,80,王五,12345,boss,1980-13-01,fr\n");
+        let csv = format!(
+            "{HEADER}3栋,1单元,1203,12,-1,张三,13812341234,,,\n3栋,1单元,1204,x,80,王五,12345,boss,1980-13-01,fr\n"
+        );
         let errors = parse_roll(csv.as_bytes()).unwrap_err();
         let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.column.as_str())).collect();
         assert_eq!(
             found,
-            [(2, "area_m2"), (3, "floor"), (3, "phone"), (3, "role"), (3, "birthday"), (3, "locale")]
+            [
+                (2, "area_m2"),
+                (3, "floor"),
+                (3, "phone"),
+                (3, "role"),
+                (3, "birthday"),
+                (3, "locale")
+            ]
         );
     }
 
     #[test]
     fn refuses_conflicting_descriptions() {
-        let csv = format!("{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,,,\n3栋,1单元,1203,12,90,李四,13900001111,,,\n");
+        let csv = format!(
+            "{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,,,\n3栋,1单元,1203,12,90,李四,13900001111,,,\n"
+        );
         let errors = parse_roll(csv.as_bytes()).unwrap_err();
         assert_eq!(errors[0].row, 3);
-        let csv = format!("{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,,,\n3栋,1单元,1204,12,90,张叁,13812341234,,,\n");
+        let csv = format!(
+            "{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,,,\n3栋,1单元,1204,12,90,张叁,13812341234,,,\n"
+        );
         let errors = parse_roll(csv.as_bytes()).unwrap_err();
         assert_eq!((errors[0].row, errors[0].column.as_str()), (3, "name"));
-        let csv = format!("{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,,,\n3栋,1单元,1203,12,89.5,张三,13812341234,,,\n");
+        let csv = format!(
+            "{HEADER}3栋,1单元,1203,12,89.5,张三,13812341234,,,\n3栋,1单元,1203,12,89.5,张三,13812341234,,,\n"
+        );
         assert_eq!(parse_roll(csv.as_bytes()).unwrap_err()[0].column, "phone");
     }
 
     #[test]
     fn refuses_bad_headers_and_encodings() {
-        assert_eq!(parse_roll(b"building,unit,room\n").unwrap_err()[0].reason, "missing columns: area_m2");
-        assert!(parse_roll(b"building,unit,room,area_m2,colour\n").unwrap_err()[0].reason.contains("colour"));
-        assert!(parse_roll(b"building,unit,room,area_m2\n").unwrap_err()[0].reason.contains("no data"));
+        assert_eq!(
+            parse_roll(b"building,unit,room\n").unwrap_err()[0].reason,
+            "missing columns: area_m2"
+        );
+        assert!(
+            parse_roll(b"building,unit,room,area_m2,colour\n").unwrap_err()[0]
+                .reason
+                .contains("colour")
+        );
+        assert!(
+            parse_roll(b"building,unit,room,area_m2\n").unwrap_err()[0]
+                .reason
+                .contains("no data")
+        );
         let errors = parse_roll(b"building,unit,room,area_m2\n\xC8\xFD,1,101,80\n").unwrap_err();
         assert!(errors[0].reason.contains("UTF-8"), "{errors:?}");
     }

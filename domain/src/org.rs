@@ -12,10 +12,11 @@ pub struct Timezone(Tz);
 impl Timezone {
     /// Parses an IANA zone name.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        raw.trim()
-            .parse::<Tz>()
-            .map(Self)
-            .map_err(|_| InvalidValue(format!("`{raw}` is not an IANA time zone such as Asia/Shanghai")))
+        raw.trim().parse::<Tz>().map(Self).map_err(|_| {
+            InvalidValue(format!(
+                "`{raw}` is not an IANA time zone such as Asia/Shanghai"
+            ))
+        })
     }
 
     /// The zone.
@@ -89,7 +90,10 @@ impl FloorArea {
     /// Parses a decimal number of square metres with at most two decimals (`89.5`).
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let err = || {
-            InvalidValue("a floor area is a positive number of m² with at most two decimals (e.g. 89.50)".into())
+            InvalidValue(
+                "a floor area is a positive number of m² with at most two decimals (e.g. 89.50)"
+                    .into(),
+            )
         };
         let raw = raw.trim();
         let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
@@ -109,7 +113,9 @@ impl FloorArea {
     /// From hundredths of a square metre.
     pub fn from_centi_m2(centi: i64) -> Result<Self, InvalidValue> {
         if centi <= 0 || centi > Self::MAX_CENTI_M2 {
-            return Err(InvalidValue("a floor area is between 0.01 and 100000 m²".into()));
+            return Err(InvalidValue(
+                "a floor area is between 0.01 and 100000 m²".into(),
+            ));
         }
         Ok(Self(centi))
     }
@@ -149,7 +155,12 @@ pub struct WorkingHours {
 
 impl WorkingHours {
     /// Parses `09:00`, `18:00`, weekdays numbered 1 (Monday) to 7 and ISO dates.
-    pub fn parse(start: &str, end: &str, days: &[u8], holidays: &[String]) -> Result<Self, InvalidValue> {
+    pub fn parse(
+        start: &str,
+        end: &str,
+        days: &[u8],
+        holidays: &[String],
+    ) -> Result<Self, InvalidValue> {
         let time = |raw: &str| {
             NaiveTime::parse_from_str(raw.trim(), "%H:%M")
                 .map_err(|_| InvalidValue(format!("`{raw}` is not a time of day such as 09:00")))
@@ -168,7 +179,11 @@ impl WorkingHours {
                 5 => Weekday::Fri,
                 6 => Weekday::Sat,
                 7 => Weekday::Sun,
-                _ => return Err(InvalidValue(format!("{day} is not a weekday number 1 (Monday) to 7"))),
+                _ => {
+                    return Err(InvalidValue(format!(
+                        "{day} is not a weekday number 1 (Monday) to 7"
+                    )));
+                }
             };
             if !weekdays.contains(&weekday) {
                 weekdays.push(weekday);
@@ -180,13 +195,19 @@ impl WorkingHours {
         let mut dates = Vec::with_capacity(holidays.len());
         for raw in holidays {
             dates.push(
-                NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-                    .map_err(|_| InvalidValue(format!("`{raw}` is not a date such as 2026-10-01")))?,
+                NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+                    InvalidValue(format!("`{raw}` is not a date such as 2026-10-01"))
+                })?,
             );
         }
         dates.sort();
         dates.dedup();
-        Ok(Self { start, end, days: weekdays, holidays: dates })
+        Ok(Self {
+            start,
+            end,
+            days: weekdays,
+            holidays: dates,
+        })
     }
 
     /// Whether `date` is a working day.
@@ -220,13 +241,17 @@ mod tests {
 
     #[test]
     fn time_zones_are_iana_names() {
-        assert_eq!(Timezone::parse("Asia/Shanghai").unwrap().name(), "Asia/Shanghai");
+        assert_eq!(
+            Timezone::parse("Asia/Shanghai").unwrap().name(),
+            "Asia/Shanghai"
+        );
         assert!(Timezone::parse("Mars/Olympus").is_err());
     }
 
     #[test]
     fn working_hours_know_holidays() {
-        let hours = WorkingHours::parse("09:00", "18:00", &[1, 2, 3, 4, 5], &["2026-10-01".into()]).unwrap();
+        let hours = WorkingHours::parse("09:00", "18:00", &[1, 2, 3, 4, 5], &["2026-10-01".into()])
+            .unwrap();
         let thursday = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
         let friday = NaiveDate::from_ymd_opt(2026, 10, 2).unwrap();
         let saturday = NaiveDate::from_ymd_opt(2026, 10, 3).unwrap();

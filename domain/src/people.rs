@@ -91,7 +91,9 @@ impl PersonName {
             return Err(InvalidValue("a name has 1 to 64 characters".into()));
         }
         if name.chars().any(char::is_control) {
-            return Err(InvalidValue("a name cannot contain control characters".into()));
+            return Err(InvalidValue(
+                "a name cannot contain control characters".into(),
+            ));
         }
         Ok(Self(name.to_owned()))
     }
@@ -140,7 +142,6 @@ macro_rules! string_enum {
     };
 }
 
-
 string_enum! {
     /// A resident's language for messages and the app.
     Locale { ZhCn = "zh-CN", En = "en" }
@@ -180,7 +181,10 @@ string_enum! {
 impl StaffRole {
     /// Whether this role manages organisation data (communities, households, residents).
     pub fn manages_roll(self) -> bool {
-        matches!(self, StaffRole::Admin | StaffRole::Supervisor | StaffRole::FrontDesk)
+        matches!(
+            self,
+            StaffRole::Admin | StaffRole::Supervisor | StaffRole::FrontDesk
+        )
     }
 
     /// Whether this role needs residents' full phone numbers (to call them back).
@@ -198,14 +202,30 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_normalised() {
-        for raw in ["13812341234", "+86 138-1234-1234", "0086 13812341234", "(138)12341234"] {
-            assert_eq!(PhoneNumber::parse(raw).unwrap().as_str(), "13812341234", "{raw}");
+        for raw in [
+            "13812341234",
+            "+86 138-1234-1234",
+            "0086 13812341234",
+            "(138)12341234",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw).unwrap().as_str(),
+                "13812341234",
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn bad_phone_numbers_are_refused() {
-        for raw in ["", "1381234123", "138123412345", "23812341234", "12812341234", "1381234123a"] {
+        for raw in [
+            "",
+            "1381234123",
+            "138123412345",
+            "23812341234",
+            "12812341234",
+            "1381234123a",
+        ] {
             assert!(PhoneNumber::parse(raw).is_err(), "{raw}");
         }
     }
@@ -231,7 +251,12 @@ mod tests {
         for role in StaffRole::ALL {
             assert_eq!(StaffRole::parse(role.as_str()).unwrap(), *role);
         }
-        assert!(StaffRole::parse("janitor").unwrap_err().0.contains("front_desk"));
+        assert!(
+            StaffRole::parse("janitor")
+                .unwrap_err()
+                .0
+                .contains("front_desk")
+        );
         assert!(StaffRole::Butler.sees_full_phone());
         assert!(!StaffRole::Engineer.sees_full_phone());
     }

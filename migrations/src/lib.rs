@@ -22,7 +22,11 @@ impl MigratorTrait for Migrator {
 }
 
 /// A foreign key from `table.column` to `target.id`.
-pub(crate) fn fk(table: &'static str, column: &'static str, target: &'static str) -> ForeignKeyCreateStatement {
+pub(crate) fn fk(
+    table: &'static str,
+    column: &'static str,
+    target: &'static str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{table}_{column}"))
         .from(table, column)
@@ -32,9 +36,15 @@ pub(crate) fn fk(table: &'static str, column: &'static str, target: &'static str
 }
 
 /// An index on `columns` of `table`, unique or not.
-pub(crate) fn index(table: &'static str, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
+pub(crate) fn index(
+    table: &'static str,
+    columns: &[&'static str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut index = Index::create();
-    index.name(format!("ix_{table}_{}", columns.join("_"))).table(table);
+    index
+        .name(format!("ix_{table}_{}", columns.join("_")))
+        .table(table);
     for column in columns {
         index.col(*column);
     }

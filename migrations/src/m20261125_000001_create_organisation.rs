@@ -100,8 +100,16 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["households", "units", "buildings", "communities", "companies"] {
-            manager.drop_table(Table::drop().table(table).take()).await?;
+        for table in [
+            "households",
+            "units",
+            "buildings",
+            "communities",
+            "companies",
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).take())
+                .await?;
         }
         Ok(())
     }

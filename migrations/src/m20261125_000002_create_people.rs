@@ -61,7 +61,11 @@ impl MigrationTrait for Migration {
             .create_index(index("household_members", &["resident_id"], false))
             .await?;
         manager
-            .create_index(index("household_members", &["community_id", "resident_id"], false))
+            .create_index(index(
+                "household_members",
+                &["community_id", "resident_id"],
+                false,
+            ))
             .await?;
         manager
             .create_table(
@@ -148,7 +152,9 @@ impl MigrationTrait for Migration {
             "household_members",
             "residents",
         ] {
-            manager.drop_table(Table::drop().table(table).take()).await?;
+            manager
+                .drop_table(Table::drop().table(table).take())
+                .await?;
         }
         Ok(())
     }

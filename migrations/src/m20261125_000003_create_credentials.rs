@@ -70,7 +70,9 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in ["audit_log", "refresh_tokens", "login_codes"] {
-            manager.drop_table(Table::drop().table(table).take()).await?;
+            manager
+                .drop_table(Table::drop().table(table).take())
+                .await?;
         }
         Ok(())
     }

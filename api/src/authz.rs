@@ -1,0 +1,180 @@
+//! Who is calling and what they may touch. Every handler takes a [`BearerAuth`] and asks it
+//! for a role ([`Principal::staff`]) and a scope ([`StaffPrincipal::community`],
+//! [`Principal::household`]). Objects outside the caller's scope answer 404, so ids of other
+//! communities and households reveal nothing.
+
+use courtyard_domain::{
+    entities::{community, household, household_member, staff, staff_community},
+    people::StaffRole,
+};
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use crate::{auth::tokens::SubjectKind, error::ApiError, state::AppState};
+
+/// Bearer JWT from `POST /v1/auth/...`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct BearerAuth(pub Principal);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no app state")))?;
+    let claims = state.tokens.verify(&bearer.token, state.clock.now())?;
+    match claims.kind {
+        SubjectKind::Resident => Ok(Principal::Resident(ResidentPrincipal {
+            id: claims.sub,
+            company_id: claims.cid,
+        })),
+        SubjectKind::Staff => {
+            let staff = staff::Entity::find_by_id(claims.sub)
+                .one(&state.db)
+                .await
+                .map_err(ApiError::from)?
+                .filter(|s| s.active)
+                .ok_or_else(|| ApiError::Unauthorized("this staff account is not active".into()))?;
+            let role = StaffRole::parse(&staff.role)
+                .map_err(|e| ApiError::Unexpected(anyhow::anyhow!(e)))?;
+            let communities = staff_community::Entity::find()
+                .select_only()
+                .column(staff_community::Column::CommunityId)
+                .filter(staff_community::Column::StaffId.eq(staff.id))
+                .into_tuple::<Uuid>()
+                .all(&state.db)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Principal::Staff(StaffPrincipal {
+                id: staff.id,
+                company_id: staff.company_id,
+                role,
+                communities,
+            }))
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A resident.
+    Resident(ResidentPrincipal),
+    /// A staff member.
+    Staff(StaffPrincipal),
+}
+
+/// A resident caller.
+#[derive(Debug, Clone)]
+pub struct ResidentPrincipal {
+    /// Resident id.
+    pub id: Uuid,
+    /// Their company.
+    pub company_id: Uuid,
+}
+
+/// A staff caller, with the communities they work in.
+#[derive(Debug, Clone)]
+pub struct StaffPrincipal {
+    /// Staff id.
+    pub id: Uuid,
+    /// Their company.
+    pub company_id: Uuid,
+    /// Their role.
+    pub role: StaffRole,
+    /// Communities they are scoped to (admins see every community of their company).
+    pub communities: Vec<Uuid>,
+}
+
+impl Principal {
+    /// The caller as staff with one of `roles`, or 403.
+    pub fn staff(&self, roles: &[StaffRole]) -> Result<&StaffPrincipal, ApiError> {
+        match self {
+            Principal::Staff(staff) if roles.contains(&staff.role) => Ok(staff),
+            _ => Err(ApiError::forbidden()),
+        }
+    }
+
+    /// The caller as a resident, or 403.
+    pub fn resident(&self) -> Result<&ResidentPrincipal, ApiError> {
+        match self {
+            Principal::Resident(resident) => Ok(resident),
+            Principal::Staff(_) => Err(ApiError::Forbidden("only residents may do this".into())),
+        }
+    }
+
+    /// The company the caller belongs to.
+    pub fn company_id(&self) -> Uuid {
+        match self {
+            Principal::Resident(r) => r.company_id,
+            Principal::Staff(s) => s.company_id,
+        }
+    }
+
+    /// A household the caller may see: staff of its community, or a resident member of it.
+    pub async fn household(
+        &self,
+        state: &AppState,
+        id: Uuid,
+    ) -> Result<household::Model, ApiError> {
+        let household = household::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .ok_or(ApiError::NotFound("household"))?;
+        match self {
+            Principal::Staff(staff) => {
+                staff.community(state, household.community_id).await?;
+            }
+            Principal::Resident(resident) => {
+                household_member::Entity::find_by_id((household.id, resident.id))
+                    .one(&state.db)
+                    .await?
+                    .ok_or(ApiError::NotFound("household"))?;
+            }
+        }
+        Ok(household)
+    }
+}
+
+/// Every staff role.
+pub const ALL_STAFF: &[StaffRole] = StaffRole::ALL;
+/// Roles that keep the roll (buildings, households, residents).
+pub const ROLL_KEEPERS: &[StaffRole] = &[
+    StaffRole::Admin,
+    StaffRole::Supervisor,
+    StaffRole::FrontDesk,
+];
+/// Roles that manage people and assignments.
+pub const MANAGERS: &[StaffRole] = &[StaffRole::Admin, StaffRole::Supervisor];
+/// Admins only.
+pub const ADMINS: &[StaffRole] = &[StaffRole::Admin];
+
+impl StaffPrincipal {
+    /// Whether the caller works in `community_id` (admins: any community of their company,
+    /// which the caller must check against the row).
+    pub fn in_scope(&self, community_id: Uuid) -> bool {
+        self.role == StaffRole::Admin || self.communities.contains(&community_id)
+    }
+
+    /// A community the caller works in, or 404.
+    pub async fn community(
+        &self,
+        state: &AppState,
+        id: Uuid,
+    ) -> Result<community::Model, ApiError> {
+        if !self.in_scope(id) {
+            return Err(ApiError::NotFound("community"));
+        }
+        community::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .filter(|c| c.company_id == self.company_id)
+            .ok_or(ApiError::NotFound("community"))
+    }
+
+    /// The communities the caller may list, or `None` for "all of the company's".
+    pub fn community_filter(&self) -> Option<&[Uuid]> {
+        (self.role != StaffRole::Admin).then_some(self.communities.as_slice())
+    }
+}

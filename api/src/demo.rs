@@ -1,0 +1,262 @@
+//! Demo data for the README's first command: one company, one community with buildings,
+//! units and households, residents and a staff member of every role. Seeding is idempotent.
+
+use chrono::NaiveDate;
+use courtyard_domain::{
+    Clock,
+    auth::Password,
+    entities::{
+        building, butler_assignment, community, company, household, household_member, resident,
+        staff, staff_community, unit,
+    },
+    new_id,
+    people::StaffRole,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde_json::json;
+
+/// The demo company's name.
+pub const COMPANY: &str = "Courtyard Demo Property Co. 庭院物业";
+
+/// A demo login, printed at start-up.
+pub struct DemoLogin {
+    /// Who.
+    pub who: &'static str,
+    /// Username or phone.
+    pub login: &'static str,
+    /// Password, or how to get the code.
+    pub secret: &'static str,
+}
+
+/// The demo logins.
+pub const LOGINS: &[DemoLogin] = &[
+    DemoLogin {
+        who: "admin",
+        login: "admin",
+        secret: "courtyard-admin",
+    },
+    DemoLogin {
+        who: "supervisor",
+        login: "supervisor",
+        secret: "courtyard-demo",
+    },
+    DemoLogin {
+        who: "front desk",
+        login: "frontdesk",
+        secret: "courtyard-demo",
+    },
+    DemoLogin {
+        who: "butler",
+        login: "butler.wang",
+        secret: "courtyard-demo",
+    },
+    DemoLogin {
+        who: "engineer",
+        login: "engineer.li",
+        secret: "courtyard-demo",
+    },
+    DemoLogin {
+        who: "resident 张伟 (3栋 1单元 1201)",
+        login: "13800000001",
+        secret: "SMS code: see the log line 'login code'",
+    },
+    DemoLogin {
+        who: "resident Emma Li (3栋 1单元 1202, en)",
+        login: "13800000002",
+        secret: "SMS code: see the log line 'login code'",
+    },
+];
+
+/// Seeds the demo data unless it is already there.
+pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<()> {
+    if company::Entity::find()
+        .filter(company::Column::Name.eq(COMPANY))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let now = clock.now();
+    let hash_of = |p: &str| {
+        Password::parse(p)
+            .map_err(|e| anyhow::anyhow!(e))
+            .and_then(|p| p.hash())
+    };
+    let admin_hash = hash_of("courtyard-admin")?;
+    let staff_hash = hash_of("courtyard-demo")?;
+    let txn = db.begin().await?;
+    let company_id = new_id();
+    company::ActiveModel {
+        id: Set(company_id),
+        name: Set(COMPANY.into()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let community_id = new_id();
+    community::ActiveModel {
+        id: Set(community_id),
+        company_id: Set(company_id),
+        name: Set("翠湖花园 Emerald Lake Garden".into()),
+        address: Set(Some("上海市浦东新区翠湖路 88 号".into())),
+        timezone: Set("Asia/Shanghai".into()),
+        work_start: Set("08:30".into()),
+        work_end: Set("17:30".into()),
+        work_days: Set(json!([1, 2, 3, 4, 5, 6])),
+        holidays: Set(json!([
+            "2027-01-01",
+            "2027-02-06",
+            "2027-02-07",
+            "2027-02-08"
+        ])),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let mut households = Vec::new();
+    let mut first_building = None;
+    for b in ["3栋", "5栋"] {
+        let building_id = new_id();
+        first_building.get_or_insert(building_id);
+        building::ActiveModel {
+            id: Set(building_id),
+            community_id: Set(community_id),
+            name: Set(b.into()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        for u in ["1单元", "2单元"] {
+            let unit_id = new_id();
+            unit::ActiveModel {
+                id: Set(unit_id),
+                community_id: Set(community_id),
+                building_id: Set(building_id),
+                name: Set(u.into()),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            for (room, floor, area) in [
+                ("1201", 12, 8950),
+                ("1202", 12, 12000),
+                ("1301", 13, 8950),
+                ("1302", 13, 12000),
+            ] {
+                let id = new_id();
+                household::ActiveModel {
+                    id: Set(id),
+                    community_id: Set(community_id),
+                    building_id: Set(building_id),
+                    unit_id: Set(unit_id),
+                    room_number: Set(room.into()),
+                    floor: Set(Some(floor)),
+                    floor_area_centi_m2: Set(area),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                households.push(id);
+            }
+        }
+    }
+    let residents = [
+        (
+            "张伟",
+            "13800000001",
+            NaiveDate::from_ymd_opt(1982, 11, 26),
+            "zh-CN",
+            0,
+            "owner",
+        ),
+        (
+            "Emma Li",
+            "13800000002",
+            NaiveDate::from_ymd_opt(1990, 3, 8),
+            "en",
+            1,
+            "tenant",
+        ),
+        ("王芳", "13800000003", None, "zh-CN", 0, "family"),
+    ];
+    for (name, phone, birthday, locale, household, role) in residents {
+        let id = new_id();
+        resident::ActiveModel {
+            id: Set(id),
+            company_id: Set(company_id),
+            name: Set(name.into()),
+            phone: Set(phone.into()),
+            birthday: Set(birthday),
+            locale: Set(locale.into()),
+            wechat_openid: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        household_member::ActiveModel {
+            household_id: Set(households[household]),
+            resident_id: Set(id),
+            community_id: Set(community_id),
+            role: Set(role.into()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    let members = [
+        ("庭院管理员", "admin", StaffRole::Admin, &admin_hash),
+        ("周主管", "supervisor", StaffRole::Supervisor, &staff_hash),
+        ("陈前台", "frontdesk", StaffRole::FrontDesk, &staff_hash),
+        ("王管家", "butler.wang", StaffRole::Butler, &staff_hash),
+        ("李师傅", "engineer.li", StaffRole::Engineer, &staff_hash),
+        ("赵阿姨", "cleaner.zhao", StaffRole::Cleaner, &staff_hash),
+        ("孙师傅", "gardener.sun", StaffRole::Gardener, &staff_hash),
+    ];
+    for (name, username, role, hash) in members {
+        let id = new_id();
+        staff::ActiveModel {
+            id: Set(id),
+            company_id: Set(company_id),
+            name: Set(name.into()),
+            username: Set(username.into()),
+            phone: Set(None),
+            password_hash: Set(hash.clone()),
+            role: Set(role.as_str().into()),
+            active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        if role != StaffRole::Admin {
+            staff_community::ActiveModel {
+                staff_id: Set(id),
+                community_id: Set(community_id),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        if role == StaffRole::Butler {
+            butler_assignment::ActiveModel {
+                id: Set(new_id()),
+                staff_id: Set(id),
+                community_id: Set(community_id),
+                building_id: Set(first_building),
+                household_id: Set(None),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    tracing::info!("demo data seeded");
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! What every handler shares: the database, settings, clock, token keys and providers.
+
+use std::{net::IpAddr, sync::Arc};
+
+use courtyard_domain::{Clock, Settings};
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+
+use crate::{auth::tokens::TokenKeys, limits::FixedWindowLimiter, sms::CodeSender};
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Configuration.
+    pub settings: Settings,
+    /// The current time.
+    pub clock: Arc<dyn Clock>,
+    /// Access-token signing keys.
+    pub tokens: TokenKeys,
+    /// Where login codes go.
+    pub code_sender: Arc<dyn CodeSender>,
+    /// Redis, when configured.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    /// Outbound HTTP (WeChat).
+    pub http: reqwest::Client,
+    /// Per-IP limit on public endpoints.
+    pub public_limiter: FixedWindowLimiter<IpAddr>,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
