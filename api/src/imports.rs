@@ -11,9 +11,11 @@ use courtyard_domain::{
     new_id,
 };
 use poem_openapi::{
-    ApiRequest, Object, OpenApi,
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi,
+    error::ContentTypeError,
     param::{Path, Query},
-    payload::{Binary, Json},
+    payload::{Json, ParsePayload, Payload},
+    registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry},
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
@@ -31,15 +33,80 @@ use crate::{
 /// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's parameter limits.
 const BATCH: usize = 500;
 
-/// The roll file.
-#[derive(ApiRequest)]
-pub enum RollUpload {
-    /// CSV, UTF-8 with or without BOM. Header row with the columns `building`, `unit`, `room`,
-    /// `area_m2` (required), `floor`, `name`, `phone`, `role` (owner/tenant/family),
-    /// `birthday` (YYYY-MM-DD), `locale`; Chinese headers (楼栋, 单元, 房号, 面积, 楼层, 姓名,
-    /// 手机, 身份, 生日, 语言) work too. One row per household and resident.
-    #[oai(content_type = "text/csv")]
-    Csv(Binary<Vec<u8>>),
+/// A CSV upload: `text/csv` (any charset parameter), read whole. CSV, UTF-8 with or without
+/// BOM. Header row with the columns `building`, `unit`, `room`, `area_m2` (required),
+/// `floor`, `name`, `phone`, `role` (owner/tenant/family), `birthday` (YYYY-MM-DD), `locale`;
+/// Chinese headers (楼栋, 单元, 房号, 面积, 楼层, 姓名, 手机, 身份, 生日, 语言) work too. One
+/// row per household and resident.
+pub struct CsvFile(pub Vec<u8>);
+
+impl Payload for CsvFile {
+    const CONTENT_TYPE: &'static str = "text/csv";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/csv"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        }))
+    }
+}
+
+impl ParsePayload for CsvFile {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(
+        request: &poem::Request,
+        body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        Ok(Self(
+            <Vec<u8> as poem::FromRequest>::from_request(request, body).await?,
+        ))
+    }
+}
+
+impl<'a> ApiExtractor<'a> for CsvFile {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("The roll as CSV (UTF-8, with or without BOM)."),
+            content: vec![MetaMediaType {
+                content_type: Self::CONTENT_TYPE,
+                schema: Self::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a poem::Request,
+        body: &mut poem::RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(content_type) if Self::check_content_type(content_type) => {
+                <Self as ParsePayload>::from_request(request, body).await
+            }
+            Some(content_type) => Err(ContentTypeError::NotSupported {
+                content_type: content_type.to_string(),
+            }
+            .into()),
+            None => Err(ContentTypeError::ExpectContentType.into()),
+        }
+    }
 }
 
 /// What an import did (or, for a dry run, would do).
@@ -91,11 +158,11 @@ impl ImportsApi {
         community_id: Path<Uuid>,
         /// Check the file and report what would change, writing nothing.
         dry_run: Query<Option<bool>>,
-        body: RollUpload,
+        body: CsvFile,
     ) -> ApiResult<Json<ImportReport>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let community = staff.community(&self.state, *community_id).await?;
-        let RollUpload::Csv(bytes) = body;
+        let CsvFile(bytes) = body;
         let rows = tokio::task::spawn_blocking(move || parse_roll(&bytes))
             .await
             .map_err(|e| anyhow::anyhow!("roll parser panicked: {e}"))?
@@ -219,9 +286,7 @@ pub async fn write_roll(
         let key = (unit_id, h.room.as_str().to_owned());
         match households.get(&key) {
             Some(existing) => {
-                if (existing.floor != h.floor || existing.floor_area_centi_m2 != h.area.centi_m2())
-                    && existing.updated_at != now
-                {
+                if existing.floor != h.floor || existing.floor_area_centi_m2 != h.area.centi_m2() {
                     let mut active = existing.clone().into_active_model();
                     active.floor = Set(h.floor);
                     active.floor_area_centi_m2 = Set(h.area.centi_m2());
@@ -274,15 +339,20 @@ pub async fn write_roll(
         }
     }
     let mut new_residents = Vec::new();
+    // A resident listed in several rows (one per household) is described by their first row.
+    let mut described = std::collections::HashSet::new();
     for row in rows {
         let Some(p) = &row.resident else { continue };
         let phone = p.phone.as_str();
+        if !described.insert(phone) {
+            continue;
+        }
         match residents.get(phone) {
             Some(existing) => {
                 let changed = existing.name != p.name.as_str()
                     || existing.birthday != p.birthday
                     || existing.locale != p.locale.as_str();
-                if changed && existing.updated_at != now {
+                if changed {
                     let mut active = existing.clone().into_active_model();
                     active.name = Set(p.name.as_str().into());
                     active.birthday = Set(p.birthday);

@@ -1,1 +1,462 @@
-// placeholder
+//! The black-box test harness: [`spawn_app`] starts the real server on port 0 over a fresh
+//! database (a SQLite file, or a new PostgreSQL database when `COURTYARD_TEST_DB=postgres`)
+//! with its own Redis key prefix, and [`TestApp`] has one helper per endpoint.
+//!
+//! Environment:
+//! - `COURTYARD_TEST_DB`: `sqlite` (default) or `postgres`.
+//! - `COURTYARD_TEST_PG_URL`: admin URL of the PostgreSQL server
+//!   (default `postgres://postgres@127.0.0.1:5432/test`).
+//! - `COURTYARD_TEST_REDIS_URL`: Redis for the tests that use it
+//!   (default `redis://127.0.0.1:6379`).
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use courtyard_api::{
+    sms::CodeSender,
+    startup::{Application, Dependencies},
+};
+use courtyard_domain::{
+    ManualClock, Settings,
+    auth::Password,
+    entities::{company, staff},
+    new_id,
+    people::{PhoneNumber, StaffRole},
+};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub mod world;
+
+/// Which database the suite runs on.
+pub fn backend() -> &'static str {
+    match std::env::var("COURTYARD_TEST_DB").as_deref() {
+        Ok("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+/// The Redis the tests use.
+pub fn redis_url() -> String {
+    std::env::var("COURTYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Captures login codes instead of sending them.
+#[derive(Default)]
+pub struct CapturedCodes(Mutex<Vec<(String, String)>>);
+
+impl CapturedCodes {
+    /// The last code sent to `phone`.
+    pub fn last_for(&self, phone: &str) -> Option<String> {
+        let sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        sent.iter()
+            .rev()
+            .find(|(p, _)| p == phone)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// How many codes were sent in all.
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[async_trait]
+impl CodeSender for CapturedCodes {
+    async fn send_login_code(&self, phone: &PhoneNumber, code: &str) -> anyhow::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((phone.as_str().to_owned(), code.to_owned()));
+        Ok(())
+    }
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The app's database.
+    pub db: DatabaseConnection,
+    /// The app's clock.
+    pub clock: ManualClock,
+    /// Codes "sent" by SMS.
+    pub codes: Arc<CapturedCodes>,
+    /// The settings the app runs with.
+    pub settings: Settings,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    /// Test databases are dropped by `.ci/test` before a run; dropping one here would race
+    /// the server's pool, which closes asynchronously.
+    Postgres,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres => {}
+        }
+    }
+}
+
+/// Starts the app with test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app with test settings adjusted by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = Settings::default();
+    settings.server.port = 0;
+    settings.server.public_rate_limit_per_minute = 100_000;
+    settings.auth.jwt_secret = Some(SecretString::from("test-secret-test-secret-test-secret"));
+    settings.auth.codes_per_ip_hour = 100_000;
+    settings.redis.key_prefix = format!("test:{}:", Uuid::new_v4().simple());
+    settings.database.max_connections = 5;
+    let id = Uuid::new_v4().simple().to_string();
+    let cleanup = match backend() {
+        "postgres" => {
+            let admin_url = std::env::var("COURTYARD_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let database = format!("courtyard_t_{id}");
+            let admin = Database::connect(&admin_url)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {database}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
+            settings.database.url = SecretString::from(format!("{base}/{database}"));
+            Cleanup::Postgres
+        }
+        _ => {
+            let dir = std::env::temp_dir().join("courtyard-tests");
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join(format!("{id}.db"));
+            settings.database.url =
+                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()));
+            Cleanup::File(path)
+        }
+    };
+    configure(&mut settings);
+    let clock = ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+            .single()
+            .expect("valid time"),
+    );
+    let codes = Arc::new(CapturedCodes::default());
+    let deps = Dependencies {
+        clock: Arc::new(clock.clone()),
+        code_sender: codes.clone(),
+    };
+    let app = Application::build(settings.clone(), deps)
+        .await
+        .expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state().db.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        db,
+        clock,
+        codes,
+        settings,
+        shutdown: Some(tx),
+        cleanup,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+    /// Body as text.
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts a problem+json error with the given status and `type`.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, kind: &str) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert_eq!(
+            content_type, "application/problem+json",
+            "body: {}",
+            self.text
+        );
+        assert_eq!(self.body["type"], json!(kind), "body: {}", self.text);
+        assert_eq!(self.body["status"], json!(status));
+        self
+    }
+
+    /// A string field of the body.
+    #[track_caller]
+    pub fn str(&self, field: &str) -> String {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string `{field}` in {}", self.text))
+            .to_owned()
+    }
+
+    /// A uuid field of the body.
+    #[track_caller]
+    pub fn id(&self) -> Uuid {
+        self.str("id").parse().expect("uuid")
+    }
+}
+
+/// A pair of tokens.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// Access token.
+    pub access: String,
+    /// Refresh token.
+    pub refresh: String,
+}
+
+impl TestApp {
+    /// Sends a request; `body` is JSON when given.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    /// POST JSON.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(Method::POST, path, token, Some(&body)).await
+    }
+
+    /// PATCH JSON.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(&body))
+            .await
+    }
+
+    /// PUT JSON.
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(token), Some(&body))
+            .await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// `POST /v1/auth/sms-codes`.
+    pub async fn send_code(&self, phone: &str) -> Reply {
+        self.post("/v1/auth/sms-codes", None, json!({ "phone": phone }))
+            .await
+    }
+
+    /// `POST /v1/auth/sms-login`.
+    pub async fn sms_login(&self, phone: &str, code: &str) -> Reply {
+        self.post(
+            "/v1/auth/sms-login",
+            None,
+            json!({ "phone": phone, "code": code }),
+        )
+        .await
+    }
+
+    /// Requests a code and logs in with it.
+    pub async fn login_resident(&self, phone: &str) -> Tokens {
+        self.send_code(phone).await.expect(202);
+        let code = self.codes.last_for(phone).expect("a code was sent");
+        // Let the per-minute limit pass for the next login of the same phone.
+        self.clock.advance(chrono::Duration::seconds(61));
+        tokens(self.sms_login(phone, &code).await.expect(200))
+    }
+
+    /// `POST /v1/auth/staff-login`.
+    pub async fn staff_login(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            "/v1/auth/staff-login",
+            None,
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs a staff member in.
+    pub async fn login_staff(&self, username: &str, password: &str) -> Tokens {
+        tokens(self.staff_login(username, password).await.expect(200))
+    }
+
+    /// `POST /v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post(
+            "/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// Creates a company and its admin straight in the database (as `courtyard create-admin`
+    /// does) and logs the admin in.
+    pub async fn bootstrap_admin(&self, company_name: &str) -> (Uuid, Tokens) {
+        let now = self.clock.now_utc();
+        let company_id = new_id();
+        company::ActiveModel {
+            id: Set(company_id),
+            name: Set(company_name.into()),
+            created_at: Set(now),
+        }
+        .insert(&self.db)
+        .await
+        .expect("company");
+        let username = format!("admin-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        staff::ActiveModel {
+            id: Set(new_id()),
+            company_id: Set(company_id),
+            name: Set("Admin".into()),
+            username: Set(username.clone()),
+            phone: Set(None),
+            password_hash: Set(Password::parse("admin-password")
+                .expect("password")
+                .hash()
+                .expect("hash")),
+            role: Set(StaffRole::Admin.as_str().into()),
+            active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await
+        .expect("admin");
+        (
+            company_id,
+            self.login_staff(&username, "admin-password").await,
+        )
+    }
+}
+
+/// Reads the tokens out of a login reply.
+#[track_caller]
+pub fn tokens(reply: Reply) -> Tokens {
+    Tokens {
+        access: reply.str("access_token"),
+        refresh: reply.str("refresh_token"),
+    }
+}
+
+async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Extension: read a [`ManualClock`] without the `Clock` trait in scope.
+pub trait ClockExt {
+    /// The clock's time.
+    fn now_utc(&self) -> chrono::DateTime<Utc>;
+}
+
+impl ClockExt for ManualClock {
+    fn now_utc(&self) -> chrono::DateTime<Utc> {
+        courtyard_domain::Clock::now(self)
+    }
+}

@@ -1,0 +1,176 @@
+//! A populated world for authorization tests: company 1 with community A (where every staff
+//! role works) and community B (where none but the admin does), and company 2 with its own
+//! community C. Each community has a building, a unit, a household and a resident.
+
+use std::collections::BTreeMap;
+
+use courtyard_domain::people::StaffRole;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{TestApp, Tokens};
+
+/// One community's objects.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Community.
+    pub community: Uuid,
+    /// Building.
+    pub building: Uuid,
+    /// Unit.
+    pub unit: Uuid,
+    /// Household.
+    pub household: Uuid,
+    /// A resident of the household.
+    pub resident: Uuid,
+    /// The resident's phone.
+    pub resident_phone: String,
+    /// A butler working there.
+    pub butler: Uuid,
+}
+
+/// The world.
+pub struct World {
+    /// Company 1's admin.
+    pub admin: Tokens,
+    /// Company 1, community A: every role works here.
+    pub a: Place,
+    /// Company 1, community B: only the admin.
+    pub b: Place,
+    /// Company 2, community C.
+    pub c: Place,
+    /// Staff of community A by role (admin included): id and tokens.
+    pub staff: BTreeMap<&'static str, (Uuid, Tokens)>,
+    /// The resident of A's household, logged in.
+    pub resident: Tokens,
+}
+
+/// Password of every staff member the world creates.
+pub const STAFF_PASSWORD: &str = "staff-password";
+
+impl World {
+    /// Builds the world through the API.
+    pub async fn build(app: &TestApp) -> World {
+        let (_, admin) = app.bootstrap_admin("Company One").await;
+        let (_, admin2) = app.bootstrap_admin("Company Two").await;
+        let a = place(app, &admin, "A", "13800000101").await;
+        let b = place(app, &admin, "B", "13800000102").await;
+        let c = place(app, &admin2, "C", "13800000103").await;
+        let mut staff = BTreeMap::new();
+        for role in StaffRole::ALL {
+            if *role == StaffRole::Admin {
+                continue;
+            }
+            let username = format!("{}-a", role.as_str().replace('_', "-"));
+            let created = app
+                .post(
+                    "/v1/staff",
+                    Some(&admin.access),
+                    json!({
+                        "name": format!("{} of A", role.as_str()),
+                        "username": username,
+                        "password": STAFF_PASSWORD,
+                        "role": role.as_str(),
+                        "community_ids": [a.community],
+                    }),
+                )
+                .await
+                .expect(201);
+            let tokens = app.login_staff(&username, STAFF_PASSWORD).await;
+            staff.insert(role.as_str(), (created.id(), tokens));
+        }
+        let admin_id = app.get("/v1/me", &admin.access).await.expect(200).id();
+        staff.insert("admin", (admin_id, admin.clone()));
+        let resident = app.login_resident(&a.resident_phone).await;
+        World {
+            admin,
+            a,
+            b,
+            c,
+            staff,
+            resident,
+        }
+    }
+
+    /// Tokens of a staff role in community A.
+    pub fn token(&self, role: &str) -> &str {
+        &self.staff[role].1.access
+    }
+}
+
+async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place {
+    let token = admin.access.as_str();
+    let community = app
+        .post(
+            "/v1/communities",
+            Some(token),
+            json!({ "name": format!("Community {name}") }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let building = app
+        .post(
+            &format!("/v1/communities/{community}/buildings"),
+            Some(token),
+            json!({ "name": "1栋" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let unit = app
+        .post(
+            &format!("/v1/buildings/{building}/units"),
+            Some(token),
+            json!({ "name": "1单元" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let household = app
+        .post(
+            &format!("/v1/units/{unit}/households"),
+            Some(token),
+            json!({ "room_number": "101", "floor": 1, "floor_area_m2": 88.5 }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let resident = app
+        .post(
+            "/v1/residents",
+            Some(token),
+            json!({
+                "name": format!("Resident {name}"),
+                "phone": phone,
+                "memberships": [{ "household_id": household, "role": "owner" }],
+            }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let butler = app
+        .post(
+            "/v1/staff",
+            Some(token),
+            json!({
+                "name": format!("Butler {name}"),
+                "username": format!("place-butler-{}", name.to_lowercase()),
+                "password": STAFF_PASSWORD,
+                "role": "butler",
+                "community_ids": [community],
+            }),
+        )
+        .await
+        .expect(201)
+        .id();
+    Place {
+        community,
+        building,
+        unit,
+        household,
+        resident,
+        resident_phone: phone.into(),
+        butler,
+    }
+}

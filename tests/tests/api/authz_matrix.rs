@@ -1,0 +1,369 @@
+//! Walks every operation of the OpenAPI document with every role: no token → 401; a role the
+//! table does not allow → 403; an allowed role with another community's (or company's, or
+//! household's) ids → 404; an allowed role with its own ids → neither 401, 403 nor 404.
+//! An operation missing from the table fails the test, so new endpoints must be added here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use courtyard_tests::{
+    spawn_app,
+    world::{Place, World},
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const ALL_STAFF: &[&str] = &[
+    "admin",
+    "supervisor",
+    "front_desk",
+    "butler",
+    "engineer",
+    "cleaner",
+    "gardener",
+];
+const EVERYONE: &[&str] = &[
+    "admin",
+    "supervisor",
+    "front_desk",
+    "butler",
+    "engineer",
+    "cleaner",
+    "gardener",
+    "resident",
+];
+const ROLL_KEEPERS: &[&str] = &["admin", "supervisor", "front_desk"];
+const MANAGERS: &[&str] = &["admin", "supervisor"];
+const ADMIN: &[&str] = &["admin"];
+const STAFF_AND_RESIDENT: &[&str] = EVERYONE;
+
+enum Body {
+    None,
+    Json(Value),
+    Csv(&'static str),
+}
+
+struct Case {
+    roles: &'static [&'static str],
+    body: fn(&Place, usize) -> Body,
+}
+
+fn empty(_: &Place, _: usize) -> Body {
+    Body::Json(json!({}))
+}
+
+fn none(_: &Place, _: usize) -> Body {
+    Body::None
+}
+
+/// Operations anyone may call without a token.
+const PUBLIC: &[&str] = &[
+    "send_login_code",
+    "sms_login",
+    "wechat_login",
+    "staff_login",
+    "refresh_tokens",
+    "logout",
+];
+
+fn table() -> BTreeMap<&'static str, Case> {
+    let mut t = BTreeMap::new();
+    let mut add = |op, roles, body| {
+        t.insert(op, Case { roles, body });
+    };
+    add("get_me", EVERYONE, none);
+    add("update_me", EVERYONE, empty);
+    add("create_community", ADMIN, |_, n| {
+        Body::Json(json!({ "name": format!("New {n}") }))
+    });
+    add("list_communities", ALL_STAFF, none);
+    add("get_community", ALL_STAFF, none);
+    add("update_community", ADMIN, empty);
+    add("delete_community", ADMIN, none);
+    add("create_building", ROLL_KEEPERS, |_, n| {
+        Body::Json(json!({ "name": format!("B{n}") }))
+    });
+    add("list_buildings", ALL_STAFF, none);
+    add("update_building", ROLL_KEEPERS, |_, _| {
+        Body::Json(json!({ "name": "1栋" }))
+    });
+    add("delete_building", ROLL_KEEPERS, none);
+    add("create_unit", ROLL_KEEPERS, |_, n| {
+        Body::Json(json!({ "name": format!("U{n}") }))
+    });
+    add("list_units", ALL_STAFF, none);
+    add("update_unit", ROLL_KEEPERS, |_, _| {
+        Body::Json(json!({ "name": "1单元" }))
+    });
+    add("delete_unit", ROLL_KEEPERS, none);
+    add("create_household", ROLL_KEEPERS, |_, n| {
+        Body::Json(json!({ "room_number": format!("R{n}"), "floor_area_m2": 50 }))
+    });
+    add("list_households", ALL_STAFF, none);
+    add("get_household", STAFF_AND_RESIDENT, none);
+    add("update_household", ROLL_KEEPERS, empty);
+    add("delete_household", ROLL_KEEPERS, none);
+    add("list_household_members", STAFF_AND_RESIDENT, none);
+    add("put_household_member", ROLL_KEEPERS, |_, _| {
+        Body::Json(json!({ "role": "owner" }))
+    });
+    add("delete_household_member", ROLL_KEEPERS, none);
+    add("create_resident", ROLL_KEEPERS, |p, n| {
+        Body::Json(json!({
+            "name": "Someone",
+            "phone": format!("139{:08}", n),
+            "memberships": [{ "household_id": p.household, "role": "family" }],
+        }))
+    });
+    add("list_residents", ALL_STAFF, none);
+    add("get_resident", ALL_STAFF, none);
+    add("update_resident", ROLL_KEEPERS, empty);
+    add("delete_resident", ADMIN, none);
+    add("create_staff", ADMIN, |p, n| {
+        Body::Json(json!({
+            "name": "New Staff",
+            "username": format!("new-staff-{n}"),
+            "password": "a-long-password",
+            "role": "cleaner",
+            "community_ids": [p.community],
+        }))
+    });
+    add("list_staff", MANAGERS, none);
+    add("get_staff", MANAGERS, none);
+    add("update_staff", ADMIN, empty);
+    add("deactivate_staff", ADMIN, none);
+    add("get_butler_assignments", MANAGERS, none);
+    add("put_butler_assignments", MANAGERS, |p, _| {
+        Body::Json(json!({ "building_ids": [p.building], "household_ids": [] }))
+    });
+    add("import_roll", ROLL_KEEPERS, |_, _| {
+        Body::Csv("building,unit,room,area_m2\n9栋,1单元,901,80\n")
+    });
+    t
+}
+
+struct Operation {
+    id: String,
+    method: Method,
+    path: String,
+    secured: bool,
+}
+
+fn operations() -> Vec<Operation> {
+    let spec: Value =
+        serde_yaml::from_str(include_str!("../../../openapi/courtyard.yaml")).expect("spec parses");
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            ops.push(Operation {
+                id: op["operationId"].as_str().expect("operationId").to_owned(),
+                method: method.to_uppercase().parse().expect("method"),
+                path: path.clone(),
+                secured: op
+                    .get("security")
+                    .is_some_and(|s| !s.as_array().is_some_and(Vec::is_empty)),
+            });
+        }
+    }
+    ops
+}
+
+fn fill(path: &str, place: &Place) -> String {
+    path.replace("{community_id}", &place.community.to_string())
+        .replace("{building_id}", &place.building.to_string())
+        .replace("{unit_id}", &place.unit.to_string())
+        .replace("{household_id}", &place.household.to_string())
+        .replace("{resident_id}", &place.resident.to_string())
+        .replace("{staff_id}", &place.butler.to_string())
+}
+
+async fn call(
+    app: &courtyard_tests::TestApp,
+    op: &Operation,
+    path: &str,
+    token: Option<&str>,
+    body: Body,
+) -> courtyard_tests::Reply {
+    match body {
+        Body::None => app.request(op.method.clone(), path, token, None).await,
+        Body::Json(value) => {
+            app.request(op.method.clone(), path, token, Some(&value))
+                .await
+        }
+        Body::Csv(text) => {
+            app.request_raw(
+                op.method.clone(),
+                path,
+                token,
+                "text/csv",
+                text.as_bytes().to_vec(),
+            )
+            .await
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_operation_checks_role_scope_and_ownership() {
+    let app = spawn_app().await;
+    let world = World::build(&app).await;
+    let table = table();
+    let ops = operations();
+
+    let in_spec: BTreeSet<&str> = ops.iter().map(|o| o.id.as_str()).collect();
+    let in_table: BTreeSet<&str> = table
+        .keys()
+        .copied()
+        .chain(PUBLIC.iter().copied())
+        .collect();
+    assert_eq!(
+        in_spec, in_table,
+        "the table must list exactly the operations of the document"
+    );
+
+    let mut n = 0;
+    let mut checked = 0;
+    for op in &ops {
+        if PUBLIC.contains(&op.id.as_str()) {
+            assert!(!op.secured, "{} is public but documents security", op.id);
+            continue;
+        }
+        assert!(op.secured, "{} must document bearer security", op.id);
+        let case = &table[op.id.as_str()];
+
+        n += 1;
+        let reply = call(
+            &app,
+            op,
+            &fill(&op.path, &world.a),
+            None,
+            (case.body)(&world.a, n),
+        )
+        .await;
+        assert_eq!(
+            reply.status.as_u16(),
+            401,
+            "{} without a token: {}",
+            op.id,
+            reply.text
+        );
+        let reply = call(
+            &app,
+            op,
+            &fill(&op.path, &world.a),
+            Some("not-a-jwt"),
+            (case.body)(&world.a, n),
+        )
+        .await;
+        assert_eq!(
+            reply.status.as_u16(),
+            401,
+            "{} with a bad token: {}",
+            op.id,
+            reply.text
+        );
+
+        for role in EVERYONE {
+            let token = if *role == "resident" {
+                world.resident.access.as_str()
+            } else {
+                world.token(role)
+            };
+            n += 1;
+            if !case.roles.contains(role) {
+                let reply = call(
+                    &app,
+                    op,
+                    &fill(&op.path, &world.a),
+                    Some(token),
+                    (case.body)(&world.a, n),
+                )
+                .await;
+                assert_eq!(
+                    reply.status.as_u16(),
+                    403,
+                    "{} as {role} must be forbidden: {}",
+                    op.id,
+                    reply.text
+                );
+                assert_eq!(reply.body["type"], "/problems/forbidden");
+                checked += 1;
+                continue;
+            }
+            let has_ids = op.path.contains('{');
+            let foreign: Vec<&Place> = if *role == "admin" {
+                vec![&world.c]
+            } else {
+                vec![&world.b, &world.c]
+            };
+            for place in foreign {
+                let body = (case.body)(place, n);
+                let body_names_place = matches!(&body, Body::Json(v) if v.to_string().contains(&place.household.to_string()) || v.to_string().contains(&place.community.to_string()) || v.to_string().contains(&place.building.to_string()));
+                if !has_ids && !body_names_place {
+                    continue;
+                }
+                let reply = call(&app, op, &fill(&op.path, place), Some(token), body).await;
+                let status = reply.status.as_u16();
+                let allowed: &[u16] = if has_ids { &[404] } else { &[404, 422] };
+                assert!(
+                    allowed.contains(&status),
+                    "{} as {role} on another place's ids: got {status}: {}",
+                    op.id,
+                    reply.text
+                );
+                checked += 1;
+            }
+            if op.method != Method::DELETE {
+                n += 1;
+                let reply = call(
+                    &app,
+                    op,
+                    &fill(&op.path, &world.a),
+                    Some(token),
+                    (case.body)(&world.a, n),
+                )
+                .await;
+                let status = reply.status.as_u16();
+                assert!(
+                    ![401, 403, 404].contains(&status) && status < 500,
+                    "{} as {role} on its own place: got {status}: {}",
+                    op.id,
+                    reply.text
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 300, "only {checked} checks ran");
+}
+
+#[tokio::test]
+async fn residents_see_only_their_own_households() {
+    let app = spawn_app().await;
+    let world = World::build(&app).await;
+    let own = app
+        .get(
+            &format!("/v1/households/{}", world.a.household),
+            &world.resident.access,
+        )
+        .await
+        .expect(200);
+    assert_eq!(own.id(), world.a.household);
+    for other in [&world.b, &world.c] {
+        app.get(
+            &format!("/v1/households/{}", other.household),
+            &world.resident.access,
+        )
+        .await
+        .expect_problem(404, "/problems/not-found");
+        app.get(
+            &format!("/v1/households/{}/members", other.household),
+            &world.resident.access,
+        )
+        .await
+        .expect_problem(404, "/problems/not-found");
+    }
+    let me = app.get("/v1/me", &world.resident.access).await.expect(200);
+    let households = me.body["households"].as_array().expect("households");
+    assert_eq!(households.len(), 1);
+    assert_eq!(households[0]["household_id"], json!(world.a.household));
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server over a real database. Run with
+//! `COURTYARD_TEST_DB=postgres` to use PostgreSQL instead of SQLite.
+
+mod auth;
+mod authz_matrix;
+mod communities;
+mod health;
+mod imports;
+mod openapi;
+mod people;
