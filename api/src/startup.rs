@@ -136,21 +136,11 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Every area of the API, one `#[OpenApi]` struct each.
+pub type Apis = (AuthApi, MeApi, CommunitiesApi, HouseholdsApi, ResidentsApi, StaffApi, ImportsApi);
+
 /// The OpenAPI service: every area of the API.
-pub fn openapi_service(
-    state: &AppState,
-) -> OpenApiService<
-    (
-        AuthApi,
-        MeApi,
-        CommunitiesApi,
-        HouseholdsApi,
-        ResidentsApi,
-        StaffApi,
-        ImportsApi,
-    ),
-    (),
-> {
+pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
     let apis = (
         AuthApi {
             state: state.clone(),

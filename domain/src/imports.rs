@@ -116,6 +116,9 @@ impl Column {
     }
 }
 
+/// Where a household was first described: its row, floor and area.
+type FirstSeen = (usize, Option<i32>, FloorArea);
+
 /// Parses a roll: UTF-8 with or without a byte-order mark, a header row naming the columns
 /// (English or Chinese), then one row per household and resident.
 pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
@@ -165,14 +168,13 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
     let mut errors = Vec::new();
     // Conflicts across rows: one household described twice with other facts, one resident
     // named twice in one household.
-    let mut households: HashMap<(String, String, String), (usize, Option<i32>, FloorArea)> =
-        HashMap::new();
+    let mut households: HashMap<(String, String, String), FirstSeen> = HashMap::new();
     let mut members: HashMap<(String, String, String, String), usize> = HashMap::new();
     let mut names: HashMap<String, (usize, String)> = HashMap::new();
 
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
-        if rows.len() + errors.len() >= MAX_ROWS + 1 {
+        if rows.len() + errors.len() > MAX_ROWS {
             errors.push(RowError {
                 row,
                 column: String::new(),

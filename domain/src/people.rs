@@ -148,6 +148,8 @@ string_enum! {
 }
 
 impl Default for Locale {
+    // The macro-built enum cannot take `#[default]` on one variant.
+    #[allow(clippy::derivable_impls)]
     fn default() -> Self {
         Locale::ZhCn
     }

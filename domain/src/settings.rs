@@ -181,7 +181,7 @@ impl Default for WechatSettings {
 
 impl Settings {
     /// Defaults, then `file` if given (or `courtyard.toml` if present), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         match file {
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
@@ -198,6 +198,7 @@ impl Settings {
                     }),
             )
             .extract()
+            .map_err(Box::new)
     }
 
     /// True when the database is PostgreSQL.
@@ -244,11 +245,12 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type.
     fn environment_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("COURTYARD_SERVER__PORT", "9999");
             jail.set_env("DATABASE_URL", "postgres://127.0.0.1/test");
-            let settings = Settings::load(None)?;
+            let settings = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(settings.server.port, 9999);
             assert!(settings.is_postgres());
             Ok(())

@@ -4,6 +4,7 @@
 //! Today's jobs: housekeeping of spent credentials. The notification pipeline (outbox relay,
 //! channel senders, scheduler) lands here next.
 
+pub mod channels;
 pub mod jobs;
 
 use std::{sync::Arc, time::Duration};

@@ -1,0 +1,1 @@
+//! apns channel client (being written).

@@ -1,0 +1,1 @@
+//! fcm channel client (being written).

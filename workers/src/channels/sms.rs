@@ -1,0 +1,1 @@
+//! sms channel client (being written).

@@ -1,0 +1,1 @@
+//! wechat channel client (being written).
