@@ -195,6 +195,8 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
             birthday: Set(birthday),
             locale: Set(locale.into()),
             wechat_openid: Set(None),
+            quiet_start: Set(None),
+            quiet_end: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -372,6 +372,8 @@ pub async fn write_roll(
                     birthday: p.birthday,
                     locale: p.locale.as_str().into(),
                     wechat_openid: None,
+                    quiet_start: None,
+                    quiet_end: None,
                     created_at: now,
                     updated_at: now,
                 };

@@ -10,6 +10,8 @@ pub mod households;
 pub mod imports;
 pub mod limits;
 pub mod me;
+pub mod notices;
+pub mod notifications;
 pub mod ops;
 pub mod pagination;
 pub mod residents;
@@ -38,4 +40,9 @@ pub enum ApiTags {
     Staff,
     /// Bulk import of the household roll from CSV.
     Imports,
+    /// One's push devices, channel preferences, quiet hours and in-app inbox.
+    Notifications,
+    /// Notices to residents (outages, pest control, emergencies, activities), their delivery
+    /// counts and trails, and dead letters.
+    Notices,
 }

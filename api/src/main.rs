@@ -1,7 +1,7 @@
 //! `courtyard`: the API server (with the workers in-process), demo mode, migrations, the
 //! OpenAPI export and admin bootstrap.
 
-use std::{path::PathBuf, sync::Arc};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -142,17 +142,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, with_workers: bool, demo_mode: bool) -> anyhow::Result<()> {
-    let app = Application::build(settings, Dependencies::default()).await?;
+    let deps = Dependencies {
+        workers: with_workers,
+        ..Dependencies::default()
+    };
+    let app = Application::build(settings, deps).await?;
     let state = app.state().clone();
     if demo_mode {
         demo::seed(&state.db, &SystemClock).await?;
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = with_workers.then(|| {
-        tokio::spawn(
-            courtyard_workers::Workers::new(state.db.clone(), Arc::new(SystemClock)).run(stopped),
-        )
-    });
     let base = format!("http://{}:{}", state.settings.server.host, app.port());
     tracing::info!(url = %base, docs = %format!("{base}/docs"), "Courtyard is listening");
     if demo_mode {
@@ -167,9 +165,5 @@ async fn serve(settings: Settings, with_workers: bool, demo_mode: bool) -> anyho
         );
     }
     app.run_until(startup::shutdown_signal()).await?;
-    let _ = stop.send(true);
-    if let Some(workers) = workers {
-        workers.await.context("joining workers")?;
-    }
     Ok(())
 }

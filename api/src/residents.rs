@@ -162,6 +162,8 @@ impl ResidentsApi {
             birthday: Set(body.birthday),
             locale: Set(locale.as_str().into()),
             wechat_openid: Set(None),
+            quiet_start: Set(None),
+            quiet_end: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -18,6 +18,12 @@ use poem_openapi::OpenApiService;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use secrecy::ExposeSecret;
 
+use courtyard_workers::{
+    Pipeline, Workers,
+    deliver::{Deliverer, LogDeliverer},
+    queue::{MemoryQueue, Queue, RedisQueue},
+};
+
 use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     communities::CommunitiesApi,
@@ -25,6 +31,8 @@ use crate::{
     imports::ImportsApi,
     limits::FixedWindowLimiter,
     me::MeApi,
+    notices::NoticesApi,
+    notifications::NotificationsApi,
     ops,
     residents::ResidentsApi,
     sms::{CodeSender, LogCodeSender},
@@ -42,6 +50,10 @@ pub struct Dependencies {
     pub clock: Arc<dyn Clock>,
     /// Where login codes go.
     pub code_sender: Arc<dyn CodeSender>,
+    /// The notification providers.
+    pub deliverer: Arc<dyn Deliverer>,
+    /// Whether the workers run in this process.
+    pub workers: bool,
 }
 
 impl Default for Dependencies {
@@ -49,6 +61,8 @@ impl Default for Dependencies {
         Self {
             clock: Arc::new(SystemClock),
             code_sender: Arc::new(LogCodeSender),
+            deliverer: Arc::new(LogDeliverer),
+            workers: true,
         }
     }
 }
@@ -79,7 +93,7 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database
 pub async fn build_state(
     settings: Settings,
     db: DatabaseConnection,
-    deps: Dependencies,
+    deps: &Dependencies,
 ) -> anyhow::Result<AppState> {
     let secret = match &settings.auth.jwt_secret {
         Some(secret) => secret.expose_secret().to_owned(),
@@ -114,9 +128,9 @@ pub async fn build_state(
     let public_limiter = FixedWindowLimiter::new(settings.server.public_rate_limit_per_minute, 60);
     Ok(AppState::new(Inner {
         db,
-        clock: deps.clock,
+        clock: deps.clock.clone(),
         tokens,
-        code_sender: deps.code_sender,
+        code_sender: deps.code_sender.clone(),
         redis,
         http,
         public_limiter,
@@ -137,7 +151,17 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Every area of the API, one `#[OpenApi]` struct each.
-pub type Apis = (AuthApi, MeApi, CommunitiesApi, HouseholdsApi, ResidentsApi, StaffApi, ImportsApi);
+pub type Apis = (
+    AuthApi,
+    MeApi,
+    CommunitiesApi,
+    HouseholdsApi,
+    ResidentsApi,
+    StaffApi,
+    ImportsApi,
+    NotificationsApi,
+    NoticesApi,
+);
 
 /// The OpenAPI service: every area of the API.
 pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -161,6 +185,12 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         ImportsApi {
+            state: state.clone(),
+        },
+        NotificationsApi {
+            state: state.clone(),
+        },
+        NoticesApi {
             state: state.clone(),
         },
     );
@@ -226,11 +256,24 @@ async fn limit_body<E: poem::Endpoint>(
     Ok(next.call(req).await?.into_response())
 }
 
+/// The queue the settings call for: Redis Streams when Redis is configured, else in-process.
+pub async fn queue_for(settings: &Settings) -> anyhow::Result<Arc<dyn Queue>> {
+    Ok(match &settings.redis.url {
+        Some(url) => {
+            let client =
+                redis::Client::open(url.expose_secret()).context("parsing the Redis URL")?;
+            Arc::new(RedisQueue::connect(client, &settings.redis.key_prefix).await?)
+        }
+        None => Arc::new(MemoryQueue::new()),
+    })
+}
+
 /// A built application, bound to its port and ready to run.
 pub struct Application {
     port: u16,
     acceptor: poem::listener::TcpAcceptor,
     state: AppState,
+    workers: Option<Workers>,
 }
 
 impl Application {
@@ -238,7 +281,19 @@ impl Application {
     pub async fn build(settings: Settings, deps: Dependencies) -> anyhow::Result<Self> {
         let db = connect_and_migrate(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let state = build_state(settings, db, deps).await?;
+        let state = build_state(settings, db, &deps).await?;
+        let workers = if deps.workers {
+            let queue = queue_for(&state.settings).await?;
+            Some(Workers::new(Pipeline {
+                db: state.db.clone(),
+                queue,
+                clock: deps.clock.clone(),
+                deliverer: deps.deliverer.clone(),
+                settings: state.settings.notifications.clone(),
+            }))
+        } else {
+            None
+        };
         let acceptor = TcpListener::bind(address.clone())
             .into_acceptor()
             .await
@@ -252,6 +307,7 @@ impl Application {
             port,
             acceptor,
             state,
+            workers,
         })
     }
 
@@ -265,15 +321,29 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 30 s).
+    /// Serves (and runs the in-process workers) until `shutdown` completes, then lets in-flight
+    /// requests (up to 30 s) and the workers' current batches finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = routes(&self.state);
-        Server::new_with_acceptor(self.acceptor)
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = self.workers.map(|w| tokio::spawn(w.run(stopped)));
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
-            .await
+            .await;
+        // The server has drained: let the workers finish their current batches.
+        let _ = stop.send(true);
+        if let Some(workers) = workers {
+            let _ = workers.await;
+        }
+        served
+    }
+
+    /// The in-process workers, if any.
+    pub fn workers(&self) -> Option<&Workers> {
+        self.workers.as_ref()
     }
 }
 
@@ -307,6 +377,6 @@ pub async fn export_openapi() -> anyhow::Result<String> {
     settings.database.max_connections = 1;
     settings.auth.jwt_secret = Some(secrecy::SecretString::from("export-only"));
     let db = connect_and_migrate(&settings).await?;
-    let state = build_state(settings, db, Dependencies::default()).await?;
+    let state = build_state(settings, db, &Dependencies::default()).await?;
     Ok(openapi_service(&state).spec_yaml())
 }

@@ -108,7 +108,7 @@ impl PersonName {
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -123,10 +123,10 @@ macro_rules! string_enum {
             }
 
             /// Parses the stored and wire form.
-            pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+            pub fn parse(raw: &str) -> Result<Self, $crate::people::InvalidValue> {
                 match raw.trim() {
                     $($text => Ok($name::$variant),)+
-                    other => Err(InvalidValue(format!(
+                    other => Err($crate::people::InvalidValue(format!(
                         "`{other}` is not one of: {}",
                         [$($text),+].join(", ")
                     ))),
@@ -134,13 +134,14 @@ macro_rules! string_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum! {
     /// A resident's language for messages and the app.

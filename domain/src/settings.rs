@@ -26,8 +26,44 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// WeChat mini-program login.
     pub wechat: WechatSettings,
+    /// Notification pipeline.
+    pub notifications: NotificationSettings,
     /// Log output: `json` (default) or `pretty`.
     pub log_format: LogFormat,
+}
+
+/// Notification pipeline settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NotificationSettings {
+    /// Attempts per delivery before it is dead-lettered.
+    pub max_attempts: i32,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest retry delay in seconds.
+    pub retry_max_secs: u64,
+    /// Pest-control notices go out the day before at this community time.
+    pub pest_control_send_time: String,
+    /// Birthday greetings go out at this community time.
+    pub birthday_time: String,
+    /// Jobs a sender takes per batch.
+    pub send_batch: usize,
+    /// Concurrent sends per channel.
+    pub send_concurrency: usize,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+            retry_max_secs: 3_600,
+            pest_control_send_time: "10:00".into(),
+            birthday_time: "09:00".into(),
+            send_batch: 200,
+            send_concurrency: 256,
+        }
+    }
 }
 
 /// HTTP listener settings.
@@ -120,6 +156,7 @@ impl Default for Settings {
             redis: RedisSettings::default(),
             auth: AuthSettings::default(),
             wechat: WechatSettings::default(),
+            notifications: NotificationSettings::default(),
             log_format: LogFormat::Json,
         }
     }

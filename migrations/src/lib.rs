@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_organisation;
 mod m20261125_000002_create_people;
 mod m20261125_000003_create_credentials;
+mod m20261125_000004_create_notifications;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_organisation::Migration),
             Box::new(m20261125_000002_create_people::Migration),
             Box::new(m20261125_000003_create_credentials::Migration),
+            Box::new(m20261125_000004_create_notifications::Migration),
         ]
     }
 }

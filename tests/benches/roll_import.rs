@@ -37,18 +37,38 @@ async fn main() {
         .unwrap_or(5_000);
     let app = spawn_app().await;
     let (_, admin) = app.bootstrap_admin("Bench Co").await;
-    let community = app.post("/v1/communities", Some(&admin.access), json!({ "name": "Bench" })).await.expect(201).id();
+    let community = app
+        .post(
+            "/v1/communities",
+            Some(&admin.access),
+            json!({ "name": "Bench" }),
+        )
+        .await
+        .expect(201)
+        .id();
     let body = roll(households).into_bytes();
     let path = format!("/v1/communities/{community}/roll-imports");
 
     let started = Instant::now();
-    let first = app.request_raw(Method::POST, &path, Some(&admin.access), "text/csv", body.clone()).await.expect(200);
+    let first = app
+        .request_raw(
+            Method::POST,
+            &path,
+            Some(&admin.access),
+            "text/csv",
+            body.clone(),
+        )
+        .await
+        .expect(200);
     let create = started.elapsed();
     assert_eq!(first.body["households_created"], households);
     assert_eq!(first.body["residents_created"], households);
 
     let started = Instant::now();
-    let again = app.request_raw(Method::POST, &path, Some(&admin.access), "text/csv", body).await.expect(200);
+    let again = app
+        .request_raw(Method::POST, &path, Some(&admin.access), "text/csv", body)
+        .await
+        .expect(200);
     let reimport = started.elapsed();
     assert_eq!(again.body["households_created"], 0);
 

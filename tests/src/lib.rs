@@ -30,6 +30,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub mod mocks;
+pub mod recording;
 pub mod world;
 
 /// Which database the suite runs on.
@@ -88,6 +90,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     /// Codes "sent" by SMS.
     pub codes: Arc<CapturedCodes>,
+    /// Notifications "sent" by the workers.
+    pub sent: Arc<recording::RecordingDeliverer>,
     /// The settings the app runs with.
     pub settings: Settings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -167,9 +171,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .expect("valid time"),
     );
     let codes = Arc::new(CapturedCodes::default());
+    let sent = recording::RecordingDeliverer::new();
     let deps = Dependencies {
         clock: Arc::new(clock.clone()),
         code_sender: codes.clone(),
+        deliverer: sent.clone(),
+        workers: true,
     };
     let app = Application::build(settings.clone(), deps)
         .await
@@ -189,6 +196,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         db,
         clock,
         codes,
+        sent,
         settings,
         shutdown: Some(tx),
         cleanup,
@@ -424,6 +432,42 @@ impl TestApp {
             company_id,
             self.login_staff(&username, "admin-password").await,
         )
+    }
+}
+
+impl TestApp {
+    /// Polls `check` every 50 ms until it holds, failing after `seconds`.
+    pub async fn wait_for<F, Fut>(&self, what: &str, seconds: u64, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while !check().await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until a notice is fanned out and none of its deliveries is pending or in flight.
+    pub async fn wait_for_notice(&self, notice: Uuid, token: &str) -> Reply {
+        let path = format!("/v1/notices/{notice}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let reply = self.get(&path, token).await.expect(200);
+            if reply.body["status"] == "sent" && reply.body["counts"]["pending"] == 0 {
+                return reply;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "notice never settled: {}",
+                reply.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 

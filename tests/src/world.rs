@@ -27,6 +27,16 @@ pub struct Place {
     pub resident_phone: String,
     /// A butler working there.
     pub butler: Uuid,
+    /// The resident's push device.
+    pub device: Uuid,
+    /// An outage notice to the whole community, already sent.
+    pub notice: Uuid,
+    /// The resident's inbox message of that notice.
+    pub message: Uuid,
+    /// One delivery of that notice.
+    pub delivery: Uuid,
+    /// The resident's tokens.
+    pub resident_tokens: Tokens,
 }
 
 /// The world.
@@ -81,7 +91,7 @@ impl World {
         }
         let admin_id = app.get("/v1/me", &admin.access).await.expect(200).id();
         staff.insert("admin", (admin_id, admin.clone()));
-        let resident = app.login_resident(&a.resident_phone).await;
+        let resident = a.resident_tokens.clone();
         World {
             admin,
             a,
@@ -164,6 +174,50 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         .await
         .expect(201)
         .id();
+    let resident_tokens = app.login_resident(phone).await;
+    let device = app
+        .post(
+            "/v1/me/devices",
+            Some(&resident_tokens.access),
+            json!({ "platform": "ios", "provider": "apns", "token": format!("{:0>64}", &phone[3..]), "topic": "com.courtyard.resident" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let notice = app
+        .post(
+            &format!("/v1/communities/{community}/notices"),
+            Some(token),
+            json!({
+                "category": "water_outage",
+                "title": "停水通知",
+                "body": "明日停水。",
+                "reason": "水管检修",
+                "restores_at": "2030-01-01T10:00:00Z",
+            }),
+        )
+        .await
+        .expect(201)
+        .id();
+    app.wait_for_notice(notice, token).await;
+    let inbox = app
+        .get("/v1/me/messages", &resident_tokens.access)
+        .await
+        .expect(200);
+    let message = inbox.body["items"][0]["id"]
+        .as_str()
+        .expect("a message")
+        .parse()
+        .expect("uuid");
+    let trail = app
+        .get(&format!("/v1/notices/{notice}/recipients"), token)
+        .await
+        .expect(200);
+    let delivery = trail.body["items"][0]["deliveries"][0]["id"]
+        .as_str()
+        .expect("a delivery")
+        .parse()
+        .expect("uuid");
     Place {
         community,
         building,
@@ -172,5 +226,10 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         resident,
         resident_phone: phone.into(),
         butler,
+        device,
+        notice,
+        message,
+        delivery,
+        resident_tokens,
     }
 }

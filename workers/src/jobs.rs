@@ -1,3 +1,7 @@
 //! One module per job.
 
+pub mod fanout;
 pub mod housekeeping;
+pub mod relay;
+pub mod send;
+pub mod sweeper;

@@ -1,51 +1,191 @@
-//! Courtyard's background workers. Each job is a small named type with an idempotent
-//! handler; the runner drives them until shutdown and lets a running job finish.
-//!
-//! Today's jobs: housekeeping of spent credentials. The notification pipeline (outbox relay,
-//! channel senders, scheduler) lands here next.
+//! Courtyard's background workers: the outbox relay, notice fan-out, one sender per channel,
+//! the delayed-job promoter, the sweeper that re-enqueues what a queue lost, and
+//! housekeeping. Each job is a small module under [`jobs`] with an idempotent handler; the
+//! runner drives them until shutdown and lets a batch in progress finish.
 
 pub mod channels;
+pub mod deliver;
 pub mod jobs;
+pub mod pipeline;
+pub mod queue;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use courtyard_domain::Clock;
-use sea_orm::DatabaseConnection;
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinSet};
 
-/// The worker runtime: shared handles for every job.
+pub use crate::pipeline::Pipeline;
+use crate::queue::streams;
+
+/// Channels that have a sender.
+pub const CHANNELS: [&str; 4] = ["apns", "fcm", "sms", "wechat"];
+
+/// The worker runtime.
 #[derive(Clone)]
 pub struct Workers {
-    db: DatabaseConnection,
-    clock: Arc<dyn Clock>,
+    pipeline: Pipeline,
+    consumer: String,
 }
 
 impl Workers {
-    /// Workers over a (migrated) database.
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// Workers over a (migrated) database and a queue.
+    pub fn new(pipeline: Pipeline) -> Self {
+        let consumer = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        Self { pipeline, consumer }
     }
 
-    /// Runs every periodic job until `shutdown` turns true; a job in progress finishes first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!("workers started");
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    match jobs::housekeeping::run(&self.db, self.clock.now()).await {
-                        Ok(report) if report.removed() > 0 => tracing::info!(?report, "housekeeping"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = ?e, "housekeeping failed; retrying next tick"),
-                    }
+    /// The shared pipeline handles.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Runs every job until `shutdown` turns true; batches in progress finish first.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        tracing::info!(consumer = %self.consumer, "workers started");
+        let mut tasks = JoinSet::new();
+        let p = self.pipeline.clone();
+        tasks.spawn(every(
+            Duration::from_millis(100),
+            shutdown.clone(),
+            jobs::relay::NAME,
+            move || {
+                let p = p.clone();
+                async move { jobs::relay::run_once(&p).await.map(|_| ()) }
+            },
+        ));
+        let p = self.pipeline.clone();
+        tasks.spawn(every(
+            Duration::from_millis(250),
+            shutdown.clone(),
+            "delayed_promoter",
+            move || {
+                let p = p.clone();
+                async move { p.queue.promote_due(p.clock.now()).await.map(|_| ()) }
+            },
+        ));
+        let p = self.pipeline.clone();
+        tasks.spawn(every(
+            Duration::from_secs(30),
+            shutdown.clone(),
+            jobs::sweeper::NAME,
+            move || {
+                let p = p.clone();
+                async move { jobs::sweeper::run_once(&p).await.map(|_| ()) }
+            },
+        ));
+        let p = self.pipeline.clone();
+        tasks.spawn(every(
+            Duration::from_secs(600),
+            shutdown.clone(),
+            jobs::housekeeping::NAME,
+            move || {
+                let p = p.clone();
+                async move {
+                    jobs::housekeeping::run(&p.db, p.clock.now())
+                        .await
+                        .map(|_| ())
                 }
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
-                    }
-                }
-            }
+            },
+        ));
+        let (p, consumer, stop) = (
+            self.pipeline.clone(),
+            self.consumer.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move { fanout_loop(p, consumer, stop).await });
+        for channel in CHANNELS {
+            let (p, consumer, stop) = (
+                self.pipeline.clone(),
+                self.consumer.clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move { send_loop(p, channel, consumer, stop).await });
         }
+        while tasks.join_next().await.is_some() {}
         tracing::info!("workers stopped");
     }
+}
+
+async fn every<F, Fut>(
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    name: &'static str,
+    mut run: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = run().await {
+                    tracing::warn!(job = name, error = ?e, "job failed; retrying next tick");
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+}
+
+async fn fanout_loop(p: Pipeline, consumer: String, shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        let leased = match p
+            .queue
+            .pull(
+                streams::FANOUT,
+                &consumer,
+                1,
+                jobs::send::LEASE,
+                Duration::from_millis(500),
+            )
+            .await
+        {
+            Ok(leased) => leased,
+            Err(e) => {
+                tracing::warn!(error = ?e, "fan-out queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for job in leased {
+            let result =
+                match serde_json::from_value::<jobs::fanout::FanoutJob>(job.job.payload.clone()) {
+                    Ok(input) => jobs::fanout::run(&p, &input).await,
+                    Err(e) => Err(anyhow::anyhow!("unreadable fan-out job: {e}")),
+                };
+            match result {
+                Ok(()) => {
+                    if let Err(e) = p.queue.ack(streams::FANOUT, &[job.id]).await {
+                        tracing::warn!(error = ?e, "fan-out ack failed; the job will run again (idempotent)");
+                    }
+                }
+                // Left unacknowledged, the job is reclaimed after the lease and runs again.
+                Err(e) => tracing::error!(error = ?e, "fan-out failed; it will be retried"),
+            }
+        }
+    }
+}
+
+async fn send_loop(
+    p: Pipeline,
+    channel: &'static str,
+    consumer: String,
+    shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        if let Err(e) =
+            jobs::send::run_batch(&p, channel, &consumer, Duration::from_millis(500)).await
+        {
+            tracing::warn!(channel, error = ?e, "send batch failed; its jobs will be reclaimed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into())
 }

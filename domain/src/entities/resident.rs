@@ -15,6 +15,10 @@ pub struct Model {
     pub birthday: Option<Date>,
     pub locale: String,
     pub wechat_openid: Option<String>,
+    /// Start of quiet hours, `HH:MM` community time.
+    pub quiet_start: Option<String>,
+    /// End of quiet hours.
+    pub quiet_end: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

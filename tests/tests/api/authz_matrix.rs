@@ -35,6 +35,7 @@ const ROLL_KEEPERS: &[&str] = &["admin", "supervisor", "front_desk"];
 const MANAGERS: &[&str] = &["admin", "supervisor"];
 const ADMIN: &[&str] = &["admin"];
 const STAFF_AND_RESIDENT: &[&str] = EVERYONE;
+const RESIDENT: &[&str] = &["resident"];
 
 enum Body {
     None,
@@ -138,6 +139,29 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("import_roll", ROLL_KEEPERS, |_, _| {
         Body::Csv("building,unit,room,area_m2\n9栋,1单元,901,80\n")
     });
+    add("register_device", EVERYONE, |_, n| {
+        Body::Json(
+            json!({ "platform": "android", "provider": "fcm", "token": format!("fcm-token-{n}") }),
+        )
+    });
+    add("list_devices", EVERYONE, none);
+    add("delete_device", EVERYONE, none);
+    add("get_preferences", RESIDENT, none);
+    add("put_preferences", RESIDENT, |_, _| {
+        Body::Json(json!({ "channels": {}, "quiet_hours": null }))
+    });
+    add("list_messages", RESIDENT, none);
+    add("count_unread_messages", RESIDENT, none);
+    add("mark_message_read", RESIDENT, none);
+    add("create_notice", ROLL_KEEPERS, |_, _| {
+        Body::Json(json!({ "category": "general", "title": "Hello", "body": "Hi all" }))
+    });
+    add("list_notices", ROLL_KEEPERS, none);
+    add("get_notice", ROLL_KEEPERS, none);
+    add("cancel_notice", ROLL_KEEPERS, none);
+    add("list_notice_recipients", ROLL_KEEPERS, none);
+    add("list_dead_letters", ADMIN, none);
+    add("replay_dead_letter", ADMIN, none);
     t
 }
 
@@ -174,6 +198,10 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{household_id}", &place.household.to_string())
         .replace("{resident_id}", &place.resident.to_string())
         .replace("{staff_id}", &place.butler.to_string())
+        .replace("{device_id}", &place.device.to_string())
+        .replace("{notice_id}", &place.notice.to_string())
+        .replace("{message_id}", &place.message.to_string())
+        .replace("{delivery_id}", &place.delivery.to_string())
 }
 
 async fn call(

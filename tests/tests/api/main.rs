@@ -6,5 +6,8 @@ mod authz_matrix;
 mod communities;
 mod health;
 mod imports;
+mod notices;
 mod openapi;
 mod people;
+mod push_providers;
+mod sms_wechat_providers;

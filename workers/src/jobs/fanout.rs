@@ -1,0 +1,367 @@
+//! Notice fan-out: resolves the audience (community, buildings, units, households) to
+//! residents and writes, in batches, one inbox message per resident and one delivery per
+//! channel and device the resident can be reached on (or a `suppressed` row where their
+//! preferences say no), then enqueues the sends. Idempotent: messages and deliveries have
+//! unique dedupe keys, so a re-run adds nothing and only re-enqueues what is still pending.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::Context;
+use courtyard_domain::{
+    entities::{
+        building, community, delivery, device, household, household_member, message, notice,
+        notification_preference, resident, unit,
+    },
+    new_id,
+    notifications::{Channel, NoticeCategory, NoticeText, QuietHours, Reach, plan, render_notice},
+    org::Timezone,
+    people::Locale,
+};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, OnConflict},
+};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::pipeline::{CHUNK, Pipeline};
+
+/// The job's name in logs.
+pub const NAME: &str = "notice_fanout";
+/// Residents per batch.
+const BATCH: usize = 1_000;
+
+/// The fan-out job's input.
+#[derive(Debug, Deserialize)]
+pub struct FanoutJob {
+    /// The notice.
+    pub notice_id: Uuid,
+}
+
+/// Who a notice is for; all empty means the whole community.
+#[derive(Debug, Default, Deserialize, serde::Serialize, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// Whole buildings.
+    #[serde(default)]
+    pub building_ids: Vec<Uuid>,
+    /// Whole units.
+    #[serde(default)]
+    pub unit_ids: Vec<Uuid>,
+    /// Single households.
+    #[serde(default)]
+    pub household_ids: Vec<Uuid>,
+}
+
+impl Audience {
+    fn is_whole_community(&self) -> bool {
+        self.building_ids.is_empty() && self.unit_ids.is_empty() && self.household_ids.is_empty()
+    }
+}
+
+/// The households an audience covers, in one community.
+pub async fn audience_households(
+    p: &Pipeline,
+    community_id: Uuid,
+    audience: &Audience,
+) -> anyhow::Result<Vec<household::Model>> {
+    let mut query =
+        household::Entity::find().filter(household::Column::CommunityId.eq(community_id));
+    if !audience.is_whole_community() {
+        query = query.filter(
+            Condition::any()
+                .add(household::Column::BuildingId.is_in(audience.building_ids.clone()))
+                .add(household::Column::UnitId.is_in(audience.unit_ids.clone()))
+                .add(household::Column::Id.is_in(audience.household_ids.clone())),
+        );
+    }
+    Ok(query.all(&p.db).await?)
+}
+
+/// Fans one notice out.
+pub async fn run(p: &Pipeline, job: &FanoutJob) -> anyhow::Result<()> {
+    let Some(notice) = notice::Entity::find_by_id(job.notice_id).one(&p.db).await? else {
+        tracing::warn!(notice = %job.notice_id, "notice gone; nothing to fan out");
+        return Ok(());
+    };
+    if notice.status == "cancelled" {
+        return Ok(());
+    }
+    let community = community::Entity::find_by_id(notice.community_id)
+        .one(&p.db)
+        .await?
+        .context("notice community")?;
+    let tz = Timezone::parse(&community.timezone)
+        .map_err(|e| anyhow::anyhow!(e))?
+        .tz();
+    let notice_category =
+        NoticeCategory::parse(&notice.category).map_err(|e| anyhow::anyhow!(e))?;
+    let category = notice_category.category();
+    let audience: Audience = serde_json::from_value(notice.audience.clone()).unwrap_or_default();
+    let requested: BTreeSet<Channel> =
+        serde_json::from_value::<Vec<String>>(notice.channels.clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| Channel::parse(c).ok())
+            .collect();
+    notice::Entity::update_many()
+        .col_expr(notice::Column::Status, Expr::value("sending"))
+        .filter(notice::Column::Id.eq(notice.id))
+        .filter(notice::Column::Status.eq("scheduled"))
+        .exec(&p.db)
+        .await?;
+
+    let households = audience_households(p, community.id, &audience).await?;
+    let buildings: HashMap<Uuid, String> = building::Entity::find()
+        .filter(building::Column::CommunityId.eq(community.id))
+        .all(&p.db)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b.name))
+        .collect();
+    let units: HashMap<Uuid, String> = unit::Entity::find()
+        .filter(unit::Column::CommunityId.eq(community.id))
+        .all(&p.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
+    let address: HashMap<Uuid, String> = households
+        .iter()
+        .map(|h| {
+            let b = buildings.get(&h.building_id).map_or("", String::as_str);
+            let u = units.get(&h.unit_id).map_or("", String::as_str);
+            (h.id, format!("{b}{u}{}", h.room_number))
+        })
+        .collect();
+    // Each resident once, addressed by their first household in the audience.
+    let mut home: BTreeMap<Uuid, Uuid> = BTreeMap::new();
+    let household_ids: Vec<Uuid> = households.iter().map(|h| h.id).collect();
+    for chunk in household_ids.chunks(CHUNK) {
+        let members: Vec<(Uuid, Uuid)> = household_member::Entity::find()
+            .select_only()
+            .column(household_member::Column::ResidentId)
+            .column(household_member::Column::HouseholdId)
+            .filter(household_member::Column::HouseholdId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(&p.db)
+            .await?;
+        for (resident, household) in members {
+            home.entry(resident).or_insert(household);
+        }
+    }
+    let text = NoticeText {
+        category: notice_category,
+        title: &notice.title,
+        body: &notice.body,
+        reason: notice.reason.as_deref(),
+        starts_at: notice.starts_at,
+        restores_at: notice.restores_at,
+    };
+    let now = p.clock.now();
+    let resident_ids: Vec<Uuid> = home.keys().copied().collect();
+    for batch in resident_ids.chunks(BATCH) {
+        let mut residents = Vec::with_capacity(batch.len());
+        let mut devices: HashMap<Uuid, Vec<device::Model>> = HashMap::new();
+        let mut wanted: HashMap<Uuid, BTreeSet<Channel>> = HashMap::new();
+        for chunk in batch.chunks(CHUNK) {
+            residents.extend(
+                resident::Entity::find()
+                    .filter(resident::Column::Id.is_in(chunk.iter().copied()))
+                    .all(&p.db)
+                    .await?,
+            );
+            for d in device::Entity::find()
+                .filter(device::Column::OwnerKind.eq("resident"))
+                .filter(device::Column::OwnerId.is_in(chunk.iter().copied()))
+                .filter(device::Column::Active.eq(true))
+                .all(&p.db)
+                .await?
+            {
+                devices.entry(d.owner_id).or_default().push(d);
+            }
+            for pref in notification_preference::Entity::find()
+                .filter(notification_preference::Column::ResidentId.is_in(chunk.iter().copied()))
+                .filter(notification_preference::Column::Category.eq(category.as_str()))
+                .all(&p.db)
+                .await?
+            {
+                let channels =
+                    serde_json::from_value::<Vec<String>>(pref.channels).unwrap_or_default();
+                wanted.insert(
+                    pref.resident_id,
+                    channels
+                        .iter()
+                        .filter_map(|c| Channel::parse(c).ok())
+                        .collect(),
+                );
+            }
+        }
+        let mut messages = Vec::with_capacity(residents.len());
+        for r in &residents {
+            let locale = Locale::parse(&r.locale).unwrap_or_default();
+            let household = home[&r.id];
+            let rendered = render_notice(
+                &text,
+                locale,
+                &r.name,
+                address.get(&household).map_or("", String::as_str),
+                tz,
+            );
+            messages.push(message::ActiveModel {
+                id: Set(new_id()),
+                resident_id: Set(r.id),
+                community_id: Set(community.id),
+                notice_id: Set(Some(notice.id)),
+                dedupe_key: Set(format!("notice:{}:{}", notice.id, r.id)),
+                category: Set(category.as_str().into()),
+                title: Set(rendered.title),
+                body: Set(rendered.body),
+                data: Set(json!({ "notice_id": notice.id.to_string(), "category": notice.category, "household_id": household.to_string() })),
+                created_at: Set(now),
+                read_at: Set(None),
+            });
+        }
+        insert_ignoring_duplicates::<message::Entity>(p, messages, message::Column::DedupeKey)
+            .await?;
+        let keys: Vec<String> = residents
+            .iter()
+            .map(|r| format!("notice:{}:{}", notice.id, r.id))
+            .collect();
+        let mut message_of: HashMap<Uuid, Uuid> = HashMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            for (id, resident_id) in message::Entity::find()
+                .select_only()
+                .column(message::Column::Id)
+                .column(message::Column::ResidentId)
+                .filter(message::Column::DedupeKey.is_in(chunk.iter().cloned()))
+                .into_tuple::<(Uuid, Uuid)>()
+                .all(&p.db)
+                .await?
+            {
+                message_of.insert(resident_id, id);
+            }
+        }
+
+        let mut deliveries = Vec::new();
+        for r in &residents {
+            let Some(&message_id) = message_of.get(&r.id) else {
+                continue;
+            };
+            let own_devices = devices.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+            let reach = Reach {
+                wanted: wanted.get(&r.id).cloned(),
+                push_devices: own_devices.len(),
+                wechat: r.wechat_openid.is_some(),
+            };
+            let planned = plan(category, &requested, &reach);
+            let due = match (r.quiet_start.as_deref(), r.quiet_end.as_deref()) {
+                (Some(start), Some(end)) => {
+                    QuietHours::parse(start, end).map_or(now, |q| q.release_time(category, now, tz))
+                }
+                _ => now,
+            };
+            let mut row = |channel: &str, device_id: Option<Uuid>, key: String, status: &str| {
+                deliveries.push(delivery::ActiveModel {
+                    id: Set(new_id()),
+                    message_id: Set(message_id),
+                    resident_id: Set(r.id),
+                    notice_id: Set(Some(notice.id)),
+                    channel: Set(channel.into()),
+                    device_id: Set(device_id),
+                    dedupe_key: Set(key),
+                    status: Set(status.into()),
+                    attempts: Set(0),
+                    last_error: Set(None),
+                    provider_id: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    due_at: Set(due),
+                    claimed_at: Set(None),
+                    sent_at: Set(None),
+                });
+            };
+            for channel in &planned.send {
+                match channel {
+                    Channel::Push => {
+                        for d in own_devices {
+                            row(
+                                &d.provider,
+                                Some(d.id),
+                                format!("{message_id}:{}:{}", d.provider, d.id),
+                                "pending",
+                            );
+                        }
+                    }
+                    other => row(
+                        other.as_str(),
+                        None,
+                        format!("{message_id}:{}:{}", other.as_str(), r.id),
+                        "pending",
+                    ),
+                }
+            }
+            for channel in &planned.suppressed {
+                row(
+                    channel.as_str(),
+                    None,
+                    format!("{message_id}:{}:suppressed", channel.as_str()),
+                    "suppressed",
+                );
+            }
+        }
+        insert_ignoring_duplicates::<delivery::Entity>(p, deliveries, delivery::Column::DedupeKey)
+            .await?;
+        let message_ids: Vec<Uuid> = message_of.values().copied().collect();
+        let mut pending = Vec::new();
+        for chunk in message_ids.chunks(CHUNK) {
+            pending.extend(
+                delivery::Entity::find()
+                    .select_only()
+                    .column(delivery::Column::Id)
+                    .filter(delivery::Column::MessageId.is_in(chunk.iter().copied()))
+                    .filter(delivery::Column::Status.eq("pending"))
+                    .into_tuple::<Uuid>()
+                    .all(&p.db)
+                    .await?,
+            );
+        }
+        p.enqueue_deliveries(&pending).await?;
+    }
+
+    notice::Entity::update_many()
+        .col_expr(notice::Column::Status, Expr::value("sent"))
+        .col_expr(notice::Column::SentAt, Expr::value(now))
+        .col_expr(
+            notice::Column::Targeted,
+            Expr::value(resident_ids.len() as i32),
+        )
+        .filter(notice::Column::Id.eq(notice.id))
+        .filter(notice::Column::Status.ne("cancelled"))
+        .exec(&p.db)
+        .await?;
+    tracing::info!(notice = %notice.id, residents = resident_ids.len(), "notice fanned out");
+    Ok(())
+}
+
+/// Inserts rows in batches, skipping those whose `key` already exists.
+pub async fn insert_ignoring_duplicates<E>(
+    p: &Pipeline,
+    rows: Vec<E::ActiveModel>,
+    key: E::Column,
+) -> anyhow::Result<()>
+where
+    E: EntityTrait,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<E::ActiveModel> = rows.by_ref().take(200).collect();
+        E::insert_many(batch)
+            .on_conflict(OnConflict::column(key).do_nothing().to_owned())
+            .exec_without_returning(&p.db)
+            .await
+            .context("batch insert")?;
+    }
+    Ok(())
+}

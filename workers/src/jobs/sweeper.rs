@@ -1,0 +1,67 @@
+//! Sweeper: the safety net that makes the database, not the queue, the source of truth.
+//! Deliveries that are due but whose job the queue lost (Redis restarted without
+//! persistence, a delayed job dropped) are enqueued again; a claim whose worker died is
+//! released. Sends stay deduplicated by the claim in the sender.
+
+use anyhow::Context;
+use chrono::Duration;
+use courtyard_domain::entities::delivery;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use crate::pipeline::Pipeline;
+
+/// The job's name in logs.
+pub const NAME: &str = "delivery_sweeper";
+
+/// How long past due a delivery may wait in the queue before it counts as lost.
+pub fn grace() -> Duration {
+    Duration::minutes(2)
+}
+
+/// Re-enqueues deliveries that look lost; returns how many.
+pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
+    let now = p.clock.now();
+    let lost: Vec<Uuid> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(delivery::Column::Status.is_in(["pending", "retrying"]))
+                        .add(delivery::Column::DueAt.lt(now - grace())),
+                )
+                .add(
+                    Condition::all()
+                        .add(delivery::Column::Status.eq("sending"))
+                        .add(delivery::Column::ClaimedAt.lt(now - grace() - grace())),
+                ),
+        )
+        .limit(5_000)
+        .into_tuple()
+        .all(&p.db)
+        .await
+        .context("finding lost deliveries")?;
+    if lost.is_empty() {
+        return Ok(0);
+    }
+    // A stale claim becomes claimable again by the sender's own rule; pending ones simply
+    // get a fresh job.
+    delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::Status,
+            sea_orm::sea_query::Expr::value("retrying"),
+        )
+        .col_expr(
+            delivery::Column::DueAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(delivery::Column::Id.is_in(lost.iter().copied()))
+        .filter(delivery::Column::Status.eq("sending"))
+        .exec(&p.db)
+        .await?;
+    let moved = p.enqueue_deliveries(&lost).await?;
+    tracing::info!(count = moved, "re-enqueued deliveries the queue had lost");
+    Ok(moved)
+}

@@ -1,0 +1,94 @@
+//! The job queue between outbox relay, fan-out and channel senders: Redis Streams with
+//! consumer groups (production) or an in-process queue with the same contract (embedded).
+//!
+//! Contract: `push` appends; `pull` leases up to `max` jobs to a consumer, first reclaiming
+//! jobs leased longer than `lease` ago by consumers that died (`XAUTOCLAIM`); `ack` removes
+//! them; `push_delayed` parks a job until a time (retries, quiet hours) and `promote_due`
+//! moves due ones back; `dead_letter` keeps jobs that ran out of attempts. Delivery is
+//! at-least-once: handlers are idempotent, and the database outbox and delivery rows stay
+//! the source of truth when the queue loses anything.
+
+mod memory;
+mod redis_streams;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryQueue;
+pub use redis_streams::RedisQueue;
+
+/// A unit of work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// What handler runs it (`notice.fanout`, `send`).
+    pub kind: String,
+    /// The handler's input.
+    pub payload: serde_json::Value,
+}
+
+/// A job leased to a consumer, with the id to acknowledge it by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leased {
+    /// Queue-specific id (a stream entry id).
+    pub id: String,
+    /// The job.
+    pub job: Job,
+}
+
+/// A job that ran out of attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadJob {
+    /// Queue-specific id.
+    pub id: String,
+    /// The stream it came from.
+    pub stream: String,
+    /// The job.
+    pub job: Job,
+    /// Why it died.
+    pub reason: String,
+}
+
+/// Streams, one per kind of work and channel.
+pub mod streams {
+    /// Notice fan-out jobs.
+    pub const FANOUT: &str = "fanout";
+    /// The stream a channel's send jobs go to.
+    pub fn send(channel: &str) -> String {
+        format!("send.{channel}")
+    }
+}
+
+/// The queue contract.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Appends jobs to `stream`.
+    async fn push(&self, stream: &str, jobs: &[Job]) -> anyhow::Result<()>;
+    /// Parks a job until `due`.
+    async fn push_delayed(&self, stream: &str, job: &Job, due: DateTime<Utc>)
+    -> anyhow::Result<()>;
+    /// Moves parked jobs due by `now` to their streams; returns how many moved.
+    async fn promote_due(&self, now: DateTime<Utc>) -> anyhow::Result<usize>;
+    /// Leases up to `max` jobs (reclaiming those leased more than `lease` ago), waiting up to
+    /// `block` when there are none.
+    async fn pull(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+        lease: Duration,
+        block: Duration,
+    ) -> anyhow::Result<Vec<Leased>>;
+    /// Acknowledges finished jobs.
+    async fn ack(&self, stream: &str, ids: &[String]) -> anyhow::Result<()>;
+    /// Keeps a job that ran out of attempts.
+    async fn dead_letter(&self, stream: &str, job: &Job, reason: &str) -> anyhow::Result<()>;
+    /// The dead-lettered jobs, oldest first.
+    async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadJob>>;
+    /// Removes a dead letter (after a replay).
+    async fn remove_dead_letter(&self, id: &str) -> anyhow::Result<()>;
+    /// Jobs waiting or leased in `stream` plus parked ones: zero once everything is done.
+    async fn backlog(&self, stream: &str) -> anyhow::Result<usize>;
+}

@@ -1,0 +1,336 @@
+//! Redis Streams queue: one stream per kind of work, one consumer group (`workers`) that
+//! every worker process joins, `XAUTOCLAIM` for jobs of crashed consumers, a sorted set for
+//! delayed jobs and a dead-letter stream. Keys carry the configured prefix.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::{
+    Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
+};
+
+use tokio::sync::Mutex;
+
+use super::{DeadJob, Job, Leased, Queue};
+
+const GROUP: &str = "workers";
+
+/// Moves due members of the delayed set into their streams, atomically.
+const PROMOTE: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+for _, member in ipairs(due) do
+  local sep = string.find(member, '|', 1, true)
+  local stream = string.sub(member, 1, sep - 1)
+  local rest = string.sub(member, sep + 1)
+  local sep2 = string.find(rest, '|', 1, true)
+  local job = string.sub(rest, sep2 + 1)
+  redis.call('XADD', ARGV[2] .. 'stream:' .. stream, '*', 'job', job)
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+";
+
+/// Redis Streams queue.
+#[derive(Clone)]
+pub struct RedisQueue {
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// Blocking reads hold their connection for up to `block`; each stream gets its own so
+    /// they never stall each other or the other commands.
+    blocking: Arc<Mutex<HashMap<String, ConnectionManager>>>,
+    prefix: String,
+    promote: Script,
+}
+
+impl RedisQueue {
+    /// A queue on `client` whose keys start with `prefix`.
+    pub async fn connect(client: redis::Client, prefix: &str) -> anyhow::Result<Self> {
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .context("connecting to Redis")?;
+        Ok(Self {
+            client,
+            conn,
+            blocking: Arc::default(),
+            prefix: prefix.to_owned(),
+            promote: Script::new(PROMOTE),
+        })
+    }
+
+    async fn blocking_conn(&self, key: &str, block: Duration) -> anyhow::Result<ConnectionManager> {
+        let mut conns = self.blocking.lock().await;
+        if let Some(conn) = conns.get(key) {
+            return Ok(conn.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(block + Duration::from_secs(5)));
+        let conn = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .context("connecting to Redis for blocking reads")?;
+        conns.insert(key.to_owned(), conn.clone());
+        Ok(conn)
+    }
+
+    fn stream_key(&self, stream: &str) -> String {
+        format!("{}stream:{stream}", self.prefix)
+    }
+
+    fn delayed_key(&self) -> String {
+        format!("{}delayed", self.prefix)
+    }
+
+    fn dead_key(&self) -> String {
+        format!("{}dead", self.prefix)
+    }
+
+    async fn ensure_group(&self, key: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e).context("creating the consumer group"),
+        }
+    }
+}
+
+fn leased(entries: Vec<StreamId>) -> Vec<Leased> {
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let raw: String = entry.get("job")?;
+            match serde_json::from_str::<Job>(&raw) {
+                Ok(job) => Some(Leased { id: entry.id, job }),
+                Err(e) => {
+                    tracing::error!(id = %entry.id, error = %e, "unreadable job skipped");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Queue for RedisQueue {
+    async fn push(&self, stream: &str, jobs: &[Job]) -> anyhow::Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let key = self.stream_key(stream);
+        let mut pipe = redis::pipe();
+        for job in jobs {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("*")
+                .arg("job")
+                .arg(serde_json::to_string(job)?)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.context("XADD")?;
+        Ok(())
+    }
+
+    async fn push_delayed(
+        &self,
+        stream: &str,
+        job: &Job,
+        due: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        // A unique middle part keeps two equal jobs from collapsing into one member.
+        let member = format!(
+            "{stream}|{}|{}",
+            uuid::Uuid::new_v4().simple(),
+            serde_json::to_string(job)?
+        );
+        let mut conn = self.conn.clone();
+        redis::cmd("ZADD")
+            .arg(self.delayed_key())
+            .arg(due.timestamp_millis())
+            .arg(member)
+            .query_async::<()>(&mut conn)
+            .await
+            .context("ZADD")?;
+        Ok(())
+    }
+
+    async fn promote_due(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let mut conn = self.conn.clone();
+        let moved: usize = self
+            .promote
+            .key(self.delayed_key())
+            .arg(now.timestamp_millis())
+            .arg(&self.prefix)
+            .invoke_async(&mut conn)
+            .await
+            .context("promoting delayed jobs")?;
+        Ok(moved)
+    }
+
+    async fn pull(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+        lease: Duration,
+        block: Duration,
+    ) -> anyhow::Result<Vec<Leased>> {
+        let key = self.stream_key(stream);
+        let mut conn = self.conn.clone();
+        let reclaimed: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
+            .arg(&key)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(lease.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await;
+        let reclaimed = match reclaimed {
+            Ok(reply) => reply.claimed,
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                self.ensure_group(&key).await?;
+                Vec::new()
+            }
+            Err(e) => return Err(e).context("XAUTOCLAIM"),
+        };
+        if !reclaimed.is_empty() {
+            tracing::info!(
+                stream,
+                count = reclaimed.len(),
+                "reclaimed jobs of a stalled consumer"
+            );
+            return Ok(leased(reclaimed));
+        }
+        let mut conn = self.blocking_conn(&key, block).await?;
+        let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max)
+            .arg("BLOCK")
+            .arg(block.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(">")
+            .query_async(&mut conn)
+            .await;
+        match read {
+            Ok(reply) => Ok(leased(
+                reply
+                    .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+                    .unwrap_or_default(),
+            )),
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                self.ensure_group(&key).await?;
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e).context("XREADGROUP"),
+        }
+    }
+
+    async fn ack(&self, stream: &str, ids: &[String]) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let key = self.stream_key(stream);
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK").arg(&key).arg(GROUP).arg(ids).ignore();
+        pipe.cmd("XDEL").arg(&key).arg(ids).ignore();
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.context("XACK")?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, stream: &str, job: &Job, reason: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("XADD")
+            .arg(self.dead_key())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(100_000)
+            .arg("*")
+            .arg("stream")
+            .arg(stream)
+            .arg("job")
+            .arg(serde_json::to_string(job)?)
+            .arg("reason")
+            .arg(reason)
+            .query_async::<()>(&mut conn)
+            .await
+            .context("XADD dead letter")?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: usize) -> anyhow::Result<Vec<DeadJob>> {
+        let mut conn = self.conn.clone();
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(self.dead_key())
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .context("XRANGE dead letters")?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|entry| {
+                let job: String = entry.get("job")?;
+                Some(DeadJob {
+                    stream: entry.get("stream")?,
+                    reason: entry.get("reason").unwrap_or_default(),
+                    job: serde_json::from_str(&job).ok()?,
+                    id: entry.id,
+                })
+            })
+            .collect())
+    }
+
+    async fn remove_dead_letter(&self, id: &str) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("XDEL")
+            .arg(self.dead_key())
+            .arg(id)
+            .query_async::<()>(&mut conn)
+            .await
+            .context("XDEL")?;
+        Ok(())
+    }
+
+    async fn backlog(&self, stream: &str) -> anyhow::Result<usize> {
+        let key = self.stream_key(stream);
+        let mut conn = self.conn.clone();
+        let length: usize = redis::cmd("XLEN")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .context("XLEN")?;
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.delayed_key())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .context("ZRANGE")?;
+        let parked = members
+            .iter()
+            .filter(|m| m.split('|').next() == Some(stream))
+            .count();
+        Ok(length + parked)
+    }
+}
