@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 
 use courtyard_workers::{
     Pipeline, Workers,
-    deliver::{Deliverer, LogDeliverer},
+    deliver::{Deliverer, Providers},
     queue::{MemoryQueue, Queue, RedisQueue},
 };
 
@@ -50,8 +50,8 @@ pub struct Dependencies {
     pub clock: Arc<dyn Clock>,
     /// Where login codes go.
     pub code_sender: Arc<dyn CodeSender>,
-    /// The notification providers.
-    pub deliverer: Arc<dyn Deliverer>,
+    /// The notification providers; none builds them from the settings.
+    pub deliverer: Option<Arc<dyn Deliverer>>,
     /// Whether the workers run in this process.
     pub workers: bool,
 }
@@ -61,7 +61,7 @@ impl Default for Dependencies {
         Self {
             clock: Arc::new(SystemClock),
             code_sender: Arc::new(LogCodeSender),
-            deliverer: Arc::new(LogDeliverer),
+            deliverer: None,
             workers: true,
         }
     }
@@ -288,7 +288,13 @@ impl Application {
                 db: state.db.clone(),
                 queue,
                 clock: deps.clock.clone(),
-                deliverer: deps.deliverer.clone(),
+                deliverer: match &deps.deliverer {
+                    Some(deliverer) => deliverer.clone(),
+                    None => Arc::new(Providers::from_settings(
+                        &state.settings,
+                        deps.clock.clone(),
+                    )?),
+                },
                 settings: state.settings.notifications.clone(),
             }))
         } else {

@@ -3,7 +3,7 @@
 //! plus the conventional `DATABASE_URL` and `REDIS_URL`. The defaults are the embedded mode:
 //! a SQLite file in the working directory, the in-process queue and providers that log.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use figment::{
     Figment,
@@ -50,6 +50,85 @@ pub struct NotificationSettings {
     pub send_batch: usize,
     /// Concurrent sends per channel.
     pub send_concurrency: usize,
+    /// How long a job or a claimed delivery is protected before another worker may take it
+    /// over (a crashed worker's jobs come back after this long).
+    pub lease_ms: u64,
+    /// How often the sweeper looks for deliveries the queue lost.
+    pub sweep_interval_ms: u64,
+    /// How long past due a delivery may wait before the sweeper counts it as lost.
+    pub sweep_grace_secs: i64,
+    /// APNs (token auth); none sends iOS pushes to the log.
+    pub apns: Option<ApnsSettings>,
+    /// FCM HTTP v1; none sends Android pushes to the log.
+    pub fcm: Option<FcmSettings>,
+    /// SMS provider; none sends SMS to the log.
+    pub sms: Option<SmsSettings>,
+    /// WeChat subscription template id per category (`outage`, `notice`, ...); the app id
+    /// and secret are `wechat.*`.
+    pub wechat_templates: BTreeMap<String, String>,
+}
+
+/// APNs token-auth credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ApnsSettings {
+    /// Key id of the `.p8` key.
+    pub key_id: String,
+    /// Apple developer team id.
+    pub team_id: String,
+    /// The `.p8` key (PEM).
+    #[serde(serialize_with = "serialize_secret")]
+    pub private_key_pem: SecretString,
+    /// Production host.
+    #[serde(default = "apns_base_url")]
+    pub base_url: String,
+    /// Sandbox host.
+    #[serde(default = "apns_sandbox_base_url")]
+    pub sandbox_base_url: String,
+}
+
+fn apns_base_url() -> String {
+    "https://api.push.apple.com".into()
+}
+
+fn apns_sandbox_base_url() -> String {
+    "https://api.sandbox.push.apple.com".into()
+}
+
+/// FCM HTTP v1 credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FcmSettings {
+    /// The Google service-account JSON.
+    #[serde(serialize_with = "serialize_secret")]
+    pub service_account_json: SecretString,
+    /// FCM host.
+    #[serde(default = "fcm_base_url")]
+    pub base_url: String,
+}
+
+fn fcm_base_url() -> String {
+    "https://fcm.googleapis.com".into()
+}
+
+/// SMS provider settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SmsSettings {
+    /// `aliyun` or `tencent`.
+    pub provider: String,
+    /// Endpoint override (tests); the provider's real endpoint when absent.
+    pub base_url: Option<String>,
+    /// Aliyun AccessKey id or Tencent SecretId.
+    pub access_key_id: String,
+    /// Aliyun AccessKey secret or Tencent SecretKey.
+    #[serde(serialize_with = "serialize_secret")]
+    pub access_key_secret: SecretString,
+    /// Tencent `SmsSdkAppId`.
+    pub sdk_app_id: Option<String>,
+    /// Tencent region.
+    pub region: Option<String>,
+    /// Approved signature (签名).
+    pub sign_name: String,
+    /// Approved template code per category (`outage`, `emergency`, `fee_reminder`, ...).
+    pub templates: BTreeMap<String, String>,
 }
 
 impl Default for NotificationSettings {
@@ -62,6 +141,13 @@ impl Default for NotificationSettings {
             birthday_time: "09:00".into(),
             send_batch: 200,
             send_concurrency: 256,
+            lease_ms: 60_000,
+            sweep_interval_ms: 30_000,
+            sweep_grace_secs: 120,
+            apns: None,
+            fcm: None,
+            sms: None,
+            wechat_templates: BTreeMap::new(),
         }
     }
 }

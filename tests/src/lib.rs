@@ -126,8 +126,33 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the app with test settings adjusted by `configure`.
+/// Starts the app with test settings adjusted by `configure`; notifications go to the
+/// recording deliverer.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(configure, false, None).await
+}
+
+/// Starts the app with the real provider clients the settings configure (point them at the
+/// mock providers in `configure`).
+pub async fn spawn_app_with_providers(
+    clock: ManualClock,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn(configure, true, Some(clock)).await
+}
+
+/// The time every test starts at: 2026-11-25 10:00 in Shanghai.
+pub fn test_start() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+async fn spawn(
+    configure: impl FnOnce(&mut Settings),
+    real_providers: bool,
+    clock: Option<ManualClock>,
+) -> TestApp {
     let mut settings = Settings::default();
     settings.server.port = 0;
     settings.server.public_rate_limit_per_minute = 100_000;
@@ -135,6 +160,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.auth.codes_per_ip_hour = 100_000;
     settings.redis.key_prefix = format!("test:{}:", Uuid::new_v4().simple());
     settings.database.max_connections = 5;
+    // Crashed workers' jobs come back within seconds, the sweeper runs often.
+    settings.notifications.lease_ms = 2_000;
+    settings.notifications.sweep_interval_ms = 200;
     let id = Uuid::new_v4().simple().to_string();
     let cleanup = match backend() {
         "postgres" => {
@@ -165,17 +193,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         }
     };
     configure(&mut settings);
-    let clock = ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
-            .single()
-            .expect("valid time"),
-    );
+    let clock = clock.unwrap_or_else(|| ManualClock::new(test_start()));
     let codes = Arc::new(CapturedCodes::default());
     let sent = recording::RecordingDeliverer::new();
     let deps = Dependencies {
         clock: Arc::new(clock.clone()),
         code_sender: codes.clone(),
-        deliverer: sent.clone(),
+        deliverer: if real_providers {
+            None
+        } else {
+            Some(sent.clone())
+        },
         workers: true,
     };
     let app = Application::build(settings.clone(), deps)

@@ -93,3 +93,210 @@ impl Deliverer for Providers {
         }
     }
 }
+
+/// APNs as a deliverer.
+pub struct ApnsDeliverer(pub crate::channels::apns::ApnsClient);
+
+#[async_trait]
+impl Deliverer for ApnsDeliverer {
+    async fn deliver(&self, job: &SendJob) -> SendOutcome {
+        let Some(topic) = job.topic.clone() else {
+            return SendOutcome::Failed {
+                reason: "the device has no APNs topic".into(),
+            };
+        };
+        let device = crate::channels::ApnsDevice {
+            token: job.target.clone(),
+            topic,
+            sandbox: job.sandbox,
+        };
+        self.0.send(&device, &push_message(job)).await
+    }
+}
+
+/// FCM as a deliverer.
+pub struct FcmDeliverer(pub crate::channels::fcm::FcmClient);
+
+#[async_trait]
+impl Deliverer for FcmDeliverer {
+    async fn deliver(&self, job: &SendJob) -> SendOutcome {
+        self.0.send(&job.target, &push_message(job)).await
+    }
+}
+
+/// SMS as a deliverer: the category's approved template, with the recipient's name and
+/// the message title as parameters.
+pub struct SmsDeliverer {
+    /// The provider.
+    pub provider: crate::channels::sms::SmsProvider,
+    /// Approved signature.
+    pub sign_name: String,
+    /// Template per category.
+    pub templates: BTreeMap<String, String>,
+}
+
+#[async_trait]
+impl Deliverer for SmsDeliverer {
+    async fn deliver(&self, job: &SendJob) -> SendOutcome {
+        let Some(template) = self.templates.get(&job.category) else {
+            return SendOutcome::Failed {
+                reason: format!("no SMS template configured for {}", job.category),
+            };
+        };
+        let message = crate::channels::SmsMessage {
+            phone: job.target.clone(),
+            template: template.clone(),
+            sign_name: self.sign_name.clone(),
+            params: BTreeMap::from([
+                ("name".into(), job.name.clone()),
+                ("title".into(), job.title.clone()),
+            ]),
+        };
+        self.provider.send(&message).await
+    }
+}
+
+/// WeChat subscription messages as a deliverer.
+pub struct WechatDeliverer {
+    /// The client.
+    pub client: crate::channels::wechat::WechatClient,
+    /// Template per category.
+    pub templates: BTreeMap<String, String>,
+}
+
+#[async_trait]
+impl Deliverer for WechatDeliverer {
+    async fn deliver(&self, job: &SendJob) -> SendOutcome {
+        let Some(template) = self.templates.get(&job.category) else {
+            return SendOutcome::Failed {
+                reason: format!("no WeChat template configured for {}", job.category),
+            };
+        };
+        // Subscription `thing` fields hold at most 20 characters.
+        let short = |text: &str| text.chars().take(20).collect::<String>();
+        let message = crate::channels::WechatMessage {
+            openid: job.target.clone(),
+            template_id: template.clone(),
+            page: Some("pages/inbox/index".into()),
+            data: BTreeMap::from([
+                ("thing1".into(), short(&job.title)),
+                ("thing2".into(), short(&job.body)),
+            ]),
+        };
+        self.client.send(&message).await
+    }
+}
+
+fn push_message(job: &SendJob) -> crate::channels::PushMessage {
+    let urgent =
+        courtyard_domain::notifications::Category::parse(&job.category).is_ok_and(|c| c.urgent());
+    crate::channels::PushMessage {
+        collapse_id: job.collapse_id.clone(),
+        title: job.title.clone(),
+        body: job.body.clone(),
+        data: job.data.clone(),
+        priority: if urgent {
+            crate::channels::Priority::High
+        } else {
+            crate::channels::Priority::Normal
+        },
+        expires_at: None,
+    }
+}
+
+impl Providers {
+    /// The providers the settings configure; channels left unconfigured log.
+    pub fn from_settings(
+        settings: &courtyard_domain::Settings,
+        clock: Arc<dyn courtyard_domain::Clock>,
+    ) -> anyhow::Result<Self> {
+        use crate::channels::{apns, fcm, sms, wechat};
+        use secrecy::ExposeSecret;
+        let n = &settings.notifications;
+        let mut by_channel: BTreeMap<String, Arc<dyn Deliverer>> = BTreeMap::new();
+        if let Some(a) = &n.apns {
+            let config = apns::ApnsConfig {
+                base_url: a.base_url.clone(),
+                sandbox_base_url: a.sandbox_base_url.clone(),
+                key_id: a.key_id.clone(),
+                team_id: a.team_id.clone(),
+                private_key_pem: a.private_key_pem.clone(),
+            };
+            by_channel.insert(
+                "apns".into(),
+                Arc::new(ApnsDeliverer(apns::ApnsClient::new(config, clock.clone())?)),
+            );
+        }
+        if let Some(f) = &n.fcm {
+            let account = fcm::ServiceAccount::from_json(f.service_account_json.expose_secret())?;
+            let config = fcm::FcmConfig {
+                base_url: f.base_url.clone(),
+                service_account: account,
+            };
+            by_channel.insert(
+                "fcm".into(),
+                Arc::new(FcmDeliverer(fcm::FcmClient::new(config, clock.clone())?)),
+            );
+        }
+        if let Some(s) = &n.sms {
+            let provider = match s.provider.as_str() {
+                "aliyun" => {
+                    let mut config = sms::AliyunConfig::new(
+                        s.access_key_id.clone(),
+                        s.access_key_secret.clone(),
+                    );
+                    if let Some(url) = &s.base_url {
+                        config.base_url = url.clone();
+                    }
+                    sms::SmsProvider::Aliyun(sms::AliyunSms::new(config, clock.clone()))
+                }
+                "tencent" => {
+                    let app = s.sdk_app_id.clone().ok_or_else(|| {
+                        anyhow::anyhow!("notifications.sms.sdk_app_id is required for tencent")
+                    })?;
+                    let mut config = sms::TencentConfig::new(
+                        s.access_key_id.clone(),
+                        s.access_key_secret.clone(),
+                        app,
+                    );
+                    if let Some(url) = &s.base_url {
+                        config.base_url = url.clone();
+                    }
+                    if let Some(region) = &s.region {
+                        config.region = region.clone();
+                    }
+                    sms::SmsProvider::Tencent(sms::TencentSms::new(config, clock.clone()))
+                }
+                other => {
+                    anyhow::bail!("notifications.sms.provider `{other}` is not aliyun or tencent")
+                }
+            };
+            by_channel.insert(
+                "sms".into(),
+                Arc::new(SmsDeliverer {
+                    provider,
+                    sign_name: s.sign_name.clone(),
+                    templates: s.templates.clone(),
+                }),
+            );
+        }
+        if let (Some(app_id), Some(secret)) = (&settings.wechat.app_id, &settings.wechat.app_secret)
+        {
+            let mut config = wechat::WechatConfig::new(app_id.clone(), secret.clone());
+            config.base_url = settings.wechat.base_url.clone();
+            by_channel.insert(
+                "wechat".into(),
+                Arc::new(WechatDeliverer {
+                    client: wechat::WechatClient::new(config, clock),
+                    templates: n.wechat_templates.clone(),
+                }),
+            );
+        }
+        for channel in ["apns", "fcm", "sms", "wechat"] {
+            if !by_channel.contains_key(channel) {
+                tracing::info!(channel, "no provider configured: sends are logged instead");
+            }
+        }
+        Ok(Self { by_channel })
+    }
+}

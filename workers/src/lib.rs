@@ -64,7 +64,7 @@ impl Workers {
         ));
         let p = self.pipeline.clone();
         tasks.spawn(every(
-            Duration::from_secs(30),
+            Duration::from_millis(self.pipeline.settings.sweep_interval_ms.max(10)),
             shutdown.clone(),
             jobs::sweeper::NAME,
             move || {
@@ -139,7 +139,7 @@ async fn fanout_loop(p: Pipeline, consumer: String, shutdown: watch::Receiver<bo
                 streams::FANOUT,
                 &consumer,
                 1,
-                jobs::send::LEASE,
+                Duration::from_millis(p.settings.lease_ms),
                 Duration::from_millis(500),
             )
             .await

@@ -9,5 +9,6 @@ mod imports;
 mod notices;
 mod openapi;
 mod people;
+mod providers_e2e;
 mod push_providers;
 mod sms_wechat_providers;

@@ -32,8 +32,6 @@ use crate::{
 
 /// The job's name in logs.
 pub const NAME: &str = "channel_send";
-/// How long a claim or a lease protects a delivery from being taken by another worker.
-pub const LEASE: Duration = Duration::from_secs(60);
 
 /// Takes and sends one batch from `channel`'s stream; returns how many jobs it took.
 pub async fn run_batch(
@@ -43,9 +41,10 @@ pub async fn run_batch(
     block: Duration,
 ) -> anyhow::Result<usize> {
     let stream = streams::send(channel);
+    let lease = Duration::from_millis(p.settings.lease_ms);
     let leased = p
         .queue
-        .pull(&stream, consumer, p.settings.send_batch, LEASE, block)
+        .pull(&stream, consumer, p.settings.send_batch, lease, block)
         .await?;
     if leased.is_empty() {
         return Ok(0);
@@ -58,7 +57,7 @@ pub async fn run_batch(
             tracing::error!(stream, "unreadable send job dropped");
             continue;
         };
-        let stale = now - chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let stale = now - chrono::Duration::from_std(lease).unwrap_or_default();
         let won = delivery::Entity::update_many()
             .col_expr(delivery::Column::Status, Expr::value("sending"))
             .col_expr(delivery::Column::ClaimedAt, Expr::value(now))

@@ -14,14 +14,10 @@ use crate::pipeline::Pipeline;
 /// The job's name in logs.
 pub const NAME: &str = "delivery_sweeper";
 
-/// How long past due a delivery may wait in the queue before it counts as lost.
-pub fn grace() -> Duration {
-    Duration::minutes(2)
-}
-
 /// Re-enqueues deliveries that look lost; returns how many.
 pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
     let now = p.clock.now();
+    let grace = Duration::seconds(p.settings.sweep_grace_secs);
     let lost: Vec<Uuid> = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
@@ -30,12 +26,12 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
                 .add(
                     Condition::all()
                         .add(delivery::Column::Status.is_in(["pending", "retrying"]))
-                        .add(delivery::Column::DueAt.lt(now - grace())),
+                        .add(delivery::Column::DueAt.lt(now - grace)),
                 )
                 .add(
                     Condition::all()
                         .add(delivery::Column::Status.eq("sending"))
-                        .add(delivery::Column::ClaimedAt.lt(now - grace() - grace())),
+                        .add(delivery::Column::ClaimedAt.lt(now - grace - grace)),
                 ),
         )
         .limit(5_000)

@@ -1,0 +1,288 @@
+//! The whole path with the real provider clients: an API request becomes an outbox row, the
+//! workers fan it out, and the local mock APNs, FCM, Aliyun and WeChat servers receive what
+//! the real providers would, each verifying signatures and payloads.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use courtyard_domain::{
+    Clock, ManualClock,
+    entities::resident,
+    settings::{ApnsSettings, FcmSettings, SmsSettings},
+};
+use courtyard_tests::{
+    ClockExt, TestApp,
+    mocks::{
+        apns::{self, MockApns},
+        fcm::MockFcm,
+        sms::MockAliyun,
+        wechat::MockWechat,
+    },
+    spawn_app_with_providers, test_start,
+    world::World,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use secrecy::SecretString;
+use serde_json::json;
+
+struct Providers {
+    apns: MockApns,
+    fcm: MockFcm,
+    sms: MockAliyun,
+    wechat: MockWechat,
+}
+
+async fn app_with_mock_providers() -> (TestApp, Providers) {
+    // The providers judge token ages and timestamps by the same clock as the app.
+    let clock = ManualClock::new(test_start());
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let apns = MockApns::start_with_clock(shared.clone()).await;
+    let fcm = MockFcm::start_with_clock(shared.clone()).await;
+    let sms =
+        MockAliyun::start_with_clock("test-access-key", "test-access-secret", shared.clone()).await;
+    let wechat = MockWechat::start_with_clock("wx-test-app", "wx-test-secret", shared).await;
+    let (apns_url, fcm_url, fcm_account, sms_url, wechat_url) = (
+        apns.base_url(),
+        fcm.base_url(),
+        fcm.service_account_json(),
+        sms.base_url(),
+        wechat.base_url(),
+    );
+    let app = spawn_app_with_providers(clock, |s| {
+        let n = &mut s.notifications;
+        n.apns = Some(ApnsSettings {
+            key_id: apns::KEY_ID.into(),
+            team_id: apns::TEAM_ID.into(),
+            private_key_pem: SecretString::from(MockApns::private_key_pem()),
+            base_url: apns_url.clone(),
+            sandbox_base_url: apns_url,
+        });
+        n.fcm = Some(FcmSettings {
+            service_account_json: SecretString::from(fcm_account),
+            base_url: fcm_url,
+        });
+        n.sms = Some(SmsSettings {
+            provider: "aliyun".into(),
+            base_url: Some(sms_url),
+            access_key_id: "test-access-key".into(),
+            access_key_secret: SecretString::from("test-access-secret"),
+            sdk_app_id: None,
+            region: None,
+            sign_name: "庭院物业".into(),
+            templates: BTreeMap::from([
+                ("outage".into(), "SMS_0001".into()),
+                ("emergency".into(), "SMS_0002".into()),
+            ]),
+        });
+        n.wechat_templates = BTreeMap::from([("outage".into(), "tmpl-outage".into())]);
+        s.wechat.base_url = wechat_url;
+        s.wechat.app_id = Some("wx-test-app".into());
+        s.wechat.app_secret = Some(SecretString::from("wx-test-secret"));
+        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
+    })
+    .await;
+    (
+        app,
+        Providers {
+            apns,
+            fcm,
+            sms,
+            wechat,
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_outage_reaches_apns_fcm_wechat_and_sms_as_the_providers_expect() {
+    let (app, mocks) = app_with_mock_providers().await;
+    let world = World::build(&app).await;
+    let admin = world.token("admin");
+    // A's resident has an APNs device (from the world); add an FCM phone, a WeChat binding
+    // and a neighbour with no app at all.
+    let fcm_token = "fcm-registration-token-0001:APA91bHexample";
+    app.post(
+        "/v1/me/devices",
+        Some(&world.resident.access),
+        json!({ "platform": "android", "provider": "fcm", "token": fcm_token }),
+    )
+    .await
+    .expect(201);
+    resident::Entity::update_many()
+        .col_expr(
+            resident::Column::WechatOpenid,
+            Expr::value("openid-resident-a"),
+        )
+        .filter(resident::Column::Id.eq(world.a.resident))
+        .exec(&app.db)
+        .await
+        .expect("bind openid");
+    app.post(
+        "/v1/residents",
+        Some(admin),
+        json!({ "name": "李四", "phone": "13900000888", "memberships": [{ "household_id": world.a.household, "role": "tenant" }] }),
+    )
+    .await
+    .expect(201);
+    let before_apns = mocks.apns.delivered_count();
+
+    let notice = app
+        .post(
+            &format!("/v1/communities/{}/notices", world.a.community),
+            Some(admin),
+            json!({ "category": "water_outage", "title": "今晚停水", "body": "今晚停水。", "reason": "管道抢修", "restores_at": "2026-11-25T14:00:00Z" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let settled = app.wait_for_notice(notice, admin).await;
+    assert_eq!(
+        settled.body["counts"]["sent"], 4,
+        "apns + fcm + wechat + sms: {}",
+        settled.text
+    );
+
+    let apns_requests: Vec<_> = mocks
+        .apns
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["aps"]["alert"]["title"] == "今晚停水")
+        .collect();
+    assert_eq!(apns_requests.len(), 1);
+    assert_eq!(mocks.apns.delivered_count(), before_apns + 1);
+    let request = &apns_requests[0];
+    assert!(request.http2, "APNs is HTTP/2 only");
+    assert_eq!(
+        request.header("apns-priority"),
+        Some("10"),
+        "outages wake the phone"
+    );
+    assert_eq!(request.header("apns-topic"), Some("com.courtyard.resident"));
+    assert!(request.header("apns-collapse-id").is_some());
+    let body = request.body["aps"]["alert"]["body"].as_str().expect("body");
+    assert!(
+        body.contains("原因：管道抢修") && body.ends_with("不便之处请您见谅。"),
+        "{body}"
+    );
+    assert_eq!(request.body["notice_id"], json!(notice.to_string()));
+
+    let fcm_requests = mocks.fcm.requests();
+    let fcm_request = fcm_requests
+        .iter()
+        .find(|r| r.body["message"]["token"] == fcm_token)
+        .expect("FCM got the message");
+    assert!(fcm_request.http2);
+    assert_eq!(fcm_request.body["message"]["android"]["priority"], "HIGH");
+    assert_eq!(mocks.fcm.grant_count(), 1);
+
+    let sms: Vec<_> = mocks
+        .sms
+        .sends()
+        .into_iter()
+        .filter(|s| {
+            s.template_param
+                .as_ref()
+                .is_some_and(|p| p["title"] == "今晚停水")
+        })
+        .collect();
+    assert_eq!(sms.len(), 1, "only the neighbour without the app gets SMS");
+    assert_eq!(sms[0].phone_numbers, "13900000888");
+    assert_eq!(sms[0].template_code, "SMS_0001");
+    assert_eq!(
+        sms[0].template_param.as_ref().expect("params")["name"],
+        "李四"
+    );
+
+    let wechat: Vec<_> = mocks
+        .wechat
+        .sends()
+        .into_iter()
+        .filter(|w| w.data["thing1"] == "今晚停水")
+        .collect();
+    assert_eq!(wechat.len(), 1);
+    assert_eq!(wechat[0].touser, "openid-resident-a");
+    assert_eq!(wechat[0].template_id, "tmpl-outage");
+    assert_eq!(wechat[0].data["thing1"], "今晚停水");
+}
+
+#[tokio::test]
+async fn apns_says_unregistered_then_the_device_is_off_and_sms_takes_over() {
+    let (app, mocks) = app_with_mock_providers().await;
+    let world = World::build(&app).await;
+    let admin = world.token("admin");
+    let token = format!("{:0>64}", &world.a.resident_phone[3..]);
+    mocks.apns.fail_token(&token, 410, "Unregistered", None);
+    let notice = app
+        .post(
+            &format!("/v1/communities/{}/notices", world.a.community),
+            Some(admin),
+            json!({ "category": "emergency", "title": "燃气泄漏", "body": "请立即开窗" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let settled = app.wait_for_notice(notice, admin).await;
+    assert_eq!(
+        settled.body["counts"]["invalid_token"], 1,
+        "{}",
+        settled.text
+    );
+    assert_eq!(settled.body["counts"]["sent"], 1, "{}", settled.text);
+    let sms = mocks.sms.sends();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].phone_numbers, world.a.resident_phone);
+    assert_eq!(sms[0].template_code, "SMS_0002");
+    let devices = app
+        .get("/v1/me/devices", &world.resident.access)
+        .await
+        .expect(200);
+    assert_eq!(devices.body["items"][0]["active"], false);
+    assert_eq!(devices.body["items"][0]["invalid_reason"], "Unregistered");
+}
+
+#[tokio::test]
+async fn a_throttled_apns_send_is_retried_after_retry_after_and_sent_once() {
+    let (app, mocks) = app_with_mock_providers().await;
+    let world = World::build(&app).await;
+    let admin = world.token("admin");
+    let token = format!("{:0>64}", &world.a.resident_phone[3..]);
+    mocks
+        .apns
+        .fail_token_times(&token, 1, 429, "TooManyRequests", Some(20));
+    let notice = app
+        .post(
+            &format!("/v1/communities/{}/notices", world.a.community),
+            Some(admin),
+            json!({ "category": "general", "title": "电梯保养", "body": "周五上午" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    app.wait_for("the throttled attempt", 10, || async {
+        mocks.apns.requests().iter().any(|r| r.status == 429)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let waiting = app
+        .get(&format!("/v1/notices/{notice}"), admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        waiting.body["counts"]["pending"], 1,
+        "waits for Retry-After: {}",
+        waiting.text
+    );
+    app.clock
+        .set(app.clock.now_utc() + chrono::Duration::seconds(21));
+    let settled = app.wait_for_notice(notice, admin).await;
+    assert_eq!(settled.body["counts"]["sent"], 1, "{}", settled.text);
+    let to_device: Vec<_> = mocks
+        .apns
+        .requests()
+        .into_iter()
+        .filter(|r| r.device_token == token && r.body["aps"]["alert"]["title"] == "电梯保养")
+        .collect();
+    assert_eq!(
+        to_device.iter().filter(|r| r.status == 200).count(),
+        1,
+        "delivered exactly once"
+    );
+}
