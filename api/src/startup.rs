@@ -335,15 +335,21 @@ impl Application {
     ) -> std::io::Result<()> {
         let app = routes(&self.state);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = self.workers.map(|w| tokio::spawn(w.run(stopped)));
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
-            .await;
-        // The server has drained: let the workers finish their current batches.
-        let _ = stop.send(true);
-        if let Some(workers) = workers {
-            let _ = workers.await;
-        }
+        let server = async move {
+            let served = Server::new_with_acceptor(self.acceptor)
+                .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
+                .await;
+            // The server has drained: let the workers finish their current batches.
+            let _ = stop.send(true);
+            served
+        };
+        // Joined, not spawned: dropping this future (a crash, a test's kill) stops both.
+        let workers = async move {
+            if let Some(workers) = self.workers {
+                workers.run(stopped).await;
+            }
+        };
+        let (served, ()) = tokio::join!(server, workers);
         served
     }
 

@@ -95,6 +95,7 @@ pub struct TestApp {
     /// The settings the app runs with.
     pub settings: Settings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     cleanup: Cleanup,
 }
 
@@ -193,6 +194,15 @@ async fn spawn(
         }
     };
     configure(&mut settings);
+    start(settings, real_providers, clock, cleanup).await
+}
+
+async fn start(
+    settings: Settings,
+    real_providers: bool,
+    clock: Option<ManualClock>,
+    cleanup: Cleanup,
+) -> TestApp {
     let clock = clock.unwrap_or_else(|| ManualClock::new(test_start()));
     let codes = Arc::new(CapturedCodes::default());
     let sent = recording::RecordingDeliverer::new();
@@ -212,7 +222,7 @@ async fn spawn(
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let running = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     TestApp {
@@ -227,6 +237,7 @@ async fn spawn(
         sent,
         settings,
         shutdown: Some(tx),
+        running: Some(running),
         cleanup,
     }
 }
@@ -480,6 +491,29 @@ impl TestApp {
         }
     }
 
+    /// Waits until a notice's counts satisfy `done` (e.g. an SMS fallback has been sent too).
+    pub async fn wait_for_counts(
+        &self,
+        notice: Uuid,
+        token: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> Reply {
+        let path = format!("/v1/notices/{notice}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let reply = self.get(&path, token).await.expect(200);
+            if done(&reply.body["counts"]) {
+                return reply;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "counts never matched: {}",
+                reply.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until a notice is fanned out and none of its deliveries is pending or in flight.
     pub async fn wait_for_notice(&self, notice: Uuid, token: &str) -> Reply {
         let path = format!("/v1/notices/{notice}");
@@ -530,5 +564,29 @@ pub trait ClockExt {
 impl ClockExt for ManualClock {
     fn now_utc(&self) -> chrono::DateTime<Utc> {
         courtyard_domain::Clock::now(self)
+    }
+}
+
+impl TestApp {
+    /// Kills the app at once, mid-request and mid-batch, as a crash would: no graceful
+    /// shutdown, nothing flushed.
+    pub fn kill(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+        self.shutdown.take();
+    }
+
+    /// Starts a second app on this app's database, Redis prefix and clock (a restart, or a
+    /// second process of the same deployment), with a fresh recorder. The database stays
+    /// this app's to clean up.
+    pub async fn start_another(&self) -> TestApp {
+        start(
+            self.settings.clone(),
+            false,
+            Some(self.clock.clone()),
+            Cleanup::Postgres,
+        )
+        .await
     }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod authz_matrix;
 mod communities;
+mod faults;
 mod health;
 mod imports;
 mod notices;

@@ -399,7 +399,12 @@ async fn invalid_tokens_deactivate_the_device_and_fall_back_to_sms() {
         json!({ "category": "emergency", "title": "紧急", "body": "x" }),
     )
     .await;
-    let settled = app.wait_for_notice(id, world.token("admin")).await;
+    // The SMS fallback follows the invalid-token answer: wait for it too.
+    let settled = app
+        .wait_for_counts(id, world.token("admin"), |c| {
+            c["sent"] == 1 && c["pending"] == 0
+        })
+        .await;
     assert_eq!(
         settled.body["counts"]["invalid_token"], 1,
         "{}",

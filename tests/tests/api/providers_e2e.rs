@@ -219,7 +219,10 @@ async fn apns_says_unregistered_then_the_device_is_off_and_sms_takes_over() {
         .await
         .expect(201)
         .id();
-    let settled = app.wait_for_notice(notice, admin).await;
+    // The SMS fallback follows the invalid-token answer: wait for it too.
+    let settled = app
+        .wait_for_counts(notice, admin, |c| c["sent"] == 1 && c["pending"] == 0)
+        .await;
     assert_eq!(
         settled.body["counts"]["invalid_token"], 1,
         "{}",
