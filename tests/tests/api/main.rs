@@ -11,5 +11,6 @@ mod notices;
 mod openapi;
 mod people;
 mod providers_e2e;
+mod queue_contract;
 mod push_providers;
 mod sms_wechat_providers;
