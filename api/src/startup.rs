@@ -21,6 +21,7 @@ use secrecy::ExposeSecret;
 use courtyard_workers::{
     Pipeline, Workers,
     deliver::{Deliverer, Providers},
+    lease::{Lease, LocalLease, RedisLease},
     queue::{MemoryQueue, Queue, RedisQueue},
 };
 
@@ -284,7 +285,7 @@ impl Application {
         let state = build_state(settings, db, &deps).await?;
         let workers = if deps.workers {
             let queue = queue_for(&state.settings).await?;
-            Some(Workers::new(Pipeline {
+            let workers = Workers::new(Pipeline {
                 db: state.db.clone(),
                 queue,
                 clock: deps.clock.clone(),
@@ -296,7 +297,20 @@ impl Application {
                     )?),
                 },
                 settings: state.settings.notifications.clone(),
-            }))
+            });
+            let lease: Arc<dyn Lease> = match &state.settings.redis.url {
+                Some(url) => {
+                    let client = redis::Client::open(url.expose_secret())
+                        .context("parsing the Redis URL")?;
+                    let prefix = &state.settings.redis.key_prefix;
+                    Arc::new(
+                        RedisLease::connect(client, prefix, "scheduler", workers.consumer())
+                            .await?,
+                    )
+                }
+                None => Arc::new(LocalLease),
+            };
+            Some(workers.with_lease(lease))
         } else {
             None
         };

@@ -16,6 +16,7 @@ pub mod notification_preference;
 pub mod outbox_entry;
 pub mod refresh_token;
 pub mod resident;
+pub mod scheduled_run;
 pub mod staff;
 pub mod staff_community;
 pub mod unit;

@@ -46,10 +46,17 @@ pub struct NotificationSettings {
     pub pest_control_send_time: String,
     /// Birthday greetings go out at this community time.
     pub birthday_time: String,
-    /// Jobs a sender takes per batch.
+    /// Sends a channel's sender has in flight at most (claimed, not yet recorded): what a
+    /// crash may repeat. Its lanes share it; each lane's batch is claimed with one
+    /// statement and recorded with one per kind of outcome, in one transaction.
     pub send_batch: usize,
-    /// Concurrent sends per channel.
+    /// Concurrent provider calls per lane.
     pub send_concurrency: usize,
+    /// Batches each channel's sender works on at once, so the database work of some
+    /// overlaps the provider calls of others.
+    pub send_lanes: usize,
+    /// Batches of residents a notice fan-out writes at once.
+    pub fanout_concurrency: usize,
     /// How long a job or a claimed delivery is protected before another worker may take it
     /// over (a crashed worker's jobs come back after this long).
     pub lease_ms: u64,
@@ -139,8 +146,10 @@ impl Default for NotificationSettings {
             retry_max_secs: 3_600,
             pest_control_send_time: "10:00".into(),
             birthday_time: "09:00".into(),
-            send_batch: 200,
+            send_batch: 500,
             send_concurrency: 256,
+            send_lanes: 4,
+            fanout_concurrency: 2,
             lease_ms: 60_000,
             sweep_interval_ms: 30_000,
             sweep_grace_secs: 120,

@@ -7,6 +7,7 @@ mod m20261125_000001_create_organisation;
 mod m20261125_000002_create_people;
 mod m20261125_000003_create_credentials;
 mod m20261125_000004_create_notifications;
+mod m20261125_000005_create_scheduled_runs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_people::Migration),
             Box::new(m20261125_000003_create_credentials::Migration),
             Box::new(m20261125_000004_create_notifications::Migration),
+            Box::new(m20261125_000005_create_scheduled_runs::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! One module per job.
 
+pub mod birthdays;
 pub mod fanout;
 pub mod housekeeping;
 pub mod relay;

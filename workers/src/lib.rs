@@ -6,12 +6,17 @@
 pub mod channels;
 pub mod deliver;
 pub mod jobs;
+pub mod lease;
 pub mod pipeline;
 pub mod queue;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::{sync::watch, task::JoinSet};
+
+use crate::lease::{Lease, LocalLease};
 
 pub use crate::pipeline::Pipeline;
 use crate::queue::streams;
@@ -24,13 +29,29 @@ pub const CHANNELS: [&str; 4] = ["apns", "fcm", "sms", "wechat"];
 pub struct Workers {
     pipeline: Pipeline,
     consumer: String,
+    lease: Arc<dyn Lease>,
 }
 
 impl Workers {
     /// Workers over a (migrated) database and a queue.
     pub fn new(pipeline: Pipeline) -> Self {
         let consumer = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-        Self { pipeline, consumer }
+        Self {
+            pipeline,
+            consumer,
+            lease: Arc::new(LocalLease),
+        }
+    }
+
+    /// Shares the scheduler role with other processes through `lease`.
+    pub fn with_lease(mut self, lease: Arc<dyn Lease>) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// This process's consumer name (stream consumer, lease holder).
+    pub fn consumer(&self) -> &str {
+        &self.consumer
     }
 
     /// The shared pipeline handles.
@@ -70,6 +91,24 @@ impl Workers {
             move || {
                 let p = p.clone();
                 async move { jobs::sweeper::run_once(&p).await.map(|_| ()) }
+            },
+        ));
+        // The scheduler: one process at a time holds the lease and runs the day's jobs.
+        let (p, lease) = (self.pipeline.clone(), self.lease.clone());
+        let tick = Duration::from_millis(self.pipeline.settings.sweep_interval_ms.max(10));
+        let ttl = (tick * 3).max(Duration::from_secs(10));
+        tasks.spawn(every(
+            tick,
+            shutdown.clone(),
+            jobs::birthdays::NAME,
+            move || {
+                let (p, lease) = (p.clone(), lease.clone());
+                async move {
+                    if lease.hold(ttl).await? {
+                        jobs::birthdays::run_once(&p).await?;
+                    }
+                    Ok(())
+                }
             },
         ));
         let p = self.pipeline.clone();

@@ -1,54 +1,64 @@
 //! `courtyard-workers`: the workers alone, for deployments that run them apart from the API.
+//! The database must already be migrated (the API does that at start-up).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use courtyard_domain::{Settings, SystemClock};
-use courtyard_workers::{
-    Pipeline, Workers,
-    deliver::LogDeliverer,
-    queue::{MemoryQueue, Queue, RedisQueue},
-};
-use sea_orm::{ConnectOptions, Database};
+use courtyard_workers::{Pipeline, Workers, lease::RedisLease};
 use secrecy::ExposeSecret;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().json().flatten_event(true).init();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(filter)
+        .init();
     let settings = Settings::load(None)
         .map_err(|e| anyhow::anyhow!(e))
         .context("loading settings")?;
-    let mut options = ConnectOptions::new(settings.database.url.expose_secret().to_owned());
-    options
-        .max_connections(settings.database.max_connections)
-        .sqlx_logging(false);
-    let db = Database::connect(options)
-        .await
-        .context("connecting to the database")?;
-    let queue: Arc<dyn Queue> = match &settings.redis.url {
-        Some(url) => {
-            let client =
-                redis::Client::open(url.expose_secret()).context("parsing the Redis URL")?;
-            Arc::new(RedisQueue::connect(client, &settings.redis.key_prefix).await?)
-        }
-        None => {
-            tracing::warn!("no Redis configured: the in-process queue only serves this process");
-            Arc::new(MemoryQueue::new())
-        }
-    };
-    let pipeline = Pipeline {
-        db,
-        queue,
-        clock: Arc::new(SystemClock),
-        deliverer: Arc::new(LogDeliverer),
-        settings: settings.notifications.clone(),
-    };
+    // The same providers as the API's in-process workers: the real clients the settings
+    // configure, the log for the rest.
+    let pipeline = Pipeline::from_settings(&settings, Arc::new(SystemClock)).await?;
+    let mut workers = Workers::new(pipeline);
+    // With Redis, processes take turns at the scheduler through a lease, as the API's do.
+    if let Some(url) = &settings.redis.url {
+        let client = redis::Client::open(url.expose_secret()).context("parsing the Redis URL")?;
+        let lease = RedisLease::connect(
+            client,
+            &settings.redis.key_prefix,
+            "scheduler",
+            workers.consumer(),
+        )
+        .await?;
+        workers = workers.with_lease(Arc::new(lease));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = tokio::spawn(Workers::new(pipeline).run(stopped));
+    let workers = tokio::spawn(workers.run(stopped));
+    stop_signal().await?;
+    let _ = stop.send(true);
+    workers.await.context("joining workers")?;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (how container runtimes stop a process) on Unix.
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    let _ = stop.send(true);
-    workers.await.context("joining workers")?;
     Ok(())
 }

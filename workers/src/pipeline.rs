@@ -1,21 +1,30 @@
 //! What the notification jobs share: the database, the queue, the clock, the providers and
 //! the settings; and the one way deliveries become send jobs.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    Clock,
+    Clock, Settings,
     entities::{delivery, device, message, resident},
     settings::NotificationSettings,
 };
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    EntityTrait, QueryFilter,
+    sea_query::{Expr, extension::postgres::PgFunc},
+};
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::{
-    deliver::{Deliverer, SendJob},
-    queue::{Job, Queue, streams},
+    deliver::{Deliverer, Providers, SendJob},
+    queue::{Job, MemoryQueue, Queue, RedisQueue, streams},
 };
 
 /// Shared handles of the notification jobs.
@@ -35,41 +44,106 @@ pub struct Pipeline {
 
 /// The job kind of a send.
 pub const SEND: &str = "send";
-/// Rows per `IN (...)` list.
+/// Ids per `IN (...)` list, and rows per multi-row statement: well under SQLite's 32,766
+/// and PostgreSQL's 65,535 bound parameters even at 16 columns a row, and small enough that
+/// a list of ids goes out in one TLS record (sqlx 0.9.0 leaves Nagle on, and a statement
+/// split over records waits out the server's delayed ACK: 40 ms).
 pub const CHUNK: usize = 500;
 
 impl Pipeline {
+    /// The pipeline a workers process runs from `settings`: a pool on the (already migrated)
+    /// database, Redis Streams when Redis is configured (else the in-process queue, which
+    /// serves this process only) and the configured providers.
+    pub async fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let mut options = ConnectOptions::new(settings.database.url.expose_secret().to_owned());
+        options
+            .max_connections(settings.database.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(options)
+            .await
+            .context("connecting to the database")?;
+        let queue: Arc<dyn Queue> = match &settings.redis.url {
+            Some(url) => {
+                let client =
+                    redis::Client::open(url.expose_secret()).context("parsing the Redis URL")?;
+                Arc::new(RedisQueue::connect(client, &settings.redis.key_prefix).await?)
+            }
+            None => {
+                tracing::warn!(
+                    "no Redis configured: the in-process queue only serves this process"
+                );
+                Arc::new(MemoryQueue::new())
+            }
+        };
+        let deliverer = Arc::new(Providers::from_settings(settings, clock.clone())?);
+        Ok(Self {
+            db,
+            queue,
+            clock,
+            deliverer,
+            settings: settings.notifications.clone(),
+        })
+    }
+
     /// Pushes send jobs for deliveries that are due, parks the others until they are.
     pub async fn enqueue_deliveries(&self, ids: &[Uuid]) -> anyhow::Result<usize> {
-        let now = self.clock.now();
         let mut pushed = 0;
         for chunk in ids.chunks(CHUNK) {
             let deliveries = delivery::Entity::find()
-                .filter(delivery::Column::Id.is_in(chunk.iter().copied()))
+                .filter(self.one_of(delivery::Column::Id, chunk))
                 .filter(delivery::Column::Status.is_in(["pending", "retrying"]))
                 .all(&self.db)
                 .await
                 .context("loading deliveries")?;
             let jobs = self.send_jobs(&deliveries).await?;
-            let mut due_now: HashMap<String, Vec<Job>> = HashMap::new();
-            for (job, due) in jobs {
-                let stream = streams::send(&job.channel);
-                let job = Job {
-                    kind: SEND.into(),
-                    payload: serde_json::to_value(&job)?,
-                };
-                if due <= now {
-                    due_now.entry(stream).or_default().push(job);
-                } else {
-                    self.queue.push_delayed(&stream, &job, due).await?;
-                }
-                pushed += 1;
-            }
-            for (stream, jobs) in due_now {
-                self.queue.push(&stream, &jobs).await?;
-            }
+            pushed += self.enqueue_jobs(jobs).await?;
         }
         Ok(pushed)
+    }
+
+    /// Pushes send jobs built from rows in hand (the fan-out's own): those due to their
+    /// channel's stream, the others to the delayed set until they are.
+    pub async fn enqueue_jobs(&self, jobs: Vec<(SendJob, DateTime<Utc>)>) -> anyhow::Result<usize> {
+        let now = self.clock.now();
+        let pushed = jobs.len();
+        let mut due_now: HashMap<String, Vec<Job>> = HashMap::new();
+        let mut later = Vec::new();
+        for (job, due) in jobs {
+            let stream = streams::send(&job.channel);
+            let job = Job {
+                kind: SEND.into(),
+                payload: serde_json::to_value(&job)?,
+            };
+            if due <= now {
+                due_now.entry(stream).or_default().push(job);
+            } else {
+                later.push((stream, job, due));
+            }
+        }
+        for (stream, jobs) in due_now {
+            self.queue.push(&stream, &jobs).await?;
+        }
+        self.queue.push_delayed_many(&later).await?;
+        Ok(pushed)
+    }
+
+    /// `column` is one of `ids`. On PostgreSQL `column = ANY($1)`: one array parameter, so
+    /// the statement stays small and its text (and prepared form) the same whatever the
+    /// count; elsewhere `column IN (...)`. Keep `ids` to a [`CHUNK`].
+    pub fn one_of<C: ColumnTrait>(&self, column: C, ids: &[Uuid]) -> Expr {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(ids.to_vec())))
+            }
+            _ => column.is_in(ids.iter().copied()),
+        }
     }
 
     /// Builds the send jobs of `deliveries` with their due times.
@@ -81,21 +155,21 @@ impl Pipeline {
         let device_ids: Vec<Uuid> = deliveries.iter().filter_map(|d| d.device_id).collect();
         let resident_ids: Vec<Uuid> = deliveries.iter().map(|d| d.resident_id).collect();
         let messages: HashMap<Uuid, message::Model> = message::Entity::find()
-            .filter(message::Column::Id.is_in(message_ids))
+            .filter(self.one_of(message::Column::Id, &message_ids))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|m| (m.id, m))
             .collect();
         let devices: HashMap<Uuid, device::Model> = device::Entity::find()
-            .filter(device::Column::Id.is_in(device_ids))
+            .filter(self.one_of(device::Column::Id, &device_ids))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|d| (d.id, d))
             .collect();
         let residents: HashMap<Uuid, resident::Model> = resident::Entity::find()
-            .filter(resident::Column::Id.is_in(resident_ids))
+            .filter(self.one_of(resident::Column::Id, &resident_ids))
             .all(&self.db)
             .await?
             .into_iter()
@@ -109,46 +183,57 @@ impl Pipeline {
                 continue;
             };
             let device = d.device_id.and_then(|id| devices.get(&id));
-            let target = match d.channel.as_str() {
-                "sms" => resident.phone.clone(),
-                "wechat" => match &resident.wechat_openid {
-                    Some(openid) => openid.clone(),
-                    None => continue,
-                },
-                _ => match device {
-                    Some(device) if device.active => device.token.clone(),
-                    _ => continue,
-                },
-            };
-            let data = match &message.data {
-                serde_json::Value::Object(map) => map
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                        )
-                    })
-                    .collect(),
-                _ => Default::default(),
-            };
-            jobs.push((
-                SendJob {
-                    delivery_id: d.id,
-                    channel: d.channel.clone(),
-                    target,
-                    topic: device.and_then(|d| d.topic.clone()),
-                    sandbox: device.is_some_and(|d| d.sandbox),
-                    category: message.category.clone(),
-                    title: message.title.clone(),
-                    body: message.body.clone(),
-                    data,
-                    collapse_id: d.dedupe_key.clone(),
-                    name: resident.name.clone(),
-                },
-                d.due_at,
-            ));
+            if let Some(job) = send_job(d, message, resident, device) {
+                jobs.push((job, d.due_at));
+            }
         }
         Ok(jobs)
+    }
+}
+
+/// The send job of one delivery, or none when its recipient cannot be reached on its
+/// channel any more (no WeChat binding, a push device that went inactive).
+pub fn send_job(
+    delivery: &delivery::Model,
+    message: &message::Model,
+    resident: &resident::Model,
+    device: Option<&device::Model>,
+) -> Option<SendJob> {
+    let target = match delivery.channel.as_str() {
+        "sms" => resident.phone.clone(),
+        "wechat" => resident.wechat_openid.clone()?,
+        _ => match device {
+            Some(device) if device.active => device.token.clone(),
+            _ => return None,
+        },
+    };
+    Some(SendJob {
+        delivery_id: delivery.id,
+        channel: delivery.channel.clone(),
+        target,
+        topic: device.and_then(|d| d.topic.clone()),
+        sandbox: device.is_some_and(|d| d.sandbox),
+        category: message.category.clone(),
+        title: message.title.clone(),
+        body: message.body.clone(),
+        data: message_data(&message.data),
+        collapse_id: delivery.dedupe_key.clone(),
+        name: resident.name.clone(),
+    })
+}
+
+/// A message's app data as the string map pushes carry.
+pub fn message_data(data: &serde_json::Value) -> BTreeMap<String, String> {
+    match data {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
+            .collect(),
+        _ => BTreeMap::new(),
     }
 }

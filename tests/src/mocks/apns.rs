@@ -3,8 +3,9 @@
 //! (`{"reason": "..."}`).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
 };
 
 use courtyard_domain::Clock;
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Programme, Running, fixture, header_map, serve, system_clock};
+use super::{Arrival, Mode, Programme, Running, fixture, header_map, serve, system_clock};
 
 /// The key id the mock expects in the JWT `kid` (Apple's are 10 characters).
 pub const KEY_ID: &str = "CY7TESTKEY";
@@ -87,7 +88,10 @@ struct Failure {
 #[derive(Default)]
 struct State {
     requests: Vec<ApnsRequest>,
+    arrivals: Vec<Arrival>,
     failures: Programme<Failure>,
+    /// Bench mode: provider tokens whose signature was verified, with their `iat`.
+    verified: HashMap<String, i64>,
     /// Every provider token accepted, in the order first seen.
     provider_tokens: Vec<String>,
     /// The token in use and its `iat`.
@@ -96,6 +100,7 @@ struct State {
 
 struct Shared {
     clock: Arc<dyn Clock>,
+    mode: Mode,
     key: DecodingKey,
     state: Mutex<State>,
 }
@@ -120,10 +125,21 @@ impl MockApns {
 
     /// Starts a mock that judges token ages by `clock` (share the client's test clock).
     pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::start_with_mode(clock, Mode::Full).await
+    }
+
+    /// Starts a mock for load (see [`Mode::Bench`]) on the wall clock.
+    pub async fn start_bench() -> Self {
+        Self::start_with_mode(system_clock(), Mode::Bench).await
+    }
+
+    /// Starts a mock in `mode`, judging token ages by `clock`.
+    pub async fn start_with_mode(clock: Arc<dyn Clock>, mode: Mode) -> Self {
         let key = DecodingKey::from_ec_pem(fixture("apns-test-key.pub.pem").as_bytes())
             .expect("APNs test public key");
         let shared = Arc::new(Shared {
             clock,
+            mode,
             key,
             state: Mutex::new(State::default()),
         });
@@ -141,24 +157,34 @@ impl MockApns {
         fixture("apns-test-key.p8")
     }
 
-    /// Every request received, oldest first.
+    /// Every request received, oldest first (none are kept in bench mode).
     pub fn requests(&self) -> Vec<ApnsRequest> {
         self.shared.state().requests.clone()
     }
 
     /// How many requests arrived.
     pub fn request_count(&self) -> usize {
-        self.shared.state().requests.len()
+        self.shared.state().arrivals.len()
     }
 
     /// How many were accepted (200).
     pub fn delivered_count(&self) -> usize {
         self.shared
             .state()
-            .requests
+            .arrivals
             .iter()
-            .filter(|r| r.status == 200)
+            .filter(|a| a.status == 200)
             .count()
+    }
+
+    /// How many requests have arrived so far (cheap enough to poll).
+    pub fn arrival_count(&self) -> usize {
+        self.shared.state().arrivals.len()
+    }
+
+    /// When each request arrived and what it was answered, oldest first (in every mode).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.shared.state().arrivals.clone()
     }
 
     /// The distinct provider tokens accepted, in the order first seen.
@@ -227,6 +253,7 @@ struct ProviderClaims {
 
 #[handler]
 fn answer(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let at = Instant::now();
     let device_token = req
         .uri()
         .path()
@@ -234,17 +261,22 @@ fn answer(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Res
         .unwrap_or_default()
         .to_owned();
     let http2 = req.version() == Version::HTTP_2;
-    let record = |status: u16, reason: Option<String>| ApnsRequest {
-        device_token: device_token.clone(),
-        http2,
-        headers: header_map(req.headers()),
-        body: serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
-        status,
-        reason,
+    let record = |status: u16, reason: Option<String>| {
+        let request = (shared.mode == Mode::Full).then(|| ApnsRequest {
+            device_token: device_token.clone(),
+            http2,
+            headers: header_map(req.headers()),
+            body: serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            status,
+            reason,
+        });
+        let mut state = shared.state();
+        state.arrivals.push(Arrival { at, status });
+        state.requests.extend(request);
     };
     if !http2 {
         // Apple's servers speak HTTP/2 only; an HTTP/1.1 client never gets an answer there.
-        shared.state().requests.push(record(505, None));
+        record(505, None);
         return Response::builder()
             .status(StatusCode::HTTP_VERSION_NOT_SUPPORTED)
             .finish();
@@ -267,17 +299,14 @@ fn answer(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Res
                 .get("apns-id")
                 .and_then(|v| v.to_str().ok())
                 .map_or_else(|| Uuid::new_v4().to_string().to_uppercase(), str::to_owned);
-            shared.state().requests.push(record(200, None));
+            record(200, None);
             Response::builder()
                 .status(StatusCode::OK)
                 .header("apns-id", apns_id)
                 .finish()
         }
         Err(refusal) => {
-            shared
-                .state()
-                .requests
-                .push(record(refusal.status, Some(refusal.reason.clone())));
+            record(refusal.status, Some(refusal.reason.clone()));
             let mut body = json!({ "reason": refusal.reason });
             if refusal.status == 410 {
                 body["timestamp"] = json!(shared.clock.now().timestamp_millis());
@@ -355,21 +384,22 @@ fn check_provider_token(req: &Request, shared: &Shared) -> Result<(), Refusal> {
         .map(|(_, jwt)| jwt.trim())
         .ok_or_else(|| refuse(403, "MissingProviderToken"))?;
     let invalid = || refuse(403, "InvalidProviderToken");
-    let header = jsonwebtoken::decode_header(jwt).map_err(|_| invalid())?;
-    if header.alg != Algorithm::ES256 || header.kid.as_deref() != Some(KEY_ID) {
-        return Err(invalid());
-    }
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    let claims = jsonwebtoken::decode::<ProviderClaims>(jwt, &shared.key, &validation)
-        .map_err(|_| invalid())?
-        .claims;
-    if claims.iss.as_deref() != Some(TEAM_ID) {
-        return Err(invalid());
-    }
-    let iat = claims.iat.ok_or_else(invalid)?;
+    // In bench mode a token's signature is verified the first time it is seen; its age and
+    // the update rule below are checked on every request in both modes.
+    let verified = match shared.mode {
+        Mode::Bench => shared.state().verified.get(jwt).copied(),
+        Mode::Full => None,
+    };
+    let iat = match verified {
+        Some(iat) => iat,
+        None => {
+            let iat = verify_provider_token(jwt, shared).ok_or_else(invalid)?;
+            if shared.mode == Mode::Bench {
+                shared.state().verified.insert(jwt.to_owned(), iat);
+            }
+            iat
+        }
+    };
     let now = shared.clock.now().timestamp();
     if iat > now + 60 {
         return Err(invalid());
@@ -389,4 +419,23 @@ fn check_provider_token(req: &Request, shared: &Shared) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// The `iat` of a provider token signed by the test key for the test team, if it is one.
+fn verify_provider_token(jwt: &str, shared: &Shared) -> Option<i64> {
+    let header = jsonwebtoken::decode_header(jwt).ok()?;
+    if header.alg != Algorithm::ES256 || header.kid.as_deref() != Some(KEY_ID) {
+        return None;
+    }
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<ProviderClaims>(jwt, &shared.key, &validation)
+        .ok()?
+        .claims;
+    if claims.iss.as_deref() != Some(TEAM_ID) {
+        return None;
+    }
+    claims.iat
 }

@@ -6,6 +6,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},
+    time::Instant,
 };
 
 use courtyard_domain::Clock;
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Programme, Running, fixture, header_map, serve, system_clock};
+use super::{Arrival, Mode, Programme, Running, fixture, header_map, serve, system_clock};
 
 /// The Firebase project of the test service account.
 pub const PROJECT_ID: &str = "courtyard-test";
@@ -67,6 +68,7 @@ struct State {
     /// Access tokens issued, with their expiry (unix seconds).
     issued: HashMap<String, i64>,
     requests: Vec<FcmRequest>,
+    arrivals: Vec<Arrival>,
     failures: Programme<Failure>,
 }
 
@@ -79,6 +81,7 @@ struct Failure {
 
 struct Shared {
     clock: Arc<dyn Clock>,
+    mode: Mode,
     key: DecodingKey,
     token_uri: Mutex<String>,
     state: Mutex<State>,
@@ -111,10 +114,22 @@ impl MockFcm {
 
     /// Starts a mock that judges token lifetimes by `clock` (share the client's test clock).
     pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::start_with_mode(clock, Mode::Full).await
+    }
+
+    /// Starts a mock for load (see [`Mode::Bench`]) on the wall clock. Access tokens are
+    /// looked up on every send in both modes; the assertion behind each is verified once.
+    pub async fn start_bench() -> Self {
+        Self::start_with_mode(system_clock(), Mode::Bench).await
+    }
+
+    /// Starts a mock in `mode`, judging token lifetimes by `clock`.
+    pub async fn start_with_mode(clock: Arc<dyn Clock>, mode: Mode) -> Self {
         let key = DecodingKey::from_rsa_pem(fixture("fcm-test-key.pub.pem").as_bytes())
             .expect("FCM test public key");
         let shared = Arc::new(Shared {
             clock,
+            mode,
             key,
             token_uri: Mutex::new(String::new()),
             state: Mutex::new(State::default()),
@@ -151,7 +166,7 @@ impl MockFcm {
         self.shared.state().grants
     }
 
-    /// Every `messages:send` request, oldest first.
+    /// Every `messages:send` request, oldest first (none are kept in bench mode).
     pub fn requests(&self) -> Vec<FcmRequest> {
         self.shared.state().requests.clone()
     }
@@ -160,10 +175,33 @@ impl MockFcm {
     pub fn delivered_count(&self) -> usize {
         self.shared
             .state()
-            .requests
+            .arrivals
             .iter()
-            .filter(|r| r.status == 200)
+            .filter(|a| a.status == 200)
             .count()
+    }
+
+    /// How many requests have arrived so far (cheap enough to poll).
+    pub fn arrival_count(&self) -> usize {
+        self.shared.state().arrivals.len()
+    }
+
+    /// When each `messages:send` request arrived and what it was answered, oldest first (in
+    /// every mode).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.shared.state().arrivals.clone()
+    }
+
+    /// An access token valid for an hour, as if granted at the token endpoint: for load
+    /// tools (h2load) that cannot sign the assertion themselves.
+    pub fn issue_access_token(&self) -> String {
+        let access_token = format!("ya29.mock-{}", Uuid::new_v4().simple());
+        let expires = self.shared.clock.now().timestamp() + ACCESS_TOKEN_LIFETIME;
+        self.shared
+            .state()
+            .issued
+            .insert(access_token.clone(), expires);
+        access_token
     }
 
     /// Forgets every access token issued, as if Google had revoked them.
@@ -368,6 +406,7 @@ fn send(
     body: Vec<u8>,
     Data(shared): Data<&Arc<Shared>>,
 ) -> Response {
+    let at = Instant::now();
     let json_body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let outcome = check(req, &rest, &json_body, shared).and_then(|token| {
         match shared.state().failures.take(&token) {
@@ -422,13 +461,17 @@ fn send(
             (refusal.status, Some(error), builder.body(body.to_string()))
         }
     };
-    shared.state().requests.push(FcmRequest {
+    let request = (shared.mode == Mode::Full).then(|| FcmRequest {
         http2: req.version() == Version::HTTP_2,
         headers: header_map(req.headers()),
         body: json_body,
         status,
         error,
     });
+    let mut state = shared.state();
+    state.arrivals.push(Arrival { at, status });
+    state.requests.extend(request);
+    drop(state);
     response
 }
 

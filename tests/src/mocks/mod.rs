@@ -2,8 +2,16 @@
 //! and h2c (HTTP/2 with prior knowledge), checks what the real provider checks (signatures,
 //! headers, payload shape) and answers with the provider's real error bodies, records every
 //! request, and can be told to fail chosen recipients.
+//!
+//! The push mocks also have a [`Mode::Bench`] for load: the same checks, but each distinct
+//! credential's signature is verified once (its age and the token rules still every time),
+//! and only arrival times and statuses are kept instead of full request copies.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use courtyard_domain::{Clock, SystemClock};
 use poem::{
@@ -19,6 +27,26 @@ pub mod wechat;
 
 pub use apns::MockApns;
 pub use fcm::{MockFcm, service_account_json};
+
+/// How much a push mock keeps and re-checks per request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Every check on every request, every request recorded with headers and body (tests).
+    #[default]
+    Full,
+    /// For load: each distinct credential's signature verified once, payload shape and
+    /// headers checked on every request, only [`Arrival`]s kept.
+    Bench,
+}
+
+/// When a request arrived at a mock and what it was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// When the handler saw it.
+    pub at: Instant,
+    /// The status answered.
+    pub status: u16,
+}
 
 /// The text of `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> String {

@@ -11,6 +11,7 @@ mod notices;
 mod openapi;
 mod people;
 mod providers_e2e;
-mod queue_contract;
 mod push_providers;
+mod queue_contract;
+mod scheduler;
 mod sms_wechat_providers;

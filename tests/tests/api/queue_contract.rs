@@ -12,11 +12,17 @@ async fn queues() -> Vec<(&'static str, Arc<dyn Queue>)> {
     let client = redis::Client::open(redis_url()).expect("redis url");
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     let redis = RedisQueue::connect(client, &prefix).await.expect("redis");
-    vec![("memory", Arc::new(MemoryQueue::new())), ("redis", Arc::new(redis))]
+    vec![
+        ("memory", Arc::new(MemoryQueue::new())),
+        ("redis", Arc::new(redis)),
+    ]
 }
 
 fn job(n: u32) -> Job {
-    Job { kind: "test".into(), payload: json!({ "n": n }) }
+    Job {
+        kind: "test".into(),
+        payload: json!({ "n": n }),
+    }
 }
 
 const NO_WAIT: Duration = Duration::from_millis(10);
@@ -25,17 +31,39 @@ const LONG: Duration = Duration::from_secs(60);
 #[tokio::test]
 async fn jobs_are_leased_acknowledged_and_counted() {
     for (name, queue) in queues().await {
-        queue.push("s", &[job(1), job(2), job(3)]).await.expect("push");
+        queue
+            .push("s", &[job(1), job(2), job(3)])
+            .await
+            .expect("push");
         assert_eq!(queue.backlog("s").await.expect("backlog"), 3, "{name}");
         let first = queue.pull("s", "a", 2, LONG, NO_WAIT).await.expect("pull");
-        assert_eq!(first.iter().map(|l| l.job.clone()).collect::<Vec<_>>(), [job(1), job(2)], "{name}: in order");
+        assert_eq!(
+            first.iter().map(|l| l.job.clone()).collect::<Vec<_>>(),
+            [job(1), job(2)],
+            "{name}: in order"
+        );
         let second = queue.pull("s", "a", 2, LONG, NO_WAIT).await.expect("pull");
         assert_eq!(second.len(), 1, "{name}");
-        assert!(queue.pull("s", "a", 2, LONG, NO_WAIT).await.expect("pull").is_empty(), "{name}: nothing left to lease");
-        assert_eq!(queue.backlog("s").await.expect("backlog"), 3, "{name}: leased jobs still count until acked");
+        assert!(
+            queue
+                .pull("s", "a", 2, LONG, NO_WAIT)
+                .await
+                .expect("pull")
+                .is_empty(),
+            "{name}: nothing left to lease"
+        );
+        assert_eq!(
+            queue.backlog("s").await.expect("backlog"),
+            3,
+            "{name}: leased jobs still count until acked"
+        );
         let ids: Vec<String> = first.iter().chain(&second).map(|l| l.id.clone()).collect();
         queue.ack("s", &ids).await.expect("ack");
-        assert_eq!(queue.backlog("s").await.expect("backlog"), 0, "{name}: drained");
+        assert_eq!(
+            queue.backlog("s").await.expect("backlog"),
+            0,
+            "{name}: drained"
+        );
     }
 }
 
@@ -43,15 +71,27 @@ async fn jobs_are_leased_acknowledged_and_counted() {
 async fn a_dead_consumers_jobs_are_reclaimed_after_the_lease() {
     for (name, queue) in queues().await {
         queue.push("s", &[job(7)]).await.expect("push");
-        let taken = queue.pull("s", "crashed", 10, Duration::from_millis(200), NO_WAIT).await.expect("pull");
+        let taken = queue
+            .pull("s", "crashed", 10, Duration::from_millis(200), NO_WAIT)
+            .await
+            .expect("pull");
         assert_eq!(taken.len(), 1, "{name}");
-        let early = queue.pull("s", "alive", 10, Duration::from_millis(200), NO_WAIT).await.expect("pull");
+        let early = queue
+            .pull("s", "alive", 10, Duration::from_millis(200), NO_WAIT)
+            .await
+            .expect("pull");
         assert!(early.is_empty(), "{name}: not before the lease ends");
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let reclaimed = queue.pull("s", "alive", 10, Duration::from_millis(200), NO_WAIT).await.expect("pull");
+        let reclaimed = queue
+            .pull("s", "alive", 10, Duration::from_millis(200), NO_WAIT)
+            .await
+            .expect("pull");
         assert_eq!(reclaimed.len(), 1, "{name}: reclaimed");
         assert_eq!(reclaimed[0].job, job(7), "{name}");
-        queue.ack("s", &[reclaimed[0].id.clone()]).await.expect("ack");
+        queue
+            .ack("s", &[reclaimed[0].id.clone()])
+            .await
+            .expect("ack");
         assert_eq!(queue.backlog("s").await.expect("backlog"), 0, "{name}");
     }
 }
@@ -59,12 +99,40 @@ async fn a_dead_consumers_jobs_are_reclaimed_after_the_lease() {
 #[tokio::test]
 async fn delayed_jobs_wait_for_their_time() {
     for (name, queue) in queues().await {
-        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 2, 0, 0).single().expect("time");
-        queue.push_delayed("s", &job(9), t0 + chrono::Duration::seconds(30)).await.expect("park");
-        assert_eq!(queue.backlog("s").await.expect("backlog"), 1, "{name}: parked jobs count");
-        assert_eq!(queue.promote_due(t0).await.expect("promote"), 0, "{name}: not yet");
-        assert!(queue.pull("s", "a", 10, LONG, NO_WAIT).await.expect("pull").is_empty(), "{name}");
-        assert_eq!(queue.promote_due(t0 + chrono::Duration::seconds(31)).await.expect("promote"), 1, "{name}");
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+            .single()
+            .expect("time");
+        queue
+            .push_delayed("s", &job(9), t0 + chrono::Duration::seconds(30))
+            .await
+            .expect("park");
+        assert_eq!(
+            queue.backlog("s").await.expect("backlog"),
+            1,
+            "{name}: parked jobs count"
+        );
+        assert_eq!(
+            queue.promote_due(t0).await.expect("promote"),
+            0,
+            "{name}: not yet"
+        );
+        assert!(
+            queue
+                .pull("s", "a", 10, LONG, NO_WAIT)
+                .await
+                .expect("pull")
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            queue
+                .promote_due(t0 + chrono::Duration::seconds(31))
+                .await
+                .expect("promote"),
+            1,
+            "{name}"
+        );
         let due = queue.pull("s", "a", 10, LONG, NO_WAIT).await.expect("pull");
         assert_eq!(due.len(), 1, "{name}");
         assert_eq!(due[0].job, job(9), "{name}");
@@ -74,14 +142,20 @@ async fn delayed_jobs_wait_for_their_time() {
 #[tokio::test]
 async fn dead_letters_are_kept_listed_and_removable() {
     for (name, queue) in queues().await {
-        queue.dead_letter("send.apns", &job(5), "TooManyRequests (after 5 attempts)").await.expect("dead");
+        queue
+            .dead_letter("send.apns", &job(5), "TooManyRequests (after 5 attempts)")
+            .await
+            .expect("dead");
         let dead = queue.dead_letters(10).await.expect("list");
         assert_eq!(dead.len(), 1, "{name}");
         assert_eq!(dead[0].stream, "send.apns", "{name}");
         assert_eq!(dead[0].job, job(5), "{name}");
         assert!(dead[0].reason.contains("TooManyRequests"), "{name}");
         queue.remove_dead_letter(&dead[0].id).await.expect("remove");
-        assert!(queue.dead_letters(10).await.expect("list").is_empty(), "{name}");
+        assert!(
+            queue.dead_letters(10).await.expect("list").is_empty(),
+            "{name}"
+        );
     }
 }
 
@@ -89,14 +163,27 @@ async fn dead_letters_are_kept_listed_and_removable() {
 async fn pull_waits_for_work_until_its_block_time() {
     for (name, queue) in queues().await {
         let started = std::time::Instant::now();
-        assert!(queue.pull("empty", "a", 1, LONG, Duration::from_millis(300)).await.expect("pull").is_empty(), "{name}");
-        assert!(started.elapsed() >= Duration::from_millis(250), "{name}: blocked");
+        assert!(
+            queue
+                .pull("empty", "a", 1, LONG, Duration::from_millis(300))
+                .await
+                .expect("pull")
+                .is_empty(),
+            "{name}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{name}: blocked"
+        );
         let pusher = queue.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             pusher.push("wake", &[job(1)]).await.expect("push");
         });
-        let woken = queue.pull("wake", "a", 1, LONG, Duration::from_secs(5)).await.expect("pull");
+        let woken = queue
+            .pull("wake", "a", 1, LONG, Duration::from_secs(5))
+            .await
+            .expect("pull");
         assert_eq!(woken.len(), 1, "{name}: a push wakes a blocked pull");
     }
 }

@@ -1,14 +1,21 @@
-//! Channel senders: take a batch of send jobs from a channel's stream, claim each delivery
-//! (a delivery already sent, or being sent by a live worker, is skipped: that is the dedupe
-//! that makes retries and reclaims safe), send concurrently, record the outcomes in one
-//! transaction per batch, then acknowledge. Temporary failures retry with exponential
-//! backoff and jitter (never sooner than the provider's Retry-After) through the delayed
-//! set; the last failed attempt dead-letters the delivery. A push that can never arrive
-//! falls back to SMS for the categories that warrant it.
+//! Channel senders: take a batch of send jobs from a channel's stream, claim its deliveries
+//! with one statement (a delivery already sent, or being sent by a live worker, is not
+//! claimed and so not sent: that is the dedupe that makes retries, reclaims and replays
+//! safe), send concurrently, record the outcomes in one transaction per batch (one statement
+//! per kind of outcome), then acknowledge. Each channel works on several batches at once so
+//! the database work of some overlaps the provider calls of others. Temporary failures retry
+//! with exponential backoff and jitter (never sooner than the provider's Retry-After)
+//! through the delayed set; the last failed attempt dead-letters the delivery. A push that
+//! can never arrive falls back to SMS for the categories that warrant it.
 
-use std::time::Duration;
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    fmt::Write as _,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use courtyard_domain::{
     entities::{delivery, device},
     new_id,
@@ -17,8 +24,10 @@ use courtyard_domain::{
 use futures::StreamExt;
 use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryTrait, Statement, TransactionTrait,
+    sea_query::{CaseStatement, Expr, Query},
 };
 use uuid::Uuid;
 
@@ -26,39 +35,134 @@ use crate::{
     channels::SendOutcome,
     deliver::SendJob,
     jobs::fanout::insert_ignoring_duplicates,
-    pipeline::{Pipeline, SEND},
+    pipeline::{CHUNK, Pipeline, SEND},
     queue::{Job, Leased, streams},
 };
 
 /// The job's name in logs.
 pub const NAME: &str = "channel_send";
+/// How long one [`run_batch`] keeps its lanes taking further batches while full ones keep
+/// coming; it bounds how long a shutdown waits for the sender.
+const LANE_BUDGET: Duration = Duration::from_secs(1);
+/// Ids per `CASE` expression (the portable way to set a different value per row).
+const CASE_CHUNK: usize = 500;
 
-/// Takes and sends one batch from `channel`'s stream; returns how many jobs it took.
+/// Takes and sends batches from `channel`'s stream on `send_lanes` concurrent lanes that
+/// share `send_batch` between them (so at most `send_batch` sends of a channel are ever
+/// unrecorded in this process: what a crash may repeat), each lane going on to a further
+/// batch while the last one was full, for about a second; returns how many jobs it took.
 pub async fn run_batch(
     p: &Pipeline,
     channel: &str,
     consumer: &str,
     block: Duration,
 ) -> anyhow::Result<usize> {
+    let started = Instant::now();
+    let lanes = p.settings.send_lanes.clamp(1, p.settings.send_batch.max(1));
+    let batch = (p.settings.send_batch / lanes).max(1);
+    let lanes = (0..lanes).map(|lane| async move {
+        // Each lane reads as its own consumer, so its blocking read has its own connection.
+        let consumer = match lane {
+            0 => consumer.to_owned(),
+            n => format!("{consumer}.{n}"),
+        };
+        let mut taken = 0;
+        loop {
+            let n = one_batch(p, channel, &consumer, batch, block).await?;
+            taken += n;
+            if n < batch || started.elapsed() >= LANE_BUDGET {
+                return anyhow::Ok(taken);
+            }
+        }
+    });
+    let mut taken = 0;
+    for lane in futures::future::join_all(lanes).await {
+        taken += lane?;
+    }
+    Ok(taken)
+}
+
+/// One send, its attempt number and the provider's answer.
+struct Attempted {
+    job: SendJob,
+    attempt: i32,
+    outcome: SendOutcome,
+}
+
+/// Pulls, claims, sends, records and acknowledges one batch; returns how many jobs it took.
+async fn one_batch(
+    p: &Pipeline,
+    channel: &str,
+    consumer: &str,
+    batch: usize,
+    block: Duration,
+) -> anyhow::Result<usize> {
     let stream = streams::send(channel);
     let lease = Duration::from_millis(p.settings.lease_ms);
     let leased = p
         .queue
-        .pull(&stream, consumer, p.settings.send_batch, lease, block)
+        .pull(
+            &stream,
+            consumer,
+            batch,
+            lease,
+            block,
+        )
         .await?;
     if leased.is_empty() {
         return Ok(0);
     }
     let taken = leased.len();
+    let mut ids = Vec::with_capacity(taken);
+    let mut jobs = Vec::with_capacity(taken);
+    let mut seen = HashSet::with_capacity(taken);
+    for Leased { id, job } in leased {
+        ids.push(id);
+        match serde_json::from_value::<SendJob>(job.payload) {
+            // A delivery queued twice (a sweep racing its job) is claimed and sent once.
+            Ok(send) if seen.insert(send.delivery_id) => jobs.push(send),
+            Ok(_) => {}
+            Err(_) => tracing::error!(stream, "unreadable send job dropped"),
+        }
+    }
+    let claimed = claim(p, lease, jobs).await?;
+    let deliverer = p.deliverer.clone();
+    let attempted: Vec<Attempted> = futures::stream::iter(claimed)
+        .map(|(job, attempt)| {
+            let deliverer = deliverer.clone();
+            async move {
+                let outcome = deliverer.deliver(&job).await;
+                Attempted {
+                    job,
+                    attempt,
+                    outcome,
+                }
+            }
+        })
+        .buffer_unordered(p.settings.send_concurrency.max(1))
+        .collect()
+        .await;
+    record(p, &stream, attempted).await?;
+    p.queue.ack(&stream, &ids).await?;
+    Ok(taken)
+}
+
+/// Claims the deliveries of `jobs` with one `UPDATE ... RETURNING` per [`CHUNK`]: those
+/// pending or retrying, or claimed by a worker whose lease ran out. Returns the jobs won,
+/// with their attempt number.
+async fn claim(
+    p: &Pipeline,
+    lease: Duration,
+    jobs: Vec<SendJob>,
+) -> anyhow::Result<Vec<(SendJob, i32)>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = p.clock.now();
-    let mut claimed = Vec::with_capacity(taken);
-    for Leased { job, .. } in &leased {
-        let Ok(send) = serde_json::from_value::<SendJob>(job.payload.clone()) else {
-            tracing::error!(stream, "unreadable send job dropped");
-            continue;
-        };
-        let stale = now - chrono::Duration::from_std(lease).unwrap_or_default();
-        let won = delivery::Entity::update_many()
+    let stale = now - chrono::Duration::from_std(lease).unwrap_or_default();
+    let mut won: HashMap<Uuid, i32> = HashMap::with_capacity(jobs.len());
+    for chunk in jobs.chunks(CHUNK) {
+        let mut update = delivery::Entity::update_many()
             .col_expr(delivery::Column::Status, Expr::value("sending"))
             .col_expr(delivery::Column::ClaimedAt, Expr::value(now))
             .col_expr(
@@ -66,7 +170,7 @@ pub async fn run_batch(
                 sea_orm::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1),
             )
             .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-            .filter(delivery::Column::Id.eq(send.delivery_id))
+            .filter(delivery::Column::Id.is_in(chunk.iter().map(|j| j.delivery_id)))
             .filter(
                 Condition::any()
                     .add(delivery::Column::Status.is_in(["pending", "retrying"]))
@@ -76,137 +180,149 @@ pub async fn run_batch(
                             .add(delivery::Column::ClaimedAt.lt(stale)),
                     ),
             )
-            .exec(&p.db)
-            .await
-            .context("claiming a delivery")?
-            .rows_affected;
-        if won == 1 {
-            claimed.push(send);
+            .into_query();
+        update.returning(
+            Query::returning().columns([delivery::Column::Id, delivery::Column::Attempts]),
+        );
+        for row in
+            p.db.query_all(&update)
+                .await
+                .context("claiming deliveries")?
+        {
+            won.insert(row.try_get("", "id")?, row.try_get("", "attempts")?);
         }
     }
-    let attempts: std::collections::HashMap<Uuid, i32> = delivery::Entity::find()
-        .filter(delivery::Column::Id.is_in(claimed.iter().map(|s| s.delivery_id)))
-        .all(&p.db)
-        .await?
+    Ok(jobs
         .into_iter()
-        .map(|d| (d.id, d.attempts))
-        .collect();
-    let deliverer = p.deliverer.clone();
-    let outcomes: Vec<(SendJob, SendOutcome)> = futures::stream::iter(claimed)
-        .map(|job| {
-            let deliverer = deliverer.clone();
-            async move {
-                let outcome = deliverer.deliver(&job).await;
-                (job, outcome)
-            }
-        })
-        .buffer_unordered(p.settings.send_concurrency.max(1))
-        .collect()
-        .await;
-    record(p, &stream, &outcomes, &attempts).await?;
-    let ids: Vec<String> = leased.into_iter().map(|l| l.id).collect();
-    p.queue.ack(&stream, &ids).await?;
-    Ok(taken)
+        .filter_map(|job| won.get(&job.delivery_id).map(|&attempt| (job, attempt)))
+        .collect())
 }
 
-async fn record(
-    p: &Pipeline,
-    stream: &str,
-    outcomes: &[(SendJob, SendOutcome)],
-    attempts: &std::collections::HashMap<Uuid, i32>,
-) -> anyhow::Result<()> {
-    if outcomes.is_empty() {
+/// Records a batch's outcomes in one transaction, one statement per kind of outcome (and
+/// reason), then parks the retries, dead-letters what ran out of attempts and falls back to
+/// SMS where a push can never arrive.
+async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow::Result<()> {
+    if attempted.is_empty() {
         return Ok(());
     }
     let now = p.clock.now();
+    let mut sent: Vec<(Uuid, Option<String>)> = Vec::with_capacity(attempted.len());
+    // Final states, by status and error text.
+    let mut settled: BTreeMap<(&'static str, String), Vec<Uuid>> = BTreeMap::new();
+    // Retries by error text, each with its own (jittered) due time.
+    let mut retrying: BTreeMap<String, Vec<(Uuid, DateTime<Utc>)>> = BTreeMap::new();
+    // Device tokens to deactivate, by provider and reason.
+    let mut invalid_tokens: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut retries = Vec::new();
     let mut dead = Vec::new();
     let mut gave_up = Vec::new();
-    let txn = p.db.begin().await?;
-    for (job, outcome) in outcomes {
-        let update = delivery::Entity::update_many()
-            .filter(delivery::Column::Id.eq(job.delivery_id))
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
-        let attempt = attempts.get(&job.delivery_id).copied().unwrap_or(1);
+    for Attempted {
+        job,
+        attempt,
+        outcome,
+    } in attempted
+    {
         match outcome {
-            SendOutcome::Sent { provider_id } => {
-                update
-                    .col_expr(delivery::Column::Status, Expr::value("sent"))
-                    .col_expr(delivery::Column::SentAt, Expr::value(now))
-                    .col_expr(
-                        delivery::Column::ProviderId,
-                        Expr::value(provider_id.clone()),
-                    )
-                    .col_expr(
-                        delivery::Column::LastError,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .exec(&txn)
-                    .await?;
-            }
+            SendOutcome::Sent { provider_id } => sent.push((job.delivery_id, provider_id)),
             SendOutcome::InvalidRecipient { reason } => {
-                update
-                    .col_expr(delivery::Column::Status, Expr::value("invalid_token"))
-                    .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
-                    .exec(&txn)
-                    .await?;
+                settled
+                    .entry(("invalid_token", reason.clone()))
+                    .or_default()
+                    .push(job.delivery_id);
                 if matches!(job.channel.as_str(), "apns" | "fcm") {
-                    device::Entity::update_many()
-                        .col_expr(device::Column::Active, Expr::value(false))
-                        .col_expr(device::Column::InvalidatedAt, Expr::value(now))
-                        .col_expr(device::Column::InvalidReason, Expr::value(reason.clone()))
-                        .filter(device::Column::Provider.eq(job.channel.as_str()))
-                        .filter(device::Column::Token.eq(job.target.as_str()))
-                        .exec(&txn)
-                        .await?;
                     tracing::info!(channel = %job.channel, token = %job.target_for_logs(), %reason, "device deactivated");
+                    invalid_tokens
+                        .entry((job.channel.clone(), reason))
+                        .or_default()
+                        .push(job.target.clone());
                 }
-                gave_up.push(job.clone());
+                gave_up.push(job);
             }
             SendOutcome::Retry {
                 reason,
                 retry_after,
             } if attempt < p.settings.max_attempts => {
-                let delay = backoff(p, attempt, *retry_after);
+                let delay = backoff(p, attempt, retry_after);
                 let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                update
-                    .col_expr(delivery::Column::Status, Expr::value("retrying"))
-                    .col_expr(delivery::Column::DueAt, Expr::value(due))
-                    .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
-                    .exec(&txn)
-                    .await?;
-                retries.push((job.clone(), due));
+                retrying
+                    .entry(reason)
+                    .or_default()
+                    .push((job.delivery_id, due));
+                retries.push((job, due));
             }
             SendOutcome::Retry { reason, .. } => {
-                update
-                    .col_expr(delivery::Column::Status, Expr::value("dead"))
-                    .col_expr(
-                        delivery::Column::LastError,
-                        Expr::value(format!("{reason} (after {attempt} attempts)")),
-                    )
-                    .exec(&txn)
-                    .await?;
-                dead.push((job.clone(), reason.clone()));
-                gave_up.push(job.clone());
+                settled
+                    .entry(("dead", format!("{reason} (after {attempt} attempts)")))
+                    .or_default()
+                    .push(job.delivery_id);
+                dead.push((job.clone(), reason));
+                gave_up.push(job);
             }
             SendOutcome::Failed { reason } => {
-                update
-                    .col_expr(delivery::Column::Status, Expr::value("failed"))
-                    .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
-                    .exec(&txn)
-                    .await?;
-                gave_up.push(job.clone());
+                settled
+                    .entry(("failed", reason))
+                    .or_default()
+                    .push(job.delivery_id);
+                gave_up.push(job);
             }
         }
     }
+    let txn = p.db.begin().await?;
+    mark_sent(&txn, now, &sent).await?;
+    for ((status, error), ids) in &settled {
+        for chunk in ids.chunks(CHUNK) {
+            delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value(*status))
+                .col_expr(delivery::Column::LastError, Expr::value(error.clone()))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await
+                .context("recording failed deliveries")?;
+        }
+    }
+    for (reason, rows) in &retrying {
+        for chunk in rows.chunks(CASE_CHUNK) {
+            let due = chunk
+                .iter()
+                .fold(CaseStatement::new(), |case, (id, due)| {
+                    case.case(delivery::Column::Id.eq(*id), Expr::value(*due))
+                })
+                .finally(Expr::col(delivery::Column::DueAt));
+            delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value("retrying"))
+                .col_expr(delivery::Column::DueAt, due.into())
+                .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+                .exec(&txn)
+                .await
+                .context("recording retries")?;
+        }
+    }
+    for ((provider, reason), tokens) in &invalid_tokens {
+        for chunk in tokens.chunks(CHUNK) {
+            device::Entity::update_many()
+                .col_expr(device::Column::Active, Expr::value(false))
+                .col_expr(device::Column::InvalidatedAt, Expr::value(now))
+                .col_expr(device::Column::InvalidReason, Expr::value(reason.clone()))
+                .filter(device::Column::Provider.eq(provider.as_str()))
+                .filter(device::Column::Token.is_in(chunk.iter().cloned()))
+                .exec(&txn)
+                .await
+                .context("deactivating devices")?;
+        }
+    }
     txn.commit().await?;
+    let mut parked = Vec::with_capacity(retries.len());
     for (job, due) in retries {
-        let parked = Job {
+        let job = Job {
             kind: SEND.into(),
             payload: serde_json::to_value(&job)?,
         };
-        p.queue.push_delayed(stream, &parked, due).await?;
+        parked.push((stream.to_owned(), job, due));
     }
+    p.queue.push_delayed_many(&parked).await?;
     for (job, reason) in dead {
         let parked = Job {
             kind: SEND.into(),
@@ -217,6 +333,64 @@ async fn record(
     }
     for job in gave_up {
         sms_fallback(p, &job).await?;
+    }
+    Ok(())
+}
+
+/// Marks deliveries sent with their provider ids: on PostgreSQL one `UPDATE ... FROM
+/// (VALUES ...)` per [`CHUNK`]; elsewhere one `UPDATE` with a `CASE` over the ids per
+/// [`CASE_CHUNK`].
+async fn mark_sent(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    sent: &[(Uuid, Option<String>)],
+) -> anyhow::Result<()> {
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        for chunk in sent.chunks(CHUNK) {
+            let mut sql = String::from(
+                "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, updated_at = $1, \
+                 last_error = NULL, provider_id = v.provider_id FROM (VALUES ",
+            );
+            let mut values: Vec<sea_orm::Value> = Vec::with_capacity(1 + 2 * chunk.len());
+            values.push(now.into());
+            for (i, (id, provider_id)) in chunk.iter().enumerate() {
+                let n = values.len();
+                let comma = if i == 0 { "" } else { ", " };
+                let _ = write!(sql, "{comma}(${}::uuid, ${}::text)", n + 1, n + 2);
+                values.push((*id).into());
+                values.push(provider_id.clone().into());
+            }
+            sql.push_str(") AS v (id, provider_id) WHERE d.id = v.id");
+            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await
+                .context("recording sent deliveries")?;
+        }
+        return Ok(());
+    }
+    for chunk in sent.chunks(CASE_CHUNK) {
+        let provider_id = chunk
+            .iter()
+            .fold(CaseStatement::new(), |case, (id, provider_id)| {
+                case.case(
+                    delivery::Column::Id.eq(*id),
+                    Expr::value(provider_id.clone()),
+                )
+            })
+            .finally(Expr::col(delivery::Column::ProviderId));
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value("sent"))
+            .col_expr(delivery::Column::SentAt, Expr::value(now))
+            .col_expr(delivery::Column::ProviderId, provider_id.into())
+            .col_expr(
+                delivery::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(txn)
+            .await
+            .context("recording sent deliveries")?;
     }
     Ok(())
 }

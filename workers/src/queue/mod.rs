@@ -69,6 +69,13 @@ pub trait Queue: Send + Sync {
     /// Parks a job until `due`.
     async fn push_delayed(&self, stream: &str, job: &Job, due: DateTime<Utc>)
     -> anyhow::Result<()>;
+    /// Parks many jobs, each `(stream, job, due)`.
+    async fn push_delayed_many(&self, jobs: &[(String, Job, DateTime<Utc>)]) -> anyhow::Result<()> {
+        for (stream, job, due) in jobs {
+            self.push_delayed(stream, job, *due).await?;
+        }
+        Ok(())
+    }
     /// Moves parked jobs due by `now` to their streams; returns how many moved.
     async fn promote_due(&self, now: DateTime<Utc>) -> anyhow::Result<usize>;
     /// Leases up to `max` jobs (reclaiming those leased more than `lease` ago), waiting up to

@@ -39,9 +39,9 @@ return #due
 pub struct RedisQueue {
     client: redis::Client,
     conn: ConnectionManager,
-    /// Blocking reads hold their connection for up to `block`; each stream gets its own so
-    /// they never stall each other or the other commands.
-    blocking: Arc<Mutex<HashMap<String, ConnectionManager>>>,
+    /// Blocking reads hold their connection for up to `block`; each (stream, consumer) gets
+    /// its own so they never stall each other or the other commands.
+    blocking: Arc<Mutex<HashMap<(String, String), ConnectionManager>>>,
     prefix: String,
     promote: Script,
 }
@@ -61,9 +61,15 @@ impl RedisQueue {
         })
     }
 
-    async fn blocking_conn(&self, key: &str, block: Duration) -> anyhow::Result<ConnectionManager> {
+    async fn blocking_conn(
+        &self,
+        key: &str,
+        consumer: &str,
+        block: Duration,
+    ) -> anyhow::Result<ConnectionManager> {
         let mut conns = self.blocking.lock().await;
-        if let Some(conn) = conns.get(key) {
+        let slot = (key.to_owned(), consumer.to_owned());
+        if let Some(conn) = conns.get(&slot) {
             return Ok(conn.clone());
         }
         let config = ConnectionManagerConfig::new()
@@ -71,7 +77,7 @@ impl RedisQueue {
         let conn = ConnectionManager::new_with_config(self.client.clone(), config)
             .await
             .context("connecting to Redis for blocking reads")?;
-        conns.insert(key.to_owned(), conn.clone());
+        conns.insert(slot, conn.clone());
         Ok(conn)
     }
 
@@ -103,6 +109,16 @@ impl RedisQueue {
             Err(e) => Err(e).context("creating the consumer group"),
         }
     }
+}
+
+/// `stream|unique|job`: the unique middle part keeps two equal jobs from collapsing into
+/// one member of the delayed set.
+fn delayed_member(stream: &str, job: &Job) -> anyhow::Result<String> {
+    Ok(format!(
+        "{stream}|{}|{}",
+        uuid::Uuid::new_v4().simple(),
+        serde_json::to_string(job)?
+    ))
 }
 
 fn leased(entries: Vec<StreamId>) -> Vec<Leased> {
@@ -148,12 +164,7 @@ impl Queue for RedisQueue {
         job: &Job,
         due: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        // A unique middle part keeps two equal jobs from collapsing into one member.
-        let member = format!(
-            "{stream}|{}|{}",
-            uuid::Uuid::new_v4().simple(),
-            serde_json::to_string(job)?
-        );
+        let member = delayed_member(stream, job)?;
         let mut conn = self.conn.clone();
         redis::cmd("ZADD")
             .arg(self.delayed_key())
@@ -162,6 +173,23 @@ impl Queue for RedisQueue {
             .query_async::<()>(&mut conn)
             .await
             .context("ZADD")?;
+        Ok(())
+    }
+
+    async fn push_delayed_many(&self, jobs: &[(String, Job, DateTime<Utc>)]) -> anyhow::Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (stream, job, due) in jobs {
+            pipe.cmd("ZADD")
+                .arg(self.delayed_key())
+                .arg(due.timestamp_millis())
+                .arg(delayed_member(stream, job)?)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.context("ZADD")?;
         Ok(())
     }
 
@@ -214,7 +242,7 @@ impl Queue for RedisQueue {
             );
             return Ok(leased(reclaimed));
         }
-        let mut conn = self.blocking_conn(&key, block).await?;
+        let mut conn = self.blocking_conn(&key, consumer, block).await?;
         let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(GROUP)
