@@ -55,8 +55,8 @@ use courtyard_tests::{
 use courtyard_workers::{Pipeline, Workers, lease::RedisLease};
 use futures::StreamExt;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection,
-    DbBackend, Statement,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -216,6 +216,22 @@ fn cpu_by_name(comm: &str) -> HashMap<u32, f64> {
         .collect()
 }
 
+/// Busy and total jiffies of all CPUs, from `/proc/stat`.
+fn system_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    // idle and iowait
+    let idle = fields.get(3)? + fields.get(4)?;
+    Some((total - idle, total))
+}
+
 /// CPU seconds used since `before` by the processes in `after`.
 fn cpu_used(before: &HashMap<u32, f64>, after: &HashMap<u32, f64>) -> f64 {
     after
@@ -227,7 +243,9 @@ fn cpu_used(before: &HashMap<u32, f64>, after: &HashMap<u32, f64>) -> f64 {
 // ---- the benchmark ---------------------------------------------------------------------------
 
 async fn bench() -> anyhow::Result<()> {
-    let devices = env_number("COURTYARD_BENCH_DEVICES").unwrap_or(100_000).max(1);
+    let devices = env_number("COURTYARD_BENCH_DEVICES")
+        .unwrap_or(100_000)
+        .max(1);
     let run_id = Uuid::new_v4().simple().to_string();
     let admin_url = std::env::var("COURTYARD_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -333,6 +351,7 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
     let workers_pid = workers.pid();
     let rss_idle = status_mib(workers_pid, "VmRSS").unwrap_or(f64::NAN);
 
+    let system_before = system_cpu();
     let cpu_before = (
         cpu_seconds(workers_pid).unwrap_or(0.0),
         cpu_seconds(std::process::id()).unwrap_or(0.0),
@@ -368,8 +387,27 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
     let timeout = Duration::from_secs(120 + devices as u64 / 200);
     let mut fanned_out = None;
     let mut last_status_check = Instant::now();
+    // Per second: pushes that arrived, and how busy the machine's CPUs were.
+    let mut timeline = Vec::new();
+    let mut last_tick = (Instant::now(), (0, 0), system_cpu());
     loop {
-        let arrived = apns_mock.arrival_count() + fcm_mock.arrival_count();
+        let (apns_now, fcm_now) = (apns_mock.arrival_count(), fcm_mock.arrival_count());
+        let arrived = apns_now + fcm_now;
+        if last_tick.0.elapsed() >= Duration::from_secs(1) || arrived >= devices {
+            let cpu = system_cpu();
+            let busy = match (last_tick.2, cpu) {
+                (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => (b1 - b0) as f64 / (t1 - t0) as f64,
+                _ => f64::NAN,
+            };
+            let span = last_tick.0.elapsed().as_secs_f64() * 1000.0;
+            timeline.push(format!(
+                "{:.1}+{:.1}k/s {:.0}%",
+                (apns_now - last_tick.1.0) as f64 / span,
+                (fcm_now - last_tick.1.1) as f64 / span,
+                busy * 100.0
+            ));
+            last_tick = (Instant::now(), (apns_now, fcm_now), cpu);
+        }
         if arrived >= devices {
             break;
         }
@@ -413,6 +451,11 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
         cpu_used(&cpu_before.2, &cpu_by_name("postgres")),
         cpu_used(&cpu_before.3, &cpu_by_name("redis-server")),
     );
+    // Everything else that ran meanwhile (another build on the machine skews the numbers).
+    let other = match (system_before, system_cpu()) {
+        (Some((b0, _)), Some((b1, _))) => (b1 - b0) as f64 / 100.0 - (cpu.0 + cpu.1 + cpu.2 + cpu.3),
+        _ => f64::NAN,
+    };
     let rss_peak = status_mib(workers_pid, "VmHWM").unwrap_or(f64::NAN);
     let rss_end = status_mib(workers_pid, "VmRSS").unwrap_or(f64::NAN);
     workers.stop();
@@ -445,7 +488,9 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
     };
     let secs = |d: Duration| d.as_secs_f64();
 
-    println!("notice_fanout: one notice, {devices} devices on PostgreSQL + Redis, real APNs/FCM clients → local HTTP/2 mocks");
+    println!(
+        "notice_fanout: one notice, {devices} devices on PostgreSQL + Redis, real APNs/FCM clients → local HTTP/2 mocks"
+    );
     println!(
         "  devices                  {} apns, {} fcm (seeded in {:.1} s)",
         apns_arrivals.len(),
@@ -470,13 +515,20 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
         secs(last)
     );
     println!("  fan-out finished         {:.2} s", secs(fanned_out));
-    println!("  all recorded as sent     {:.2} s  {counts:?}", secs(recorded));
+    println!(
+        "  per second: APNs+FCM pushes/s, CPU busy  {}",
+        timeline.join(" | ")
+    );
+    println!(
+        "  all recorded as sent     {:.2} s  {counts:?}",
+        secs(recorded)
+    );
     println!(
         "  workers' RSS             peak (VmHWM) {rss_peak:.1} MiB, idle before {rss_idle:.1} MiB, at end {rss_end:.1} MiB"
     );
     println!(
-        "  CPU seconds in the run   workers {:.2}, bench (API + mocks) {:.2}, postgres {:.2}, redis {:.2}",
-        cpu.0, cpu.1, cpu.2, cpu.3
+        "  CPU seconds in the run   workers {:.2}, bench (API + mocks) {:.2}, postgres {:.2}, redis {:.2}, anything else {:.2}",
+        cpu.0, cpu.1, cpu.2, cpu.3, other
     );
     println!(
         "  settings                 send_batch {}, send_lanes {}, send_concurrency {}, fanout_concurrency {}, db pool {}",
@@ -597,7 +649,10 @@ async fn seed(
     let mut unit_rows = Vec::new();
     for b in 0..buildings {
         let building = new_id();
-        building_rows.push(format!("('{building}', '{community}', '{}栋', {ts})", b + 1));
+        building_rows.push(format!(
+            "('{building}', '{community}', '{}栋', {ts})",
+            b + 1
+        ));
         for u in 0..10 {
             let unit = new_id();
             unit_ids.push((building, unit));
@@ -688,6 +743,11 @@ async fn seed(
         "ANALYZE households; ANALYZE residents; ANALYZE household_members; ANALYZE devices",
     )
     .await?;
+    // Start the measured run with the seeding's WAL flushed, so a checkpoint it forced does
+    // not land in the middle of the run (needs superuser; skipped otherwise).
+    if let Err(e) = db.execute_unprepared("CHECKPOINT").await {
+        eprintln!("no CHECKPOINT before the run: {e}");
+    }
     Ok((token, community))
 }
 
@@ -696,7 +756,9 @@ async fn seed(
 /// Runs `h2load` against both mocks, one connection (as the workers use) and four.
 async fn ceiling(apns_mock: &MockApns, fcm_mock: &MockFcm, requests: usize, dir: &Path) {
     if Command::new("h2load").arg("--version").output().is_err() {
-        println!("  mock ceiling (h2load)    skipped: h2load not installed (apt-get install nghttp2-client)");
+        println!(
+            "  mock ceiling (h2load)    skipped: h2load not installed (apt-get install nghttp2-client)"
+        );
         return;
     }
     let Some(jwt) = apns_mock.provider_tokens().last().cloned() else {

@@ -15,11 +15,11 @@ use courtyard_domain::{
     settings::NotificationSettings,
 };
 use sea_orm::{
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
-    EntityTrait, QueryFilter,
+    ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     sea_query::{Expr, extension::postgres::PgFunc},
 };
 use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
@@ -113,22 +113,22 @@ impl Pipeline {
     pub async fn enqueue_jobs(&self, jobs: Vec<(SendJob, DateTime<Utc>)>) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let pushed = jobs.len();
-        let mut due_now: HashMap<String, Vec<Job>> = HashMap::new();
+        let mut due_now: HashMap<String, Vec<String>> = HashMap::new();
         let mut later = Vec::new();
         for (job, due) in jobs {
             let stream = streams::send(&job.channel);
-            let job = Job {
-                kind: SEND.into(),
-                payload: serde_json::to_value(&job)?,
-            };
             if due <= now {
-                due_now.entry(stream).or_default().push(job);
+                due_now.entry(stream).or_default().push(encode_send(&job)?);
             } else {
+                let job = Job {
+                    kind: SEND.into(),
+                    payload: serde_json::to_value(&job)?,
+                };
                 later.push((stream, job, due));
             }
         }
         for (stream, jobs) in due_now {
-            self.queue.push(&stream, &jobs).await?;
+            self.queue.push_json(&stream, &jobs).await?;
         }
         self.queue.push_delayed_many(&later).await?;
         Ok(pushed)
@@ -140,7 +140,8 @@ impl Pipeline {
     pub fn one_of<C: ColumnTrait>(&self, column: C, ids: &[Uuid]) -> Expr {
         match self.db.get_database_backend() {
             DbBackend::Postgres => {
-                Expr::col(column.as_column_ref()).eq(PgFunc::any(Expr::val(ids.to_vec())))
+                let any = PgFunc::any(Expr::val(ids.to_vec()));
+                sea_orm::ExprTrait::eq(Expr::col(column.as_column_ref()), any)
             }
             _ => column.is_in(ids.iter().copied()),
         }
@@ -189,6 +190,29 @@ impl Pipeline {
         }
         Ok(jobs)
     }
+}
+
+/// A send job as the queue carries it, `{"kind": "send", "payload": {...}}`, written without
+/// building a `serde_json::Value` first (a big notice writes one per device).
+pub fn encode_send(job: &SendJob) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        kind: &'a str,
+        payload: &'a SendJob,
+    }
+    serde_json::to_string(&Entry {
+        kind: SEND,
+        payload: job,
+    })
+}
+
+/// The send job in a queue entry written by [`encode_send`] (or as a [`Job`]).
+pub fn decode_send(json: &str) -> serde_json::Result<SendJob> {
+    #[derive(Deserialize)]
+    struct Entry {
+        payload: SendJob,
+    }
+    serde_json::from_str::<Entry>(json).map(|entry| entry.payload)
 }
 
 /// The send job of one delivery, or none when its recipient cannot be reached on its

@@ -10,7 +10,6 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    fmt::Write as _,
     time::{Duration, Instant},
 };
 
@@ -25,8 +24,8 @@ use futures::StreamExt;
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryTrait, Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait,
+    Statement, TransactionTrait,
     sea_query::{CaseStatement, Expr, Query},
 };
 use uuid::Uuid;
@@ -35,13 +34,13 @@ use crate::{
     channels::SendOutcome,
     deliver::SendJob,
     jobs::fanout::insert_ignoring_duplicates,
-    pipeline::{CHUNK, Pipeline, SEND},
-    queue::{Job, Leased, streams},
+    pipeline::{CHUNK, Pipeline, SEND, decode_send},
+    queue::{Job, streams},
 };
 
 /// The job's name in logs.
 pub const NAME: &str = "channel_send";
-/// How long one [`run_batch`] keeps its lanes taking further batches while full ones keep
+/// How long one [`run_batch`] keeps its lanes taking further batches while jobs keep
 /// coming; it bounds how long a shutdown waits for the sender.
 const LANE_BUDGET: Duration = Duration::from_secs(1);
 /// Ids per `CASE` expression (the portable way to set a different value per row).
@@ -50,7 +49,8 @@ const CASE_CHUNK: usize = 500;
 /// Takes and sends batches from `channel`'s stream on `send_lanes` concurrent lanes that
 /// share `send_batch` between them (so at most `send_batch` sends of a channel are ever
 /// unrecorded in this process: what a crash may repeat), each lane going on to a further
-/// batch while the last one was full, for about a second; returns how many jobs it took.
+/// batch for about a second unless its stream stayed empty for `block`; returns how many
+/// jobs it took.
 pub async fn run_batch(
     p: &Pipeline,
     channel: &str,
@@ -70,7 +70,9 @@ pub async fn run_batch(
         loop {
             let n = one_batch(p, channel, &consumer, batch, block).await?;
             taken += n;
-            if n < batch || started.elapsed() >= LANE_BUDGET {
+            // A lane that found a partial batch goes on (more is likely coming, and waiting
+            // here for the other lanes would leave its share of the work undone).
+            if n == 0 || started.elapsed() >= LANE_BUDGET {
                 return anyhow::Ok(taken);
             }
         }
@@ -101,13 +103,7 @@ async fn one_batch(
     let lease = Duration::from_millis(p.settings.lease_ms);
     let leased = p
         .queue
-        .pull(
-            &stream,
-            consumer,
-            batch,
-            lease,
-            block,
-        )
+        .pull_json(&stream, consumer, batch, lease, block)
         .await?;
     if leased.is_empty() {
         return Ok(0);
@@ -116,9 +112,9 @@ async fn one_batch(
     let mut ids = Vec::with_capacity(taken);
     let mut jobs = Vec::with_capacity(taken);
     let mut seen = HashSet::with_capacity(taken);
-    for Leased { id, job } in leased {
+    for (id, job) in leased {
         ids.push(id);
-        match serde_json::from_value::<SendJob>(job.payload) {
+        match decode_send(&job) {
             // A delivery queued twice (a sweep racing its job) is claimed and sent once.
             Ok(send) if seen.insert(send.delivery_id) => jobs.push(send),
             Ok(_) => {}
@@ -161,34 +157,54 @@ async fn claim(
     let now = p.clock.now();
     let stale = now - chrono::Duration::from_std(lease).unwrap_or_default();
     let mut won: HashMap<Uuid, i32> = HashMap::with_capacity(jobs.len());
+    let postgres = p.db.get_database_backend() == DbBackend::Postgres;
     for chunk in jobs.chunks(CHUNK) {
-        let mut update = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value("sending"))
-            .col_expr(delivery::Column::ClaimedAt, Expr::value(now))
-            .col_expr(
-                delivery::Column::Attempts,
-                sea_orm::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1),
-            )
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-            .filter(delivery::Column::Id.is_in(chunk.iter().map(|j| j.delivery_id)))
-            .filter(
-                Condition::any()
-                    .add(delivery::Column::Status.is_in(["pending", "retrying"]))
-                    .add(
-                        Condition::all()
-                            .add(delivery::Column::Status.eq("sending"))
-                            .add(delivery::Column::ClaimedAt.lt(stale)),
-                    ),
-            )
-            .into_query();
-        update.returning(
-            Query::returning().columns([delivery::Column::Id, delivery::Column::Attempts]),
-        );
-        for row in
-            p.db.query_all(&update)
-                .await
-                .context("claiming deliveries")?
-        {
+        let ids: Vec<Uuid> = chunk.iter().map(|j| j.delivery_id).collect();
+        let rows = if postgres {
+            // Joined on the ids, so PostgreSQL looks each one up by primary key: with the
+            // status condition in the WHERE clause it may combine the status index instead,
+            // reading every pending delivery of a large notice for each batch (the
+            // statistics of a table that just grew by a notice lag behind).
+            const SQL: &str = "UPDATE deliveries AS d SET status = 'sending', claimed_at = $1, \
+                attempts = d.attempts + 1, updated_at = $1 \
+                FROM UNNEST($2::uuid[]) AS c (id) \
+                WHERE d.id = c.id AND (d.status IN ('pending', 'retrying') \
+                OR (d.status = 'sending' AND d.claimed_at < $3)) \
+                RETURNING d.id, d.attempts";
+            let values = vec![now.into(), ids.into(), stale.into()];
+            p.db.query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                SQL,
+                values,
+            ))
+            .await
+        } else {
+            // The same claim for other databases.
+            let mut update = delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value("sending"))
+                .col_expr(delivery::Column::ClaimedAt, Expr::value(now))
+                .col_expr(
+                    delivery::Column::Attempts,
+                    sea_orm::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1),
+                )
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery::Column::Id.is_in(ids))
+                .filter(
+                    Condition::any()
+                        .add(delivery::Column::Status.is_in(["pending", "retrying"]))
+                        .add(
+                            Condition::all()
+                                .add(delivery::Column::Status.eq("sending"))
+                                .add(delivery::Column::ClaimedAt.lt(stale)),
+                        ),
+                )
+                .into_query();
+            update.returning(
+                Query::returning().columns([delivery::Column::Id, delivery::Column::Attempts]),
+            );
+            p.db.query_all(&update).await
+        };
+        for row in rows.context("claiming deliveries")? {
             won.insert(row.try_get("", "id")?, row.try_get("", "attempts")?);
         }
     }
@@ -267,6 +283,12 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
             }
         }
     }
+    let all_sent = settled.is_empty() && retrying.is_empty() && invalid_tokens.is_empty();
+    if all_sent && sent.len() <= CASE_CHUNK {
+        // One statement: no transaction needed around it.
+        mark_sent(&p.db, now, &sent).await?;
+        return Ok(());
+    }
     let txn = p.db.begin().await?;
     mark_sent(&txn, now, &sent).await?;
     for ((status, error), ids) in &settled {
@@ -275,7 +297,7 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
                 .col_expr(delivery::Column::Status, Expr::value(*status))
                 .col_expr(delivery::Column::LastError, Expr::value(error.clone()))
                 .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-                .filter(delivery::Column::Id.is_in(chunk.iter().copied()))
+                .filter(p.one_of(delivery::Column::Id, chunk))
                 .exec(&txn)
                 .await
                 .context("recording failed deliveries")?;
@@ -338,31 +360,28 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
 }
 
 /// Marks deliveries sent with their provider ids: on PostgreSQL one `UPDATE ... FROM
-/// (VALUES ...)` per [`CHUNK`]; elsewhere one `UPDATE` with a `CASE` over the ids per
-/// [`CASE_CHUNK`].
+/// UNNEST(ids, provider ids)` per [`CHUNK`]; elsewhere one `UPDATE` with a `CASE` over the
+/// ids per [`CASE_CHUNK`].
 async fn mark_sent(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     sent: &[(Uuid, Option<String>)],
 ) -> anyhow::Result<()> {
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
+        // The ids and provider ids as two arrays joined on the id; an empty provider id
+        // stands for none (sea-query binds arrays without NULL elements).
+        const SQL: &str = "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, \
+            updated_at = $1, last_error = NULL, provider_id = NULLIF(v.provider_id, '') \
+            FROM UNNEST($2::uuid[], $3::text[]) AS v (id, provider_id) WHERE d.id = v.id";
         for chunk in sent.chunks(CHUNK) {
-            let mut sql = String::from(
-                "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, updated_at = $1, \
-                 last_error = NULL, provider_id = v.provider_id FROM (VALUES ",
-            );
-            let mut values: Vec<sea_orm::Value> = Vec::with_capacity(1 + 2 * chunk.len());
-            values.push(now.into());
-            for (i, (id, provider_id)) in chunk.iter().enumerate() {
-                let n = values.len();
-                let comma = if i == 0 { "" } else { ", " };
-                let _ = write!(sql, "{comma}(${}::uuid, ${}::text)", n + 1, n + 2);
-                values.push((*id).into());
-                values.push(provider_id.clone().into());
-            }
-            sql.push_str(") AS v (id, provider_id) WHERE d.id = v.id");
-            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+            let provider_ids: Vec<String> = chunk
+                .iter()
+                .map(|(_, provider_id)| provider_id.clone().unwrap_or_default())
+                .collect();
+            let values = vec![now.into(), ids.into(), provider_ids.into()];
+            txn.execute_raw(Statement::from_sql_and_values(backend, SQL, values))
                 .await
                 .context("recording sent deliveries")?;
         }

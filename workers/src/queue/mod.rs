@@ -88,6 +88,31 @@ pub trait Queue: Send + Sync {
         lease: Duration,
         block: Duration,
     ) -> anyhow::Result<Vec<Leased>>;
+    /// As [`pull`](Self::pull), each job as its JSON text (a serialized [`Job`]), for
+    /// consumers that read the payload straight into their own type.
+    async fn pull_json(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+        lease: Duration,
+        block: Duration,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let leased = self.pull(stream, consumer, max, lease, block).await?;
+        leased
+            .into_iter()
+            .map(|l| Ok((l.id, serde_json::to_string(&l.job)?)))
+            .collect()
+    }
+    /// As [`push`](Self::push), each job given as its JSON text (a serialized [`Job`]), for
+    /// producers that write the payload straight from their own type.
+    async fn push_json(&self, stream: &str, jobs: &[String]) -> anyhow::Result<()> {
+        let jobs = jobs
+            .iter()
+            .map(|job| serde_json::from_str::<Job>(job))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.push(stream, &jobs).await
+    }
     /// Acknowledges finished jobs.
     async fn ack(&self, stream: &str, ids: &[String]) -> anyhow::Result<()>;
     /// Keeps a job that ran out of attempts.

@@ -93,6 +93,69 @@ impl RedisQueue {
         format!("{}dead", self.prefix)
     }
 
+    /// Leases up to `max` stream entries: reclaimed ones first, else new ones.
+    async fn pull_entries(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+        lease: Duration,
+        block: Duration,
+    ) -> anyhow::Result<Vec<StreamId>> {
+        let key = self.stream_key(stream);
+        let mut conn = self.conn.clone();
+        let reclaimed: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
+            .arg(&key)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(lease.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await;
+        let reclaimed = match reclaimed {
+            Ok(reply) => reply.claimed,
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                self.ensure_group(&key).await?;
+                Vec::new()
+            }
+            Err(e) => return Err(e).context("XAUTOCLAIM"),
+        };
+        if !reclaimed.is_empty() {
+            tracing::info!(
+                stream,
+                count = reclaimed.len(),
+                "reclaimed jobs of a stalled consumer"
+            );
+            return Ok(reclaimed);
+        }
+        let mut conn = self.blocking_conn(&key, consumer, block).await?;
+        let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max)
+            .arg("BLOCK")
+            .arg(block.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(">")
+            .query_async(&mut conn)
+            .await;
+        match read {
+            Ok(reply) => Ok(reply
+                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+                .unwrap_or_default()),
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                self.ensure_group(&key).await?;
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e).context("XREADGROUP"),
+        }
+    }
+
     async fn ensure_group(&self, key: &str) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
@@ -214,60 +277,49 @@ impl Queue for RedisQueue {
         lease: Duration,
         block: Duration,
     ) -> anyhow::Result<Vec<Leased>> {
+        let entries = self
+            .pull_entries(stream, consumer, max, lease, block)
+            .await?;
+        Ok(leased(entries))
+    }
+
+    async fn pull_json(
+        &self,
+        stream: &str,
+        consumer: &str,
+        max: usize,
+        lease: Duration,
+        block: Duration,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let entries = self
+            .pull_entries(stream, consumer, max, lease, block)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                let raw: String = entry.get("job")?;
+                Some((entry.id, raw))
+            })
+            .collect())
+    }
+
+    async fn push_json(&self, stream: &str, jobs: &[String]) -> anyhow::Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         let key = self.stream_key(stream);
+        let mut pipe = redis::pipe();
+        for job in jobs {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("*")
+                .arg("job")
+                .arg(job)
+                .ignore();
+        }
         let mut conn = self.conn.clone();
-        let reclaimed: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
-            .arg(&key)
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(lease.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(max)
-            .query_async(&mut conn)
-            .await;
-        let reclaimed = match reclaimed {
-            Ok(reply) => reply.claimed,
-            Err(e) if e.to_string().contains("NOGROUP") => {
-                self.ensure_group(&key).await?;
-                Vec::new()
-            }
-            Err(e) => return Err(e).context("XAUTOCLAIM"),
-        };
-        if !reclaimed.is_empty() {
-            tracing::info!(
-                stream,
-                count = reclaimed.len(),
-                "reclaimed jobs of a stalled consumer"
-            );
-            return Ok(leased(reclaimed));
-        }
-        let mut conn = self.blocking_conn(&key, consumer, block).await?;
-        let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(max)
-            .arg("BLOCK")
-            .arg(block.as_millis().max(1) as u64)
-            .arg("STREAMS")
-            .arg(&key)
-            .arg(">")
-            .query_async(&mut conn)
-            .await;
-        match read {
-            Ok(reply) => Ok(leased(
-                reply
-                    .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-                    .unwrap_or_default(),
-            )),
-            Err(e) if e.to_string().contains("NOGROUP") => {
-                self.ensure_group(&key).await?;
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e).context("XREADGROUP"),
-        }
+        pipe.query_async::<()>(&mut conn).await.context("XADD")?;
+        Ok(())
     }
 
     async fn ack(&self, stream: &str, ids: &[String]) -> anyhow::Result<()> {
