@@ -453,7 +453,9 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
     );
     // Everything else that ran meanwhile (another build on the machine skews the numbers).
     let other = match (system_before, system_cpu()) {
-        (Some((b0, _)), Some((b1, _))) => (b1 - b0) as f64 / 100.0 - (cpu.0 + cpu.1 + cpu.2 + cpu.3),
+        (Some((b0, _)), Some((b1, _))) => {
+            (b1 - b0) as f64 / 100.0 - (cpu.0 + cpu.1 + cpu.2 + cpu.3)
+        }
         _ => f64::NAN,
     };
     let rss_peak = status_mib(workers_pid, "VmHWM").unwrap_or(f64::NAN);
