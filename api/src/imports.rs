@@ -182,6 +182,18 @@ impl ImportsApi {
             })?;
         let dry_run = dry_run.unwrap_or(false);
         let txn = self.state.db.begin().await?;
+        // Take the write lock before reading (SQLite): a transaction that reads and then
+        // writes fails when another writer commits in between.
+        courtyard_domain::entities::community::Entity::update_many()
+            .col_expr(
+                courtyard_domain::entities::community::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::col(
+                    courtyard_domain::entities::community::Column::UpdatedAt,
+                ),
+            )
+            .filter(courtyard_domain::entities::community::Column::Id.eq(community.id))
+            .exec(&txn)
+            .await?;
         let report = write_roll(
             &txn,
             &self.state,

@@ -17,8 +17,10 @@ use poem_openapi::{
     types::Example,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, OnConflict},
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -224,50 +226,66 @@ impl NotificationsApi {
         }
         let locale = Locale::parse(body.locale.as_deref().unwrap_or("zh-CN")).field("locale")?;
         let now = self.state.clock.now();
-        let txn = self.state.db.begin().await?;
-        let existing = device::Entity::find()
+        // Write first, read after: a read-then-write transaction can fail on SQLite when
+        // another writer commits in between, and the update-or-insert needs no transaction.
+        let topic = body.topic.clone();
+        let sandbox = body.sandbox.unwrap_or(false);
+        let refreshed = device::Entity::update_many()
+            .col_expr(device::Column::OwnerKind, Expr::value(owner_kind))
+            .col_expr(device::Column::OwnerId, Expr::value(owner_id))
+            .col_expr(device::Column::Platform, Expr::value(platform.clone()))
+            .col_expr(device::Column::Topic, Expr::value(topic.clone()))
+            .col_expr(device::Column::Sandbox, Expr::value(sandbox))
+            .col_expr(device::Column::Locale, Expr::value(locale.as_str()))
+            .col_expr(device::Column::Active, Expr::value(true))
+            .col_expr(
+                device::Column::InvalidatedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                device::Column::InvalidReason,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(device::Column::LastSeenAt, Expr::value(now))
             .filter(device::Column::Provider.eq(provider.as_str()))
             .filter(device::Column::Token.eq(token.as_str()))
-            .one(&txn)
+            .exec(&self.state.db)
+            .await?
+            .rows_affected;
+        let created = refreshed == 0;
+        if created {
+            // A concurrent registration of the same token may win the insert: then this is
+            // a refresh of its row.
+            device::Entity::insert(device::ActiveModel {
+                id: Set(new_id()),
+                owner_kind: Set(owner_kind.into()),
+                owner_id: Set(owner_id),
+                platform: Set(platform),
+                provider: Set(provider.clone()),
+                token: Set(token.clone()),
+                topic: Set(topic),
+                sandbox: Set(sandbox),
+                locale: Set(locale.as_str().into()),
+                active: Set(true),
+                last_seen_at: Set(now),
+                invalidated_at: Set(None),
+                invalid_reason: Set(None),
+                created_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::columns([device::Column::Provider, device::Column::Token])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.state.db)
             .await?;
-        let (row, created) = match existing {
-            Some(row) => {
-                let mut active = row.into_active_model();
-                active.owner_kind = Set(owner_kind.into());
-                active.owner_id = Set(owner_id);
-                active.platform = Set(platform);
-                active.topic = Set(body.topic.clone());
-                active.sandbox = Set(body.sandbox.unwrap_or(false));
-                active.locale = Set(locale.as_str().into());
-                active.active = Set(true);
-                active.invalidated_at = Set(None);
-                active.invalid_reason = Set(None);
-                active.last_seen_at = Set(now);
-                (active.update(&txn).await?, false)
-            }
-            None => {
-                let row = device::ActiveModel {
-                    id: Set(new_id()),
-                    owner_kind: Set(owner_kind.into()),
-                    owner_id: Set(owner_id),
-                    platform: Set(platform),
-                    provider: Set(provider),
-                    token: Set(token),
-                    topic: Set(body.topic.clone()),
-                    sandbox: Set(body.sandbox.unwrap_or(false)),
-                    locale: Set(locale.as_str().into()),
-                    active: Set(true),
-                    last_seen_at: Set(now),
-                    invalidated_at: Set(None),
-                    invalid_reason: Set(None),
-                    created_at: Set(now),
-                }
-                .insert(&txn)
-                .await?;
-                (row, true)
-            }
-        };
-        txn.commit().await?;
+        }
+        let row = device::Entity::find()
+            .filter(device::Column::Provider.eq(provider.as_str()))
+            .filter(device::Column::Token.eq(token.as_str()))
+            .one(&self.state.db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("device vanished after registration"))?;
         let dto = Json(device_dto(row));
         Ok(if created {
             DeviceRegistered::Created(dto)

@@ -57,6 +57,9 @@ pub struct NotificationSettings {
     pub send_lanes: usize,
     /// Batches of residents a notice fan-out writes at once.
     pub fanout_concurrency: usize,
+    /// HTTP/2 connections to FCM, each with its own access token; sends take them in turn
+    /// (one connection's frames are handled by one task at each end).
+    pub fcm_connections: usize,
     /// How long a job or a claimed delivery is protected before another worker may take it
     /// over (a crashed worker's jobs come back after this long).
     pub lease_ms: u64,
@@ -150,6 +153,7 @@ impl Default for NotificationSettings {
             send_concurrency: 256,
             send_lanes: 3,
             fanout_concurrency: 3,
+            fcm_connections: 2,
             lease_ms: 60_000,
             sweep_interval_ms: 30_000,
             sweep_grace_secs: 120,

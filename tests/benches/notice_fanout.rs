@@ -20,7 +20,7 @@
 //!   least 2,000, at most 100,000); `0` skips h2load. Without `h2load` installed
 //!   (`apt-get install nghttp2-client`) the ceiling is reported as skipped.
 //! - `COURTYARD_BENCH_SEND_BATCH`, `_SEND_LANES`, `_SEND_CONCURRENCY`, `_FANOUT_CONCURRENCY`,
-//!   `_DB_CONNECTIONS`: override the workers' defaults, for experiments.
+//!   `_FCM_CONNECTIONS`, `_DB_CONNECTIONS`: override the workers' defaults, for experiments.
 //! - `COURTYARD_BENCH_KEEP_DB=1`: keep the database afterwards (it is dropped otherwise).
 //! - `COURTYARD_TEST_PG_URL`, `COURTYARD_TEST_REDIS_URL`: as for the tests.
 
@@ -321,6 +321,9 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
     if let Some(v) = env_number("COURTYARD_BENCH_FANOUT_CONCURRENCY") {
         n.fanout_concurrency = v;
     }
+    if let Some(v) = env_number("COURTYARD_BENCH_FCM_CONNECTIONS") {
+        n.fcm_connections = v;
+    }
     if let Some(v) = env_number("COURTYARD_BENCH_DB_CONNECTIONS") {
         settings.database.max_connections = v as u32;
     }
@@ -533,11 +536,12 @@ async fn run(devices: usize, database_url: &str, prefix: &str, dir: &Path) -> an
         cpu.0, cpu.1, cpu.2, cpu.3, other
     );
     println!(
-        "  settings                 send_batch {}, send_lanes {}, send_concurrency {}, fanout_concurrency {}, db pool {}",
+        "  settings                 send_batch {}, send_lanes {}, send_concurrency {}, fanout_concurrency {}, fcm_connections {}, db pool {}",
         settings.notifications.send_batch,
         settings.notifications.send_lanes,
         settings.notifications.send_concurrency,
         settings.notifications.fanout_concurrency,
+        settings.notifications.fcm_connections,
         settings.database.max_connections
     );
 

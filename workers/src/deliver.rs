@@ -3,7 +3,13 @@
 //! [`Providers`] dispatches to the real channel clients that are configured, logging for
 //! the rest.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use async_trait::async_trait;
 use courtyard_domain::people::mask_phone;
@@ -91,6 +97,31 @@ impl Deliverer for Providers {
             Some(deliverer) => deliverer.deliver(job).await,
             None => LogDeliverer.deliver(job).await,
         }
+    }
+}
+
+/// Several deliverers of one channel (several connections to its provider), taken in turn.
+pub struct InTurn {
+    each: Vec<Arc<dyn Deliverer>>,
+    next: AtomicUsize,
+}
+
+impl InTurn {
+    /// Takes `each` in turn; it must not be empty.
+    pub fn new(each: Vec<Arc<dyn Deliverer>>) -> Self {
+        assert!(!each.is_empty(), "InTurn needs at least one deliverer");
+        Self {
+            each,
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Deliverer for InTurn {
+    async fn deliver(&self, job: &SendJob) -> SendOutcome {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.each.len();
+        self.each[turn].deliver(job).await
     }
 }
 
@@ -233,10 +264,16 @@ impl Providers {
                 base_url: f.base_url.clone(),
                 service_account: account,
             };
-            by_channel.insert(
-                "fcm".into(),
-                Arc::new(FcmDeliverer(fcm::FcmClient::new(config, clock.clone())?)),
-            );
+            let mut clients: Vec<Arc<dyn Deliverer>> = Vec::new();
+            for _ in 0..n.fcm_connections.max(1) {
+                let client = fcm::FcmClient::new(config.clone(), clock.clone())?;
+                clients.push(Arc::new(FcmDeliverer(client)));
+            }
+            let fcm: Arc<dyn Deliverer> = match clients.len() {
+                1 => clients.remove(0),
+                _ => Arc::new(InTurn::new(clients)),
+            };
+            by_channel.insert("fcm".into(), fcm);
         }
         if let Some(s) = &n.sms {
             let provider = match s.provider.as_str() {

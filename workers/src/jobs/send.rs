@@ -45,6 +45,29 @@ pub const NAME: &str = "channel_send";
 const LANE_BUDGET: Duration = Duration::from_secs(1);
 /// Ids per `CASE` expression (the portable way to set a different value per row).
 const CASE_CHUNK: usize = 500;
+/// Parameter bytes per statement that fit, with the rest of the message, in one TLS record
+/// (16 KiB). sqlx 0.9.0 leaves Nagle's algorithm on (launchbadge/sqlx#4335, fixed upstream
+/// but not released): a statement split over records waits for the server's delayed ACK,
+/// 40 ms, and the senders record often enough for that to halve their rate over TLS.
+const STATEMENT_BYTES: usize = 12 * 1024;
+
+/// `rows` cut into runs whose `size` adds up to at most `budget` (at least one row each).
+fn chunks_within<T>(rows: &[T], budget: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let row_bytes = size(row);
+        if i > start && bytes + row_bytes > budget {
+            chunks.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += row_bytes;
+    }
+    if start < rows.len() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
 
 /// Takes and sends batches from `channel`'s stream on `send_lanes` concurrent lanes that
 /// share `send_batch` between them (so at most `send_batch` sends of a channel are ever
@@ -284,8 +307,8 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
         }
     }
     let all_sent = settled.is_empty() && retrying.is_empty() && invalid_tokens.is_empty();
-    if all_sent && sent.len() <= CASE_CHUNK {
-        // One statement: no transaction needed around it.
+    if all_sent {
+        // Each row's record stands on its own: no transaction needed around them.
         mark_sent(&p.db, now, &sent).await?;
         return Ok(());
     }
@@ -360,8 +383,8 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
 }
 
 /// Marks deliveries sent with their provider ids: on PostgreSQL one `UPDATE ... FROM
-/// UNNEST(ids, provider ids)` per [`CHUNK`]; elsewhere one `UPDATE` with a `CASE` over the
-/// ids per [`CASE_CHUNK`].
+/// UNNEST(ids, provider ids)` per [`STATEMENT_BYTES`] of parameters; elsewhere one `UPDATE`
+/// with a `CASE` over the ids per [`CASE_CHUNK`].
 async fn mark_sent(
     txn: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -374,7 +397,11 @@ async fn mark_sent(
         const SQL: &str = "UPDATE deliveries AS d SET status = 'sent', sent_at = $1, \
             updated_at = $1, last_error = NULL, provider_id = NULLIF(v.provider_id, '') \
             FROM UNNEST($2::uuid[], $3::text[]) AS v (id, provider_id) WHERE d.id = v.id";
-        for chunk in sent.chunks(CHUNK) {
+        // A bound id is 20 bytes on the wire, a provider id its length plus 4.
+        let size = |(_, provider_id): &(Uuid, Option<String>)| {
+            24 + provider_id.as_ref().map_or(0, String::len)
+        };
+        for chunk in chunks_within(sent, STATEMENT_BYTES, size) {
             let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
             let provider_ids: Vec<String> = chunk
                 .iter()
