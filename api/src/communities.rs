@@ -239,6 +239,7 @@ impl CommunitiesApi {
             work_end: Set(hours.end.clone()),
             work_days: Set(json!(hours.days)),
             holidays: Set(json!(hours.holidays)),
+            ticket_policy: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -113,6 +113,7 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
             "2027-02-07",
             "2027-02-08"
         ])),
+        ticket_policy: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -308,6 +308,10 @@ pub mod status {
     pub const TOO_MANY: u16 = 1 << 6;
     /// 503 Service Unavailable.
     pub const UNAVAILABLE: u16 = 1 << 7;
+    /// 413 Payload Too Large (uploads).
+    pub const TOO_LARGE: u16 = 1 << 8;
+    /// 415 Unsupported Media Type (uploads).
+    pub const UNSUPPORTED_MEDIA: u16 = 1 << 9;
     /// What every authenticated operation can answer.
     pub const AUTHED: u16 = BAD_REQUEST | UNAUTHORIZED | FORBIDDEN;
 }
@@ -349,7 +353,7 @@ impl<const M: u16> IntoResponse for Errors<M> {
 
 impl<const M: u16> ApiResponse for Errors<M> {
     fn meta() -> MetaResponses {
-        const ALL: [(u16, u16, &str); 8] = [
+        const ALL: [(u16, u16, &str); 10] = [
             (
                 status::BAD_REQUEST,
                 400,
@@ -370,6 +374,16 @@ impl<const M: u16> ApiResponse for Errors<M> {
                 status::CONFLICT,
                 409,
                 "Conflicts with the current state (duplicate, wrong state, still in use).",
+            ),
+            (
+                status::TOO_LARGE,
+                413,
+                "The request body is over the server's limit (16 MiB).",
+            ),
+            (
+                status::UNSUPPORTED_MEDIA,
+                415,
+                "The body is not of the media type the operation takes.",
             ),
             (
                 status::VALIDATION,

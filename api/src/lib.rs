@@ -14,12 +14,15 @@ pub mod notices;
 pub mod notifications;
 pub mod ops;
 pub mod pagination;
+pub mod photos;
 pub mod residents;
 pub mod sms;
 pub mod staff;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ticket_reports;
+pub mod tickets;
 
 use poem_openapi::Tags;
 
@@ -45,4 +48,7 @@ pub enum ApiTags {
     /// Notices to residents (outages, pest control, emergencies, activities), their delivery
     /// counts and trails, and dead letters.
     Notices,
+    /// Repairs (报修) and complaints (投诉): reporting, dispatch, the work, prices, SLA
+    /// clocks, ratings and callbacks (回访).
+    Tickets,
 }

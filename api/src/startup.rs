@@ -35,11 +35,14 @@ use crate::{
     notices::NoticesApi,
     notifications::NotificationsApi,
     ops,
+    photos::{LocalDiskStore, PhotosApi},
     residents::ResidentsApi,
     sms::{CodeSender, LogCodeSender},
     staff::StaffApi,
     state::{AppState, Inner},
     telemetry,
+    ticket_reports::TicketReportsApi,
+    tickets::TicketsApi,
 };
 
 /// Largest request body accepted (a roll CSV of 50,000 rows fits).
@@ -136,6 +139,7 @@ pub async fn build_state(
         http,
         public_limiter,
         metrics: metrics_handle(),
+        photos: Arc::new(LocalDiskStore::new(&settings.storage.photo_dir)),
         settings,
     }))
 }
@@ -162,6 +166,9 @@ pub type Apis = (
     ImportsApi,
     NotificationsApi,
     NoticesApi,
+    TicketsApi,
+    TicketReportsApi,
+    PhotosApi,
 );
 
 /// The OpenAPI service: every area of the API.
@@ -192,6 +199,15 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         NoticesApi {
+            state: state.clone(),
+        },
+        TicketsApi {
+            state: state.clone(),
+        },
+        TicketReportsApi {
+            state: state.clone(),
+        },
+        PhotosApi {
             state: state.clone(),
         },
     );

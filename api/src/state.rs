@@ -6,7 +6,9 @@ use courtyard_domain::{Clock, Settings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::tokens::TokenKeys, limits::FixedWindowLimiter, sms::CodeSender};
+use crate::{
+    auth::tokens::TokenKeys, limits::FixedWindowLimiter, photos::PhotoStore, sms::CodeSender,
+};
 
 /// Shared application state; cheap to clone.
 #[derive(Clone)]
@@ -32,6 +34,8 @@ pub struct Inner {
     pub public_limiter: FixedWindowLimiter<IpAddr>,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
+    /// Where ticket photos' bytes are kept.
+    pub photos: Arc<dyn PhotoStore>,
 }
 
 impl AppState {

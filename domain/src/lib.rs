@@ -8,7 +8,10 @@ pub mod imports;
 pub mod notifications;
 pub mod org;
 pub mod people;
+pub mod photos;
 pub mod settings;
+pub mod ticket_messages;
+pub mod tickets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use settings::Settings;

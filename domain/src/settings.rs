@@ -28,6 +28,8 @@ pub struct Settings {
     pub wechat: WechatSettings,
     /// Notification pipeline.
     pub notifications: NotificationSettings,
+    /// Where uploaded files (ticket photos) are kept.
+    pub storage: StorageSettings,
     /// Log output: `json` (default) or `pretty`.
     pub log_format: LogFormat,
 }
@@ -67,6 +69,20 @@ pub struct NotificationSettings {
     pub sweep_interval_ms: u64,
     /// How long past due a delivery may wait before the sweeper counts it as lost.
     pub sweep_grace_secs: i64,
+    /// Sends per minute each channel's provider may be sent (`apns`, `fcm`, `sms`,
+    /// `wechat`), across every worker sharing the Redis (per process without it); 0 or
+    /// absent means no limit. Senders wait for their turn, never drop, and send at most a
+    /// second's worth at once.
+    pub rate_limits: BTreeMap<String, u32>,
+    /// Notification SMS one phone number may be sent per minute (carriers and the SMS
+    /// providers refuse more); one over a limit is deferred until the window allows,
+    /// without counting as an attempt. 0 means no limit. Login codes have their own
+    /// limits (`auth.codes_per_phone_*`).
+    pub sms_per_number_minute: u32,
+    /// See `sms_per_number_minute`.
+    pub sms_per_number_hour: u32,
+    /// See `sms_per_number_minute` (a rolling day).
+    pub sms_per_number_day: u32,
     /// APNs (token auth); none sends iOS pushes to the log.
     pub apns: Option<ApnsSettings>,
     /// FCM HTTP v1; none sends Android pushes to the log.
@@ -157,6 +173,17 @@ impl Default for NotificationSettings {
             lease_ms: 60_000,
             sweep_interval_ms: 30_000,
             sweep_grace_secs: 120,
+            rate_limits: BTreeMap::from([
+                // Apple publishes no quota; this only keeps a runaway loop in bounds.
+                ("apns".into(), 3_000_000),
+                // FCM HTTP v1's default quota per project.
+                ("fcm".into(), 600_000),
+                ("sms".into(), 6_000),
+                ("wechat".into(), 60_000),
+            ]),
+            sms_per_number_minute: 1,
+            sms_per_number_hour: 5,
+            sms_per_number_day: 10,
             apns: None,
             fcm: None,
             sms: None,
@@ -237,6 +264,23 @@ pub struct WechatSettings {
     pub app_secret: Option<SecretString>,
 }
 
+/// File storage settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    /// Directory ticket photos are written under; relative paths are from the working
+    /// directory, like the default SQLite file's.
+    pub photo_dir: String,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            photo_dir: "courtyard-photos".into(),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -256,6 +300,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             wechat: WechatSettings::default(),
             notifications: NotificationSettings::default(),
+            storage: StorageSettings::default(),
             log_format: LogFormat::Json,
         }
     }
@@ -385,9 +430,11 @@ mod tests {
     fn environment_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("COURTYARD_SERVER__PORT", "9999");
+            jail.set_env("COURTYARD_STORAGE__PHOTO_DIR", "/var/lib/courtyard/photos");
             jail.set_env("DATABASE_URL", "postgres://127.0.0.1/test");
             let settings = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(settings.server.port, 9999);
+            assert_eq!(settings.storage.photo_dir, "/var/lib/courtyard/photos");
             assert!(settings.is_postgres());
             Ok(())
         });

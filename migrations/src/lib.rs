@@ -8,6 +8,7 @@ mod m20261125_000002_create_people;
 mod m20261125_000003_create_credentials;
 mod m20261125_000004_create_notifications;
 mod m20261125_000005_create_scheduled_runs;
+mod m20261125_000006_create_tickets;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_credentials::Migration),
             Box::new(m20261125_000004_create_notifications::Migration),
             Box::new(m20261125_000005_create_scheduled_runs::Migration),
+            Box::new(m20261125_000006_create_tickets::Migration),
         ]
     }
 }

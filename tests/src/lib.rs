@@ -97,6 +97,8 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     cleanup: Cleanup,
+    /// The per-test photo directory, removed with the app that made it.
+    photo_dir: Option<std::path::PathBuf>,
 }
 
 enum Cleanup {
@@ -118,6 +120,9 @@ impl Drop for TestApp {
                 }
             }
             Cleanup::Postgres => {}
+        }
+        if let Some(dir) = &self.photo_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -193,8 +198,15 @@ async fn spawn(
             Cleanup::File(path)
         }
     };
+    // Each test's photos in a directory of its own, so tests can look at what was stored.
+    let photo_dir = std::env::temp_dir()
+        .join("courtyard-tests")
+        .join(format!("{id}-photos"));
+    settings.storage.photo_dir = photo_dir.display().to_string();
     configure(&mut settings);
-    start(settings, real_providers, clock, cleanup).await
+    let mut app = start(settings, real_providers, clock, cleanup).await;
+    app.photo_dir = Some(photo_dir);
+    app
 }
 
 async fn start(
@@ -239,6 +251,7 @@ async fn start(
         shutdown: Some(tx),
         running: Some(running),
         cleanup,
+        photo_dir: None,
     }
 }
 
@@ -308,6 +321,52 @@ impl Reply {
     }
 }
 
+/// One file of a `multipart/form-data` request.
+#[derive(Debug, Clone)]
+pub struct FilePart {
+    /// The form field.
+    pub field: String,
+    /// The file name sent.
+    pub file_name: String,
+    /// The declared content type.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl FilePart {
+    /// A part.
+    pub fn new(field: &str, file_name: &str, content_type: &str, bytes: &[u8]) -> Self {
+        Self {
+            field: field.into(),
+            file_name: file_name.into(),
+            content_type: content_type.into(),
+            bytes: bytes.to_vec(),
+        }
+    }
+}
+
+/// A response whose body is kept as bytes.
+#[derive(Debug)]
+pub struct Download {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body.
+    pub bytes: Vec<u8>,
+}
+
+impl Download {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
 /// A pair of tokens.
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -338,6 +397,28 @@ impl TestApp {
         read(request.send().await.expect("request sent")).await
     }
 
+    /// Sends JSON with extra headers (`Idempotency-Key`).
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
     /// Sends raw bytes with a content type.
     pub async fn request_raw(
         &self,
@@ -356,6 +437,68 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         read(request.send().await.expect("request sent")).await
+    }
+
+    /// POSTs `multipart/form-data` with the given file parts.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        parts: &[FilePart],
+    ) -> Reply {
+        let boundary = format!("courtyard-test-{}", Uuid::new_v4().simple());
+        let mut body = Vec::new();
+        for part in parts {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; \
+                     filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                    part.field, part.file_name, part.content_type
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(&part.bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.request_raw(
+            Method::POST,
+            path,
+            token,
+            &format!("multipart/form-data; boundary={boundary}"),
+            body,
+        )
+        .await
+    }
+
+    /// `POST /v1/tickets/{id}/photos`: each of `photos` as a `photos` file part declared
+    /// `image/jpeg` (the server goes by the bytes).
+    pub async fn upload_ticket_photos(&self, ticket: Uuid, token: &str, photos: &[&[u8]]) -> Reply {
+        let parts: Vec<FilePart> = photos
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                FilePart::new("photos", &format!("photo-{i}.jpg"), "image/jpeg", bytes)
+            })
+            .collect();
+        self.post_multipart(&format!("/v1/tickets/{ticket}/photos"), Some(token), &parts)
+            .await
+    }
+
+    /// GET, keeping the body as bytes (files).
+    pub async fn download(&self, path: &str, token: &str) -> Download {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent");
+        Download {
+            status: response.status(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.expect("body").to_vec(),
+        }
     }
 
     /// GET.
@@ -588,5 +731,44 @@ impl TestApp {
             Cleanup::Postgres,
         )
         .await
+    }
+}
+
+impl TestApp {
+    /// Waits until the workers have nothing left to do now: every outbox row that is due
+    /// relayed (a ticket notification's settled by its job), and no delivery that is due
+    /// pending, in flight or waiting to retry. A test that has the world make notifications
+    /// waits here, so that those sends do not land among the ones it counts.
+    pub async fn wait_for_idle(&self) {
+        use courtyard_domain::entities::{delivery, outbox_entry};
+        use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
+        self.wait_for("the workers to go idle", 20, || async {
+            let now = self.clock.now_utc();
+            let outbox = outbox_entry::Entity::find()
+                .filter(outbox_entry::Column::RelayedAt.is_null())
+                .filter(
+                    Condition::any()
+                        .add(outbox_entry::Column::AvailableAt.lte(now))
+                        .add(outbox_entry::Column::Kind.eq("ticket.notify")),
+                )
+                .count(&self.db)
+                .await
+                .expect("outbox");
+            let busy = delivery::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(delivery::Column::Status.eq("sending"))
+                        .add(
+                            Condition::all()
+                                .add(delivery::Column::Status.is_in(["pending", "retrying"]))
+                                .add(delivery::Column::DueAt.lte(now)),
+                        ),
+                )
+                .count(&self.db)
+                .await
+                .expect("deliveries");
+            outbox == 0 && busy == 0
+        })
+        .await;
     }
 }

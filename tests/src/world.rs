@@ -37,6 +37,11 @@ pub struct Place {
     pub delivery: Uuid,
     /// The resident's tokens.
     pub resident_tokens: Tokens,
+    /// A repair the resident reported (in A: dispatched to A's engineer, with A's
+    /// butler-role staff member as the household's butler).
+    pub ticket: Uuid,
+    /// A photo on A's ticket (nil elsewhere).
+    pub photo: Uuid,
 }
 
 /// The world.
@@ -54,6 +59,11 @@ pub struct World {
     /// The resident of A's household, logged in.
     pub resident: Tokens,
 }
+
+/// The smallest file the photo check takes for a JPEG.
+pub const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0,
+];
 
 /// Password of every staff member the world creates.
 pub const STAFF_PASSWORD: &str = "staff-password";
@@ -92,6 +102,51 @@ impl World {
         let admin_id = app.get("/v1/me", &admin.access).await.expect(200).id();
         staff.insert("admin", (admin_id, admin.clone()));
         let resident = a.resident_tokens.clone();
+        // A's butler-role staff member cares for A's building, so A's ticket has them as
+        // its butler; A's engineer is its assignee.
+        app.put(
+            &format!("/v1/staff/{}/assignments", staff["butler"].0),
+            &admin.access,
+            json!({ "building_ids": [a.building], "household_ids": [] }),
+        )
+        .await
+        .expect(200);
+        let mut a = a;
+        let (mut b, mut c) = (b, c);
+        for place in [&mut a, &mut b, &mut c] {
+            place.ticket = app
+                .post(
+                    "/v1/repairs",
+                    Some(&place.resident_tokens.access),
+                    json!({
+                        "household_id": place.household,
+                        "category": "water",
+                        "urgency": "ordinary",
+                        "description": "厨房水龙头漏水",
+                    }),
+                )
+                .await
+                .expect(201)
+                .id();
+        }
+        app.post(
+            &format!("/v1/tickets/{}/dispatch", a.ticket),
+            Some(&admin.access),
+            json!({ "assignee_id": staff["engineer"].0 }),
+        )
+        .await
+        .expect(200);
+        let uploaded = app
+            .upload_ticket_photos(a.ticket, &a.resident_tokens.access, &[JPEG])
+            .await
+            .expect(201);
+        a.photo = uploaded.body[0]["id"]
+            .as_str()
+            .expect("a photo id")
+            .parse()
+            .expect("uuid");
+        // The dispatch's pushes go out now, not among the sends a test counts.
+        app.wait_for_idle().await;
         World {
             admin,
             a,
@@ -231,5 +286,7 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         message,
         delivery,
         resident_tokens,
+        ticket: Uuid::nil(),
+        photo: Uuid::nil(),
     }
 }

@@ -5,4 +5,6 @@ pub mod fanout;
 pub mod housekeeping;
 pub mod relay;
 pub mod send;
+pub mod sla_watch;
 pub mod sweeper;
+pub mod ticket_notify;

@@ -1,7 +1,8 @@
-//! Courtyard's background workers: the outbox relay, notice fan-out, one sender per channel,
-//! the delayed-job promoter, the sweeper that re-enqueues what a queue lost, and
-//! housekeeping. Each job is a small module under [`jobs`] with an idempotent handler; the
-//! runner drives them until shutdown and lets a batch in progress finish.
+//! Courtyard's background workers: the outbox relay, notice fan-out and ticket
+//! notifications, one sender per channel, the delayed-job promoter, the sweeper that
+//! re-enqueues what a queue lost, the scheduler (birthdays, SLA watch) and housekeeping.
+//! Each job is a small module under [`jobs`] with an idempotent handler; the runner drives
+//! them until shutdown and lets a batch in progress finish.
 
 pub mod channels;
 pub mod deliver;
@@ -97,20 +98,26 @@ impl Workers {
         let (p, lease) = (self.pipeline.clone(), self.lease.clone());
         let tick = Duration::from_millis(self.pipeline.settings.sweep_interval_ms.max(10));
         let ttl = (tick * 3).max(Duration::from_secs(10));
-        tasks.spawn(every(
-            tick,
-            shutdown.clone(),
-            jobs::birthdays::NAME,
-            move || {
-                let (p, lease) = (p.clone(), lease.clone());
-                async move {
-                    if lease.hold(ttl).await? {
-                        jobs::birthdays::run_once(&p).await?;
-                    }
-                    Ok(())
+        tasks.spawn(every(tick, shutdown.clone(), "scheduler", move || {
+            let (p, lease) = (p.clone(), lease.clone());
+            async move {
+                if !lease.hold(ttl).await? {
+                    return Ok(());
                 }
-            },
-        ));
+                // Each on its own: a failing one does not hold up the other.
+                let birthdays = jobs::birthdays::run_once(&p).await.map(|_| ());
+                let sla = jobs::sla_watch::run_once(&p).await.map(|_| ());
+                for (job, result) in [
+                    (jobs::birthdays::NAME, birthdays),
+                    (jobs::sla_watch::NAME, sla),
+                ] {
+                    if let Err(e) = result {
+                        tracing::warn!(job, error = ?e, "job failed; retrying next tick");
+                    }
+                }
+                Ok(())
+            }
+        }));
         let p = self.pipeline.clone();
         tasks.spawn(every(
             Duration::from_secs(600),
@@ -191,11 +198,7 @@ async fn fanout_loop(p: Pipeline, consumer: String, shutdown: watch::Receiver<bo
             }
         };
         for job in leased {
-            let result =
-                match serde_json::from_value::<jobs::fanout::FanoutJob>(job.job.payload.clone()) {
-                    Ok(input) => jobs::fanout::run(&p, &input).await,
-                    Err(e) => Err(anyhow::anyhow!("unreadable fan-out job: {e}")),
-                };
+            let result = run_fanout_job(&p, &job.job).await;
             match result {
                 Ok(()) => {
                     if let Err(e) = p.queue.ack(streams::FANOUT, &[job.id]).await {
@@ -205,6 +208,23 @@ async fn fanout_loop(p: Pipeline, consumer: String, shutdown: watch::Receiver<bo
                 // Left unacknowledged, the job is reclaimed after the lease and runs again.
                 Err(e) => tracing::error!(error = ?e, "fan-out failed; it will be retried"),
             }
+        }
+    }
+}
+
+/// Runs one job of the fan-out stream by its kind.
+async fn run_fanout_job(p: &Pipeline, job: &queue::Job) -> anyhow::Result<()> {
+    fn input<T: serde::de::DeserializeOwned>(job: &queue::Job) -> anyhow::Result<T> {
+        serde_json::from_value(job.payload.clone())
+            .map_err(|e| anyhow::anyhow!("unreadable {} job: {e}", job.kind))
+    }
+    match job.kind.as_str() {
+        jobs::relay::NOTICE_FANOUT => jobs::fanout::run(p, &input(job)?).await,
+        jobs::relay::TICKET_NOTIFY => jobs::ticket_notify::run(p, &input(job)?).await,
+        other => {
+            // Nothing here can run it; retrying would only keep it at the head of the stream.
+            tracing::error!(kind = other, "unknown fan-out job kind; dropped");
+            Ok(())
         }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
     Clock, Settings,
-    entities::{delivery, device, message, resident},
+    entities::{delivery, device, message, resident, staff, staff_message},
     settings::NotificationSettings,
 };
 use sea_orm::{
@@ -147,48 +147,104 @@ impl Pipeline {
         }
     }
 
-    /// Builds the send jobs of `deliveries` with their due times.
+    /// Builds the send jobs of `deliveries` with their due times: residents' from
+    /// `messages` and `residents`, staff members' from `staff_messages` and `staff`.
     async fn send_jobs(
         &self,
         deliveries: &[delivery::Model],
     ) -> anyhow::Result<Vec<(SendJob, DateTime<Utc>)>> {
-        let message_ids: Vec<Uuid> = deliveries.iter().map(|d| d.message_id).collect();
+        let (staff_rows, resident_rows): (Vec<&delivery::Model>, Vec<&delivery::Model>) =
+            deliveries
+                .iter()
+                .partition(|d| d.recipient_kind == RECIPIENT_STAFF);
         let device_ids: Vec<Uuid> = deliveries.iter().filter_map(|d| d.device_id).collect();
-        let resident_ids: Vec<Uuid> = deliveries.iter().map(|d| d.resident_id).collect();
-        let messages: HashMap<Uuid, message::Model> = message::Entity::find()
-            .filter(self.one_of(message::Column::Id, &message_ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|m| (m.id, m))
-            .collect();
-        let devices: HashMap<Uuid, device::Model> = device::Entity::find()
-            .filter(self.one_of(device::Column::Id, &device_ids))
-            .all(&self.db)
+        let devices: HashMap<Uuid, device::Model> = self
+            .load(device::Entity::find(), device::Column::Id, &device_ids)
             .await?
             .into_iter()
             .map(|d| (d.id, d))
             .collect();
-        let residents: HashMap<Uuid, resident::Model> = resident::Entity::find()
-            .filter(self.one_of(resident::Column::Id, &resident_ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
         let mut jobs = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            let (Some(message), Some(resident)) =
-                (messages.get(&d.message_id), residents.get(&d.resident_id))
-            else {
-                continue;
-            };
-            let device = d.device_id.and_then(|id| devices.get(&id));
-            if let Some(job) = send_job(d, message, resident, device) {
-                jobs.push((job, d.due_at));
+        if !resident_rows.is_empty() {
+            let message_ids: Vec<Uuid> = resident_rows.iter().map(|d| d.message_id).collect();
+            let resident_ids: Vec<Uuid> = resident_rows.iter().map(|d| d.resident_id).collect();
+            let messages: HashMap<Uuid, message::Model> = self
+                .load(message::Entity::find(), message::Column::Id, &message_ids)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect();
+            let residents: HashMap<Uuid, resident::Model> = self
+                .load(
+                    resident::Entity::find(),
+                    resident::Column::Id,
+                    &resident_ids,
+                )
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
+            for d in resident_rows {
+                let (Some(message), Some(resident)) =
+                    (messages.get(&d.message_id), residents.get(&d.resident_id))
+                else {
+                    continue;
+                };
+                let device = d.device_id.and_then(|id| devices.get(&id));
+                if let Some(job) = send_job(d, message, resident, device) {
+                    jobs.push((job, d.due_at));
+                }
+            }
+        }
+        if !staff_rows.is_empty() {
+            let message_ids: Vec<Uuid> = staff_rows.iter().map(|d| d.message_id).collect();
+            // A staff delivery keeps the staff id in `resident_id`.
+            let staff_ids: Vec<Uuid> = staff_rows.iter().map(|d| d.resident_id).collect();
+            let messages: HashMap<Uuid, staff_message::Model> = self
+                .load(
+                    staff_message::Entity::find(),
+                    staff_message::Column::Id,
+                    &message_ids,
+                )
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect();
+            let members: HashMap<Uuid, staff::Model> = self
+                .load(staff::Entity::find(), staff::Column::Id, &staff_ids)
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s))
+                .collect();
+            for d in staff_rows {
+                let (Some(message), Some(member)) =
+                    (messages.get(&d.message_id), members.get(&d.resident_id))
+                else {
+                    continue;
+                };
+                let device = d.device_id.and_then(|id| devices.get(&id));
+                if let Some(job) = staff_send_job(d, message, member, device) {
+                    jobs.push((job, d.due_at));
+                }
             }
         }
         Ok(jobs)
+    }
+
+    /// The rows of `select` whose `column` is one of `ids` (none asked, none read).
+    async fn load<E: EntityTrait>(
+        &self,
+        select: sea_orm::Select<E>,
+        column: E::Column,
+        ids: &[Uuid],
+    ) -> anyhow::Result<Vec<E::Model>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(select
+            .filter(self.one_of(column, ids))
+            .all(&self.db)
+            .await?)
     }
 }
 
@@ -215,6 +271,10 @@ pub fn decode_send(json: &str) -> serde_json::Result<SendJob> {
     serde_json::from_str::<Entry>(json).map(|entry| entry.payload)
 }
 
+/// `deliveries.recipient_kind` of a staff member's delivery (its message is in
+/// `staff_messages`, its `resident_id` the staff id).
+pub const RECIPIENT_STAFF: &str = "staff";
+
 /// The send job of one delivery, or none when its recipient cannot be reached on its
 /// channel any more (no WeChat binding, a push device that went inactive).
 pub fn send_job(
@@ -226,10 +286,7 @@ pub fn send_job(
     let target = match delivery.channel.as_str() {
         "sms" => resident.phone.clone(),
         "wechat" => resident.wechat_openid.clone()?,
-        _ => match device {
-            Some(device) if device.active => device.token.clone(),
-            _ => return None,
-        },
+        _ => active_token(device)?,
     };
     Some(SendJob {
         delivery_id: delivery.id,
@@ -244,6 +301,36 @@ pub fn send_job(
         collapse_id: delivery.dedupe_key.clone(),
         name: resident.name.clone(),
     })
+}
+
+/// The send job of a staff member's delivery: push only (staff get no SMS or WeChat), or
+/// none when the device went inactive.
+pub fn staff_send_job(
+    delivery: &delivery::Model,
+    message: &staff_message::Model,
+    member: &staff::Model,
+    device: Option<&device::Model>,
+) -> Option<SendJob> {
+    if !matches!(delivery.channel.as_str(), "apns" | "fcm") {
+        return None;
+    }
+    Some(SendJob {
+        delivery_id: delivery.id,
+        channel: delivery.channel.clone(),
+        target: active_token(device)?,
+        topic: device.and_then(|d| d.topic.clone()),
+        sandbox: device.is_some_and(|d| d.sandbox),
+        category: message.category.clone(),
+        title: message.title.clone(),
+        body: message.body.clone(),
+        data: message_data(&message.data),
+        collapse_id: delivery.dedupe_key.clone(),
+        name: member.name.clone(),
+    })
+}
+
+fn active_token(device: Option<&device::Model>) -> Option<String> {
+    device.filter(|d| d.active).map(|d| d.token.clone())
 }
 
 /// A message's app data as the string map pushes carry.

@@ -20,6 +20,8 @@ pub struct Model {
     pub work_days: Json,
     /// Holidays, JSON array of ISO dates.
     pub holidays: Json,
+    /// The community's `TicketPolicy`; NULL means the defaults.
+    pub ticket_policy: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -27,6 +27,9 @@ pub struct Model {
     pub due_at: DateTimeUtc,
     pub claimed_at: Option<DateTimeUtc>,
     pub sent_at: Option<DateTimeUtc>,
+    /// `resident` (`message_id` is in `messages`) or `staff` (in `staff_messages`; then
+    /// `resident_id` holds the staff id).
+    pub recipient_kind: String,
 }
 
 /// No relations are navigated through the ORM; queries join explicitly.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use courtyard_tests::{
     spawn_app,
-    world::{Place, World},
+    world::{JPEG, Place, World},
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -36,11 +36,32 @@ const MANAGERS: &[&str] = &["admin", "supervisor"];
 const ADMIN: &[&str] = &["admin"];
 const STAFF_AND_RESIDENT: &[&str] = EVERYONE;
 const RESIDENT: &[&str] = &["resident"];
+/// Who reports tickets: residents, and the front desk for them.
+const REPORTERS: &[&str] = &["admin", "supervisor", "front_desk", "resident"];
+/// Who holds a capacity on A's ticket: the office, its butler, its assignee (the engineer)
+/// and its resident.
+const TICKET_PARTIES: &[&str] = &[
+    "admin",
+    "supervisor",
+    "front_desk",
+    "butler",
+    "engineer",
+    "resident",
+];
+/// A's ticket is assigned to A's engineer.
+const ASSIGNEE: &[&str] = &["engineer"];
+/// Who states a price: the assignee and the office.
+const PRICERS: &[&str] = &["admin", "supervisor", "front_desk", "engineer"];
+/// Who adds photos to A's ticket: its resident, its assignee and the office.
+const PHOTOGRAPHERS: &[&str] = &["admin", "supervisor", "front_desk", "engineer", "resident"];
+/// The household's butler.
+const BUTLER: &[&str] = &["butler"];
 
 enum Body {
     None,
     Json(Value),
     Csv(&'static str),
+    Photo,
 }
 
 struct Case {
@@ -161,6 +182,72 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("cancel_notice", ROLL_KEEPERS, none);
     add("list_notice_recipients", ROLL_KEEPERS, none);
     add("list_dead_letters", ADMIN, none);
+    add("create_repair", REPORTERS, |p, _| {
+        Body::Json(json!({
+            "household_id": p.household,
+            "category": "water",
+            "urgency": "ordinary",
+            "description": "漏水",
+        }))
+    });
+    add("create_complaint", REPORTERS, |p, _| {
+        Body::Json(json!({
+            "household_id": p.household,
+            "category": "environment",
+            "description": "垃圾未清运",
+        }))
+    });
+    add("list_tickets", EVERYONE, none);
+    add("list_my_tasks", ALL_STAFF, none);
+    add("get_ticket", TICKET_PARTIES, none);
+    add("dispatch_ticket", ROLL_KEEPERS, empty);
+    add("reassign_ticket", ROLL_KEEPERS, empty);
+    add("accept_ticket", ASSIGNEE, none);
+    add("arrive_ticket", ASSIGNEE, none);
+    add("price_ticket", PRICERS, |_, _| {
+        Body::Json(json!({ "fen": 5000 }))
+    });
+    add("answer_price", RESIDENT, |_, _| {
+        Body::Json(json!({ "accept": true }))
+    });
+    add("answer_complaint", BUTLER, |_, _| {
+        Body::Json(json!({ "note": "已上门核实" }))
+    });
+    add("complete_ticket", ASSIGNEE, empty);
+    add("rate_ticket", RESIDENT, |_, _| {
+        Body::Json(json!({ "stars": 5, "satisfied": true }))
+    });
+    add("record_callback", ROLL_KEEPERS, |_, _| {
+        Body::Json(json!({ "reached": false }))
+    });
+    add("cancel_ticket", REPORTERS, empty);
+    add("upload_ticket_photos", PHOTOGRAPHERS, |_, _| Body::Photo);
+    add("get_ticket_photo", TICKET_PARTIES, none);
+    add("list_callbacks", ROLL_KEEPERS, none);
+    add("ticket_kpis", MANAGERS, none);
+    add("export_tickets", MANAGERS, none);
+    add("get_ticket_policy", MANAGERS, none);
+    add("put_ticket_policy", ADMIN, |_, _| {
+        let span = |m: u32| json!({ "minutes": m });
+        let days = |d: f64| json!({ "working_days": d });
+        Body::Json(json!({
+            "emergency_arrive": span(10),
+            "emergency_fix": span(360),
+            "simple_fix": days(0.5),
+            "ordinary_fix": days(1.0),
+            "agreed_max": days(7.0),
+            "public_area_fix": days(3.0),
+            "repair_callback": span(2880),
+            "complaint_answer": span(240),
+            "complaint_reply": days(4.0),
+            "neighbour_arrive": span(15),
+            "attitude_ordinary_reply": days(0.5),
+            "attitude_serious_reply": days(2.0),
+            "complaint_callback": span(4320),
+            "warn_at_percent_left": 20,
+            "departments": { "public_facility": "cleaning" },
+        }))
+    });
     add("replay_dead_letter", ADMIN, none);
     t
 }
@@ -202,6 +289,8 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{notice_id}", &place.notice.to_string())
         .replace("{message_id}", &place.message.to_string())
         .replace("{delivery_id}", &place.delivery.to_string())
+        .replace("{ticket_id}", &place.ticket.to_string())
+        .replace("{photo_id}", &place.photo.to_string())
 }
 
 async fn call(
@@ -216,6 +305,10 @@ async fn call(
         Body::Json(value) => {
             app.request(op.method.clone(), path, token, Some(&value))
                 .await
+        }
+        Body::Photo => {
+            let part = courtyard_tests::FilePart::new("photos", "a.jpg", "image/jpeg", JPEG);
+            app.post_multipart(path, token, &[part]).await
         }
         Body::Csv(text) => {
             app.request_raw(

@@ -3,9 +3,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use courtyard_tests::redis_url;
-use courtyard_workers::queue::{Job, MemoryQueue, Queue, RedisQueue};
+use courtyard_workers::queue::{Job, MemoryQueue, Queue, Rate, RedisQueue, Window};
 use serde_json::json;
 
 async fn queues() -> Vec<(&'static str, Arc<dyn Queue>)> {
@@ -185,5 +185,70 @@ async fn pull_waits_for_work_until_its_block_time() {
             .await
             .expect("pull");
         assert_eq!(woken.len(), 1, "{name}: a push wakes a blocked pull");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_lets_a_burst_through_then_schedules_the_rest() {
+    // 10 a second, in bursts of 10.
+    let rate = Rate::per_minute(600).expect("rate");
+    for (name, queue) in queues().await {
+        let first = queue.reserve_rate("r", rate, 10).await.expect("reserve");
+        assert_eq!(first, Duration::ZERO, "{name}: a full bucket");
+        let next = queue.reserve_rate("r", rate, 10).await.expect("reserve");
+        // A second behind the first, less the moment between the calls.
+        assert!(
+            next > Duration::from_millis(900) && next <= Duration::from_secs(1),
+            "{name}: {next:?}"
+        );
+        let other = queue
+            .reserve_rate("other", rate, 10)
+            .await
+            .expect("reserve");
+        assert_eq!(other, Duration::ZERO, "{name}: each key its own schedule");
+    }
+}
+
+#[tokio::test]
+async fn windows_admit_up_to_their_limits_and_say_when_the_next_may_go() {
+    let minute = chrono::Duration::seconds(60);
+    let windows: Vec<Window> = [(1, 60), (3, 3_600)]
+        .into_iter()
+        .filter_map(|(limit, secs)| Window::new(limit, Duration::from_secs(secs)))
+        .collect();
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 11, 25, 2, 0, 0)
+        .single()
+        .expect("time");
+    let keys = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    for (name, queue) in queues().await {
+        let admit = async |names: &[&str], now: DateTime<Utc>| {
+            queue
+                .admit_within(&keys(names), &windows, now)
+                .await
+                .expect("admit")
+        };
+        assert_eq!(
+            admit(&["a", "b", "a"], t0).await,
+            [None, None, Some(t0 + minute)],
+            "{name}: the second send to `a` in one call sees the first"
+        );
+        assert_eq!(
+            admit(&["a"], t0 + chrono::Duration::seconds(59)).await,
+            [Some(t0 + minute)],
+            "{name}: a refused send is not counted"
+        );
+        assert_eq!(admit(&["a"], t0 + minute).await, [None], "{name}");
+        assert_eq!(admit(&["a"], t0 + minute * 2).await, [None], "{name}");
+        assert_eq!(
+            admit(&["a"], t0 + minute * 3).await,
+            [Some(t0 + minute * 60)],
+            "{name}: three an hour"
+        );
+        assert_eq!(
+            admit(&["a"], t0 + minute * 60).await,
+            [None],
+            "{name}: the first send left the hour"
+        );
     }
 }

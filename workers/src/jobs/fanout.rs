@@ -400,6 +400,7 @@ pub async fn deliver_batch(
                 due_at: due,
                 claimed_at: None,
                 sent_at: None,
+                recipient_kind: "resident".into(),
             };
         for channel in &planned.send {
             match channel {

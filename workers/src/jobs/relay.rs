@@ -1,12 +1,15 @@
 //! Outbox relay: moves outbox rows that are due (a scheduled notice becomes due at its send
-//! time) into the queue, then marks them relayed. A crash between the two relays a row twice;
-//! every handler downstream is idempotent, so that costs a duplicate job, never a duplicate
-//! send. Rows missed while the workers were down are relayed on restart.
+//! time, a ticket event at once) into the queue, then marks them relayed. A crash between
+//! the two relays a row twice; every handler downstream is idempotent, so that costs a
+//! duplicate job, never a duplicate send. Rows missed while the workers were down are
+//! relayed on restart. A ticket notification's row is settled by its job instead, and
+//! relayed again if the job is lost.
 
 use anyhow::Context;
 use courtyard_domain::entities::outbox_entry;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
@@ -18,8 +21,13 @@ use crate::{
 pub const NAME: &str = "outbox_relay";
 /// Outbox kind: fan a notice out to its audience.
 pub const NOTICE_FANOUT: &str = "notice.fanout";
+/// Outbox kind: tell the people a ticket event concerns (`{"event_id": ...}`).
+pub const TICKET_NOTIFY: &str = "ticket.notify";
 /// Outbox kind: (re)enqueue deliveries, e.g. a dead letter an admin replays.
 pub const DELIVERIES_ENQUEUE: &str = "deliveries.enqueue";
+
+/// The field a relayed job carries its outbox row's id in, when the job settles the row.
+pub const OUTBOX_ID: &str = "outbox_id";
 
 #[derive(Deserialize)]
 struct DeliveryIds {
@@ -41,12 +49,27 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
         return Ok(0);
     }
     let mut fanouts = Vec::new();
+    let mut held = Vec::new();
     for row in &rows {
         match row.kind.as_str() {
             NOTICE_FANOUT => fanouts.push(Job {
                 kind: NOTICE_FANOUT.into(),
                 payload: row.payload.clone(),
             }),
+            // A ticket event leaves no row behind that would show a lost job (a notice has its
+            // status), so its outbox row stays until the job settles it, and comes due again
+            // if the job never does.
+            TICKET_NOTIFY => {
+                let mut payload = row.payload.clone();
+                if let Some(fields) = payload.as_object_mut() {
+                    fields.insert(OUTBOX_ID.into(), json!(row.id));
+                }
+                fanouts.push(Job {
+                    kind: TICKET_NOTIFY.into(),
+                    payload,
+                });
+                held.push(row.id);
+            }
             DELIVERIES_ENQUEUE => {
                 let ids: DeliveryIds = serde_json::from_value(row.payload.clone())
                     .context("deliveries.enqueue payload")?;
@@ -57,13 +80,41 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
             }
         }
     }
+    // Both go to the fan-out stream, whose loop runs each job by its kind.
     p.queue.push(streams::FANOUT, &fanouts).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let relayed: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !held.contains(id))
+        .collect();
+    if !relayed.is_empty() {
+        outbox_entry::Entity::update_many()
+            .col_expr(outbox_entry::Column::RelayedAt, Expr::value(now))
+            .filter(outbox_entry::Column::Id.is_in(relayed))
+            .exec(&p.db)
+            .await
+            .context("marking outbox rows relayed")?;
+    }
+    if !held.is_empty() {
+        let again = now + chrono::Duration::seconds(p.settings.sweep_grace_secs.max(1));
+        outbox_entry::Entity::update_many()
+            .col_expr(outbox_entry::Column::AvailableAt, Expr::value(again))
+            .filter(outbox_entry::Column::Id.is_in(held))
+            .exec(&p.db)
+            .await
+            .context("holding outbox rows until their jobs settle them")?;
+    }
+    Ok(rows.len())
+}
+
+/// Marks an outbox row held by [`run_once`] relayed: its job is done.
+pub async fn settle(p: &Pipeline, id: Uuid) -> anyhow::Result<()> {
     outbox_entry::Entity::update_many()
-        .col_expr(outbox_entry::Column::RelayedAt, Expr::value(now))
-        .filter(outbox_entry::Column::Id.is_in(ids))
+        .col_expr(outbox_entry::Column::RelayedAt, Expr::value(p.clock.now()))
+        .filter(outbox_entry::Column::Id.eq(id))
+        .filter(outbox_entry::Column::RelayedAt.is_null())
         .exec(&p.db)
         .await
-        .context("marking outbox rows relayed")?;
-    Ok(rows.len())
+        .context("settling the outbox row")?;
+    Ok(())
 }

@@ -7,6 +7,13 @@
 //! with exponential backoff and jitter (never sooner than the provider's Retry-After)
 //! through the delayed set; the last failed attempt dead-letters the delivery. A push that
 //! can never arrive falls back to SMS for the categories that warrant it.
+//!
+//! Providers' rate limits: before claiming a batch, a lane reserves its sends under its
+//! channel's rate (shared through the queue, so across every worker on one Redis) and waits
+//! until they are due; each lane takes at most its share of a second's burst, so that wait
+//! stays far inside the lease of the jobs it holds. An SMS to a number that had its
+//! minute's, hour's or day's share is not sent: its delivery's due time moves to when the
+//! window allows and its job waits in the delayed set, without counting as an attempt.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -35,7 +42,7 @@ use crate::{
     deliver::SendJob,
     jobs::fanout::insert_ignoring_duplicates,
     pipeline::{CHUNK, Pipeline, SEND, decode_send},
-    queue::{Job, streams},
+    queue::{Job, Rate, Window, streams},
 };
 
 /// The job's name in logs.
@@ -69,6 +76,24 @@ fn chunks_within<T>(rows: &[T], budget: usize, size: impl Fn(&T) -> usize) -> Ve
     chunks
 }
 
+/// The rate limit of `channel`'s provider, if it has one.
+fn rate_limit(p: &Pipeline, channel: &str) -> Option<Rate> {
+    Rate::per_minute(p.settings.rate_limits.get(channel).copied().unwrap_or(0))
+}
+
+/// The windows an SMS to one number must fit in.
+fn sms_windows(p: &Pipeline) -> Vec<Window> {
+    let s = &p.settings;
+    [
+        (s.sms_per_number_minute, 60),
+        (s.sms_per_number_hour, 3_600),
+        (s.sms_per_number_day, 86_400),
+    ]
+    .into_iter()
+    .filter_map(|(limit, secs)| Window::new(limit, Duration::from_secs(secs)))
+    .collect()
+}
+
 /// Takes and sends batches from `channel`'s stream on `send_lanes` concurrent lanes that
 /// share `send_batch` between them (so at most `send_batch` sends of a channel are ever
 /// unrecorded in this process: what a crash may repeat), each lane going on to a further
@@ -82,7 +107,15 @@ pub async fn run_batch(
 ) -> anyhow::Result<usize> {
     let started = Instant::now();
     let lanes = p.settings.send_lanes.clamp(1, p.settings.send_batch.max(1));
-    let batch = (p.settings.send_batch / lanes).max(1);
+    let mut batch = (p.settings.send_batch / lanes).max(1);
+    let rate = rate_limit(p, channel);
+    if let Some(rate) = rate {
+        // The lanes of a process reserve a burst at most between them, so a reservation
+        // waits about a second per process sharing the limit: far less than the lease of
+        // the jobs a lane holds while it waits (a longer wait would let another consumer
+        // take them over).
+        batch = batch.min((rate.burst() as usize / lanes).max(1));
+    }
     let lanes = (0..lanes).map(|lane| async move {
         // Each lane reads as its own consumer, so its blocking read has its own connection.
         let consumer = match lane {
@@ -91,7 +124,7 @@ pub async fn run_batch(
         };
         let mut taken = 0;
         loop {
-            let n = one_batch(p, channel, &consumer, batch, block).await?;
+            let n = one_batch(p, channel, &consumer, batch, block, rate).await?;
             taken += n;
             // A lane that found a partial batch goes on (more is likely coming, and waiting
             // here for the other lanes would leave its share of the work undone).
@@ -114,13 +147,15 @@ struct Attempted {
     outcome: SendOutcome,
 }
 
-/// Pulls, claims, sends, records and acknowledges one batch; returns how many jobs it took.
+/// Pulls, waits for the channel's rate limit, defers SMS over their number's limits,
+/// claims, sends, records and acknowledges one batch; returns how many jobs it took.
 async fn one_batch(
     p: &Pipeline,
     channel: &str,
     consumer: &str,
     batch: usize,
     block: Duration,
+    rate: Option<Rate>,
 ) -> anyhow::Result<usize> {
     let stream = streams::send(channel);
     let lease = Duration::from_millis(p.settings.lease_ms);
@@ -133,7 +168,7 @@ async fn one_batch(
     }
     let taken = leased.len();
     let mut ids = Vec::with_capacity(taken);
-    let mut jobs = Vec::with_capacity(taken);
+    let mut jobs: Vec<SendJob> = Vec::with_capacity(taken);
     let mut seen = HashSet::with_capacity(taken);
     for (id, job) in leased {
         ids.push(id);
@@ -143,6 +178,24 @@ async fn one_batch(
             Ok(_) => {}
             Err(_) => tracing::error!(stream, "unreadable send job dropped"),
         }
+    }
+    if let Some(rate) = rate
+        && !jobs.is_empty()
+    {
+        // Before the claim: a claim's lease runs while it waits.
+        let n = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+        let wait = p
+            .queue
+            .reserve_rate(&format!("rate:{channel}"), rate, n)
+            .await
+            .with_context(|| format!("reserving {n} {channel} sends under its rate limit"))?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    // After the wait, so the windows count a send when it is made.
+    if channel == "sms" {
+        jobs = defer_over_number_limits(p, &stream, jobs).await?;
     }
     let claimed = claim(p, lease, jobs).await?;
     let deliverer = p.deliverer.clone();
@@ -164,6 +217,75 @@ async fn one_batch(
     record(p, &stream, attempted).await?;
     p.queue.ack(&stream, &ids).await?;
     Ok(taken)
+}
+
+/// Returns the SMS of `jobs` whose numbers are within their limits (each now counted
+/// against them); the others are deferred until their number's windows allow: their
+/// deliveries' due time moves there (they were never claimed, so no attempt is counted),
+/// their last error says why, and their jobs wait in the delayed set.
+async fn defer_over_number_limits(
+    p: &Pipeline,
+    stream: &str,
+    jobs: Vec<SendJob>,
+) -> anyhow::Result<Vec<SendJob>> {
+    let windows = sms_windows(p);
+    if windows.is_empty() || jobs.is_empty() {
+        return Ok(jobs);
+    }
+    let now = p.clock.now();
+    let keys: Vec<String> = jobs
+        .iter()
+        .map(|job| format!("sms-number:{}", job.target))
+        .collect();
+    // A send counted here whose claim then fails (another worker sent it) only makes the
+    // number's next SMS wait longer than it had to: never a loss or a repeat.
+    let verdicts = p
+        .queue
+        .admit_within(&keys, &windows, now)
+        .await
+        .context("checking SMS against their numbers' limits")?;
+    let mut within = Vec::with_capacity(jobs.len());
+    let mut deferred: Vec<(SendJob, DateTime<Utc>)> = Vec::new();
+    for (job, verdict) in jobs.into_iter().zip(verdicts) {
+        match verdict {
+            None => within.push(job),
+            Some(due) => deferred.push((job, due)),
+        }
+    }
+    if deferred.is_empty() {
+        return Ok(within);
+    }
+    let reason = "deferred: the number had its share of SMS (per-number limit)";
+    for chunk in deferred.chunks(CASE_CHUNK) {
+        let due = chunk
+            .iter()
+            .fold(CaseStatement::new(), |case, (job, due)| {
+                case.case(delivery::Column::Id.eq(job.delivery_id), Expr::value(*due))
+            })
+            .finally(Expr::col(delivery::Column::DueAt));
+        // Only deliveries still waiting: one another worker holds or sent stays as it is
+        // (its parked job then finds nothing to claim).
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::DueAt, due.into())
+            .col_expr(delivery::Column::LastError, Expr::value(reason))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            .filter(delivery::Column::Id.is_in(chunk.iter().map(|(job, _)| job.delivery_id)))
+            .filter(delivery::Column::Status.is_in(["pending", "retrying"]))
+            .exec(&p.db)
+            .await
+            .context("deferring SMS over their number's limits")?;
+    }
+    let mut parked = Vec::with_capacity(deferred.len());
+    for (job, due) in deferred {
+        tracing::info!(delivery = %job.delivery_id, target = %job.target_for_logs(), %due, "SMS deferred: its number is over the per-number limit");
+        let job = Job {
+            kind: SEND.into(),
+            payload: serde_json::to_value(&job)?,
+        };
+        parked.push((stream.to_owned(), job, due));
+    }
+    p.queue.push_delayed_many(&parked).await?;
+    Ok(within)
 }
 
 /// Claims the deliveries of `jobs` with one `UPDATE ... RETURNING` per [`CHUNK`]: those
@@ -497,6 +619,7 @@ async fn sms_fallback(p: &Pipeline, job: &SendJob) -> anyhow::Result<()> {
             due_at: Set(p.clock.now()),
             claimed_at: Set(None),
             sent_at: Set(None),
+            recipient_kind: Set("resident".into()),
         }],
         delivery::Column::DedupeKey,
     )

@@ -12,7 +12,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::{DeadJob, Job, Leased, Queue};
+use super::{
+    DeadJob, Job, Leased, Queue,
+    ratelimit::{Limits, Rate, Window},
+};
 
 #[derive(Default)]
 struct State {
@@ -24,16 +27,33 @@ struct State {
 }
 
 /// In-process queue.
-#[derive(Default)]
 pub struct MemoryQueue {
     state: Mutex<State>,
     notify: Notify,
+    limits: Mutex<Limits>,
+    /// The origin of the rate limits' clock (they run on the monotonic clock).
+    started: Instant,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            notify: Notify::new(),
+            limits: Mutex::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 impl MemoryQueue {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
+        self.limits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -182,5 +202,19 @@ impl Queue for MemoryQueue {
         Ok(state.ready.get(stream).map_or(0, VecDeque::len)
             + state.leased.get(stream).map_or(0, HashMap::len)
             + state.delayed.iter().filter(|(_, s, _)| s == stream).count())
+    }
+
+    async fn reserve_rate(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Duration> {
+        let now = self.started.elapsed();
+        Ok(self.limits().reserve(key, rate, now, n))
+    }
+
+    async fn admit_within(
+        &self,
+        keys: &[String],
+        windows: &[Window],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Option<DateTime<Utc>>>> {
+        Ok(self.limits().admit(keys, windows, now))
     }
 }

@@ -7,8 +7,13 @@
 //! moves due ones back; `dead_letter` keeps jobs that ran out of attempts. Delivery is
 //! at-least-once: handlers are idempotent, and the database outbox and delivery rows stay
 //! the source of truth when the queue loses anything.
+//!
+//! The queue also keeps the state of the senders' rate limits (`reserve_rate`,
+//! `admit_within`), so a limit holds across exactly the processes that share the queue:
+//! every worker on one Redis, or the one process of the in-process queue.
 
 mod memory;
+pub mod ratelimit;
 mod redis_streams;
 
 use std::time::Duration;
@@ -18,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryQueue;
+pub use ratelimit::{Rate, Window};
 pub use redis_streams::RedisQueue;
 
 /// A unit of work.
@@ -123,4 +129,17 @@ pub trait Queue: Send + Sync {
     async fn remove_dead_letter(&self, id: &str) -> anyhow::Result<()>;
     /// Jobs waiting or leased in `stream` plus parked ones: zero once everything is done.
     async fn backlog(&self, stream: &str) -> anyhow::Result<usize>;
+    /// Reserves `n` sends under `rate`, on one schedule (kept under `key`) for every process
+    /// sharing this queue; returns how long to wait before making them. It never refuses:
+    /// each caller waits its turn behind the reservations made before it.
+    async fn reserve_rate(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Duration>;
+    /// For each of `keys` in turn (a key may repeat), records a send at `now` if every one of
+    /// `windows` has room for it under that key and answers `None`; else records nothing
+    /// and answers when the send may go.
+    async fn admit_within(
+        &self,
+        keys: &[String],
+        windows: &[Window],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Option<DateTime<Utc>>>>;
 }

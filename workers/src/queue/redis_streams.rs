@@ -15,7 +15,10 @@ use redis::{
 
 use tokio::sync::Mutex;
 
-use super::{DeadJob, Job, Leased, Queue};
+use super::{
+    DeadJob, Job, Leased, Queue,
+    ratelimit::{Rate, Window, longest_ms},
+};
 
 const GROUP: &str = "workers";
 
@@ -34,6 +37,55 @@ end
 return #due
 ";
 
+/// [`Gcra::reserve`](super::ratelimit::Gcra::reserve) on the server's clock, so every
+/// process follows one schedule: KEYS[1] holds the theoretical arrival time (µs); ARGV are
+/// the interval and the burst tolerance (µs) and the sends to reserve. Returns the wait in
+/// µs. (Times are doubles in Lua: µs since the epoch stay well inside their 2^53.)
+const RESERVE: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+tat = tat + tonumber(ARGV[3]) * tonumber(ARGV[1])
+-- Once the schedule has caught up with the clock the key carries nothing: let it go.
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+local wait = tat - tonumber(ARGV[2]) - now
+if wait < 0 then return 0 end
+return math.ceil(wait)
+";
+
+/// [`SendLog::admit`](super::ratelimit::SendLog::admit) for each key in turn: KEYS are
+/// sorted sets of send times (ms); ARGV[1] is now (ms), ARGV[2] the number of windows, then
+/// each window's limit and length (ms), then the longest length, then one unique member per
+/// key. Returns per key 0 (recorded) or when the send may go (ms).
+const ADMIT: &str = r"
+local now = tonumber(ARGV[1])
+local windows = tonumber(ARGV[2])
+local longest = tonumber(ARGV[3 + 2 * windows])
+local verdicts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - longest)
+  local free_at = 0
+  for w = 1, windows do
+    local limit = tonumber(ARGV[1 + 2 * w])
+    local length = tonumber(ARGV[2 + 2 * w])
+    local since = '(' .. string.format('%.0f', now - length)
+    local inside = redis.call('ZCOUNT', key, since, '+inf')
+    if inside >= limit then
+      local edge = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', inside - limit, 1)
+      local leaves = tonumber(edge[2]) + length
+      if leaves > free_at then free_at = leaves end
+    end
+  end
+  if free_at == 0 then
+    redis.call('ZADD', key, now, ARGV[3 + 2 * windows + i])
+    redis.call('PEXPIRE', key, longest)
+  end
+  verdicts[i] = free_at
+end
+return verdicts
+";
+
 /// Redis Streams queue.
 #[derive(Clone)]
 pub struct RedisQueue {
@@ -44,6 +96,8 @@ pub struct RedisQueue {
     blocking: Arc<Mutex<HashMap<(String, String), ConnectionManager>>>,
     prefix: String,
     promote: Script,
+    reserve: Script,
+    admit: Script,
 }
 
 impl RedisQueue {
@@ -64,6 +118,8 @@ impl RedisQueue {
             blocking: Arc::default(),
             prefix: prefix.to_owned(),
             promote: Script::new(PROMOTE),
+            reserve: Script::new(RESERVE),
+            admit: Script::new(ADMIT),
         })
     }
 
@@ -97,6 +153,10 @@ impl RedisQueue {
 
     fn dead_key(&self) -> String {
         format!("{}dead", self.prefix)
+    }
+
+    fn limit_key(&self, key: &str) -> String {
+        format!("{}limit:{key}", self.prefix)
     }
 
     /// Leases up to `max` stream entries: reclaimed ones first, else new ones.
@@ -418,5 +478,56 @@ impl Queue for RedisQueue {
             .filter(|m| m.split('|').next() == Some(stream))
             .count();
         Ok(length + parked)
+    }
+
+    async fn reserve_rate(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Duration> {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6;
+        let mut conn = self.conn.clone();
+        let wait: u64 = self
+            .reserve
+            .key(self.limit_key(key))
+            .arg(micros(rate.interval()))
+            .arg(micros(rate.tolerance()))
+            .arg(n)
+            .invoke_async(&mut conn)
+            .await
+            .context("reserving sends under a rate limit")?;
+        Ok(Duration::from_micros(wait))
+    }
+
+    async fn admit_within(
+        &self,
+        keys: &[String],
+        windows: &[Window],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Option<DateTime<Utc>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = self.admit.prepare_invoke();
+        for key in keys {
+            invocation.key(self.limit_key(key));
+        }
+        invocation.arg(now.timestamp_millis()).arg(windows.len());
+        for window in windows {
+            invocation.arg(window.limit).arg(window.length_ms());
+        }
+        invocation.arg(longest_ms(windows));
+        for _ in keys {
+            // Each send its own member: two sends in the same millisecond both count.
+            invocation.arg(uuid::Uuid::new_v4().simple().to_string());
+        }
+        let mut conn = self.conn.clone();
+        let verdicts: Vec<i64> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .context("checking sends against their windows")?;
+        Ok(verdicts
+            .into_iter()
+            .map(|at| match at {
+                0 => None,
+                at => DateTime::from_timestamp_millis(at),
+            })
+            .collect())
     }
 }
