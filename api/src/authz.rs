@@ -118,22 +118,31 @@ impl Principal {
         state: &AppState,
         id: Uuid,
     ) -> Result<household::Model, ApiError> {
-        let household = household::Entity::find_by_id(id)
-            .one(&state.db)
-            .await?
-            .ok_or(ApiError::NotFound("household"))?;
         match self {
             Principal::Staff(staff) => {
-                staff.community(state, household.community_id).await?;
-            }
-            Principal::Resident(resident) => {
-                household_member::Entity::find_by_id((household.id, resident.id))
+                let household = household::Entity::find_by_id(id)
                     .one(&state.db)
                     .await?
                     .ok_or(ApiError::NotFound("household"))?;
+                staff.community(state, household.community_id).await?;
+                Ok(household)
+            }
+            Principal::Resident(resident) => {
+                // One statement: the household, if the resident is a member.
+                let member = household_member::Entity::find()
+                    .select_only()
+                    .column(household_member::Column::HouseholdId)
+                    .filter(household_member::Column::ResidentId.eq(resident.id))
+                    .filter(household_member::Column::HouseholdId.eq(id));
+                household::Entity::find_by_id(id)
+                    .filter(
+                        household::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(member)),
+                    )
+                    .one(&state.db)
+                    .await?
+                    .ok_or(ApiError::NotFound("household"))
             }
         }
-        Ok(household)
     }
 }
 

@@ -62,6 +62,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+// glibc's allocator spends a third of a busy API's CPU in malloc/free (measured with perf
+// under the ticket load benchmark); mimalloc keeps per-thread free lists.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Set in the child: the path of the settings it runs the workers with.
 const CHILD_SETTINGS: &str = "COURTYARD_BENCH_WORKERS_SETTINGS";
 /// Rows per seeding INSERT.

