@@ -643,34 +643,21 @@ impl TicketsApi {
             condition = condition.add(ticket::Column::HouseholdId.eq(id));
         }
         if let Some(breached) = filter.breached {
-            let breached_ids = ticket_clock::Entity::find()
-                .select_only()
-                .column(ticket_clock::Column::TicketId)
-                .filter(ticket_clock::Column::BreachedAt.is_not_null())
-                .filter(ticket_clock::Column::Clock.ne(ClockKind::Callback.as_str()));
-            let query = sea_orm::QueryTrait::into_query(breached_ids);
-            condition = condition.add(if breached {
-                ticket::Column::Id.in_subquery(query)
-            } else {
-                ticket::Column::Id.not_in_subquery(query)
-            });
+            condition = condition.add(ticket::Column::Breached.eq(breached));
         }
         let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as u64;
         if let Some(before) = decode_cursor(cursor.as_deref())? {
             condition = condition.add(ticket::Column::Id.lt(before));
         }
         let select = ticket::Entity::find().filter(condition);
-        let mut rows = with_clock_summary(&self.state.db, select, limit + 1).await?;
+        let mut rows = list_page(&self.state.db, select, limit + 1).await?;
         let next_cursor = if rows.len() as u64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|(t, ..)| encode_cursor(t.id))
+            rows.last().map(|t| encode_cursor(t.id))
         } else {
             None
         };
-        let items = rows
-            .into_iter()
-            .map(|(t, next_due_at, breached)| ticket_view(t, next_due_at, breached))
-            .collect();
+        let items = rows.into_iter().map(ticket_view).collect();
         Ok(Json(TicketPage { items, next_cursor }))
     }
 
@@ -1303,6 +1290,8 @@ impl Reporter {
             completed_at: None,
             closed_at: None,
             cancelled_at: None,
+            next_due_at: None,
+            breached: false,
         }
     }
 }
@@ -1387,6 +1376,7 @@ async fn create(
         ));
     }
     let clocks = work_clocks(subject, now, &policy, &hours, tz);
+    row.next_due_at = clocks.iter().map(|c| c.due_at).min();
     let dto = ticket_dto(
         row.clone(),
         &clocks
@@ -1529,8 +1519,8 @@ async fn insert_new_ticket_pg(
     const SQL: &str = "WITH t AS (INSERT INTO tickets (id, company_id, community_id, kind, \
         household_id, resident_id, registered_by, source, category, urgency, severity, location, \
         description, preferred_from, preferred_to, state, assignee_id, butler_id, rework_count, \
-        created_at, updated_at, dispatched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-        $11, $12, $13, $14, $15, $16, $17, $18, 0, $19, $19, $20)), \
+        created_at, updated_at, dispatched_at, next_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+        $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19, $19, $20, $34)), \
         e AS (INSERT INTO ticket_events (id, ticket_id, actor_kind, actor_id, action, from_state, \
         to_state, data, created_at) SELECT e.id, $1, $21, $22, e.action, NULLIF(e.from_state, ''), \
         e.to_state, $23::json, $19 FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::text[]) \
@@ -1543,7 +1533,7 @@ async fn insert_new_ticket_pg(
         FROM UNNEST($30::text[], $31::timestamptz[], $32::timestamptz[], $33::timestamptz[]) \
         AS c (clock, started_at, warn_at, due_at)";
     const WITH_KEY: &str = "WITH k AS (INSERT INTO idempotency_keys (caller_id, key, \
-        request_hash, status, body, created_at) VALUES ($34, $35, $36, 201, $37, $19)), ";
+        request_hash, status, body, created_at) VALUES ($35, $36, $37, 201, $38, $19)), ";
     let actor = Actor::of(principal);
     let event_ids: Vec<Uuid> = events.iter().map(|_| new_id()).collect();
     let texts = |f: &dyn Fn(&NewEvent) -> String| {
@@ -1589,6 +1579,8 @@ async fn insert_new_ticket_pg(
         Value::from(clocks.iter().map(|c| c.warn_at).collect::<Vec<_>>()),
         Value::from(clocks.iter().map(|c| c.due_at).collect::<Vec<_>>()),
     ];
+    // $34 is the next deadline; $35–$38 the idempotency record's, when there is one.
+    values.push(row.next_due_at.into());
     let sql = match key {
         Some(key) => {
             values.extend([
@@ -2135,6 +2127,12 @@ async fn transact(
         .exec_without_returning(&txn)
         .await?;
     }
+    // The row keeps its earliest open deadline for the lists.
+    ticket::Entity::update_many()
+        .col_expr(ticket::Column::NextDueAt, Expr::cust(NEXT_DUE_SQL))
+        .filter(ticket::Column::Id.eq(row.id))
+        .exec(&txn)
+        .await?;
     let saved = ticket::Entity::find_by_id(row.id)
         .one(&txn)
         .await?
@@ -2227,66 +2225,107 @@ pub fn ticket_dto(t: ticket::Model, clocks: &[ticket_clock::Model]) -> Ticket {
     let breached = clocks
         .iter()
         .any(|c| c.breached_at.is_some() && c.clock != ClockKind::Callback.as_str());
-    ticket_view(t, next_due_at, breached)
+    ticket_view(ticket::Model {
+        next_due_at,
+        breached,
+        ..t
+    })
 }
 
-/// The earliest deadline of a ticket's current round, from the database.
+/// The earliest unmet deadline of a ticket's current round, from its clocks.
 const NEXT_DUE_SQL: &str = r#"(SELECT MIN("c"."due_at") FROM "ticket_clocks" AS "c" WHERE "c"."ticket_id" = "tickets"."id" AND "c"."round" = "tickets"."rework_count" AND "c"."met_at" IS NULL)"#;
-/// Whether any work clock of a ticket ran out, from the database. A scalar subquery, not
-/// `EXISTS`, so PostgreSQL probes the clocks of the page's tickets instead of hashing
-/// every clock of every ticket.
-const BREACHED_SQL: &str = r#"((SELECT 1 FROM "ticket_clocks" AS "c" WHERE "c"."ticket_id" = "tickets"."id" AND "c"."breached_at" IS NOT NULL AND "c"."clock" <> 'callback' LIMIT 1) IS NOT NULL)"#;
-
-/// Runs a ticket query with each row's next deadline and breach flag computed by the
-/// database in the same statement (a list is one round trip).
-pub async fn with_clock_summary<C: ConnectionTrait>(
+/// Reads one page of tickets, newest first: on PostgreSQL behind an `OFFSET 0` fence,
+/// which keeps it from walking the primary key backwards looking for a resident's few
+/// tickets among everyone's (a plan its estimates favour once the table is analysed).
+pub async fn list_page<C: ConnectionTrait>(
     db: &C,
     select: sea_orm::Select<ticket::Entity>,
     limit: u64,
-) -> Result<Vec<(ticket::Model, Option<DateTime<Utc>>, bool)>, ApiError> {
-    use sea_orm::{DbBackend, FromQueryResult, QueryTrait, Statement};
+) -> Result<Vec<ticket::Model>, ApiError> {
+    use sea_orm::{DbBackend, QueryTrait, Statement};
     let backend = db.get_database_backend();
-    let rows = match backend {
-        DbBackend::Postgres => {
-            // `OFFSET 0` fences the filter off from the ordering: without it PostgreSQL may
-            // walk the primary key backwards looking for a resident's few tickets among
-            // everyone's (a plan its estimates favour once the table is analysed).
-            let inner = backend.build(&select.into_query());
-            let sql = format!(
-                r#"SELECT "tickets".*, {NEXT_DUE_SQL} AS "summary_next_due_at", {BREACHED_SQL} AS "summary_breached" FROM ({} OFFSET 0) AS "tickets" ORDER BY "tickets"."id" DESC LIMIT {limit}"#,
-                inner.sql
-            );
-            let statement = match inner.values {
-                Some(values) => Statement::from_sql_and_values(backend, sql, values),
-                None => Statement::from_string(backend, sql),
-            };
-            db.query_all_raw(statement).await?
-        }
-        _ => {
-            let select = select
-                .expr_as(Expr::cust(NEXT_DUE_SQL), "summary_next_due_at")
-                .expr_as(Expr::cust(BREACHED_SQL), "summary_breached")
-                .order_by_desc(ticket::Column::Id)
-                .limit(limit);
-            db.query_all(&select.into_query()).await?
-        }
+    if backend != DbBackend::Postgres {
+        return Ok(select
+            .order_by_desc(ticket::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?);
+    }
+    let inner = backend.build(&select.into_query());
+    let sql = format!(
+        r#"SELECT * FROM ({} OFFSET 0) AS "tickets" ORDER BY "tickets"."id" DESC LIMIT {limit}"#,
+        inner.sql
+    );
+    let statement = match inner.values {
+        Some(values) => Statement::from_sql_and_values(backend, sql, values),
+        None => Statement::from_string(backend, sql),
     };
-    rows.iter()
-        .map(|row| {
-            Ok((
-                ticket::Model::from_query_result(row, "")?,
-                row.try_get::<Option<DateTime<Utc>>>("", "summary_next_due_at")?,
-                row.try_get::<bool>("", "summary_breached")?,
-            ))
+    db.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| match row.try_as_pg_row() {
+            Some(pg) => ticket_from_pg(pg)
+                .map_err(|e| sea_orm::DbErr::Custom(format!("reading a ticket row: {e}"))),
+            None => sea_orm::FromQueryResult::from_query_result(row, ""),
         })
         .collect::<Result<_, sea_orm::DbErr>>()
         .map_err(ApiError::from)
 }
 
+/// A ticket read straight from PostgreSQL's row, by position (the columns of
+/// `ticket::Entity` in order): sea-orm's generic decoder formats an error for every NULL
+/// column, and a list page has hundreds.
+fn ticket_from_pg(
+    row: &sea_orm::sqlx::postgres::PgRow,
+) -> Result<ticket::Model, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Row;
+    let model = ticket::Model {
+        id: row.try_get(0)?,
+        company_id: row.try_get(1)?,
+        community_id: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        household_id: row.try_get(4)?,
+        resident_id: row.try_get(5)?,
+        registered_by: row.try_get(6)?,
+        source: row.try_get(7)?,
+        category: row.try_get(8)?,
+        urgency: row.try_get(9)?,
+        severity: row.try_get(10)?,
+        location: row.try_get(11)?,
+        description: row.try_get(12)?,
+        preferred_from: row.try_get(13)?,
+        preferred_to: row.try_get(14)?,
+        state: row.try_get(15)?,
+        department: row.try_get(16)?,
+        assignee_id: row.try_get(17)?,
+        butler_id: row.try_get(18)?,
+        price_fen: row.try_get(19)?,
+        price_status: row.try_get(20)?,
+        price_note: row.try_get(21)?,
+        rework_count: row.try_get(22)?,
+        rating: row.try_get(23)?,
+        satisfied: row.try_get(24)?,
+        rating_comment: row.try_get(25)?,
+        rated_via: row.try_get(26)?,
+        rated_at: row.try_get(27)?,
+        created_at: row.try_get(28)?,
+        updated_at: row.try_get(29)?,
+        dispatched_at: row.try_get(30)?,
+        answered_at: row.try_get(31)?,
+        arrived_at: row.try_get(32)?,
+        completed_at: row.try_get(33)?,
+        closed_at: row.try_get(34)?,
+        cancelled_at: row.try_get(35)?,
+        next_due_at: row.try_get(36)?,
+        breached: row.try_get(37)?,
+    };
+    Ok(model)
+}
+
 /// A ticket as the API shows it, with its clock summary.
-pub fn ticket_view(t: ticket::Model, next_due_at: Option<DateTime<Utc>>, breached: bool) -> Ticket {
+pub fn ticket_view(t: ticket::Model) -> Ticket {
     let open = TicketState::parse(&t.state).is_ok_and(TicketState::is_open);
-    let next_due_at = next_due_at.filter(|_| open);
+    let (next_due_at, breached) = (t.next_due_at.filter(|_| open), t.breached);
     Ticket {
         id: t.id,
         kind: t.kind,

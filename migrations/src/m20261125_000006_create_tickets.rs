@@ -62,6 +62,10 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null("completed_at"))
                     .col(timestamp_with_time_zone_null("closed_at"))
                     .col(timestamp_with_time_zone_null("cancelled_at"))
+                    // Kept with the row so lists read one table: the earliest open SLA
+                    // deadline of the current round, and whether any work clock ran out.
+                    .col(timestamp_with_time_zone_null("next_due_at"))
+                    .col(boolean("breached").default(false))
                     .foreign_key(&mut fk("tickets", "community_id", "communities"))
                     .foreign_key(&mut fk("tickets", "household_id", "households"))
                     .take(),

@@ -7,7 +7,8 @@
 //!     COURTYARD_BENCH_SECONDS=1 cargo test -p courtyard-tests --bench ticket_load   # smoke
 //!
 //! Knobs: COURTYARD_BENCH_SECONDS (per phase, default 10), COURTYARD_BENCH_CONCURRENCY
-//! (requests in flight, default 64), COURTYARD_BENCH_RESIDENTS (default 200).
+//! (connections, default 32), COURTYARD_BENCH_RESIDENTS (default 1,000, each with their own
+//! household: after the report phase each has ~20 repairs, which the list phase reads).
 //!
 //! The load comes from `wrk` (2 threads, one Lua-scripted request per resident in turn)
 //! when it is installed, so the measuring client costs the 2-core machine little; without
@@ -202,8 +203,8 @@ fn lua_list(items: impl Iterator<Item = String>) -> String {
 #[tokio::main]
 async fn main() {
     let seconds = knob("COURTYARD_BENCH_SECONDS", 10);
-    let concurrency = knob("COURTYARD_BENCH_CONCURRENCY", 64) as usize;
-    let residents = knob("COURTYARD_BENCH_RESIDENTS", 200) as usize;
+    let concurrency = knob("COURTYARD_BENCH_CONCURRENCY", 32) as usize;
+    let residents = knob("COURTYARD_BENCH_RESIDENTS", 1_000) as usize;
     // The API alone, as production runs it (`serve --no-workers`): what the workers do
     // with each report (tell the butler) waits in the outbox.
     let app = spawn_api_only(|s| {

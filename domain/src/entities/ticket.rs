@@ -56,6 +56,10 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     pub closed_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// The earliest unmet SLA deadline of the current round (kept by every transition).
+    pub next_due_at: Option<DateTimeUtc>,
+    /// Whether any work clock ran out (set by the SLA watch).
+    pub breached: bool,
 }
 
 /// No relations are navigated through the ORM; queries join explicitly.

@@ -98,6 +98,8 @@ async fn repair(app: &TestApp, world: &World, state: &str, rework: i32) -> Uuid 
         completed_at: Set(None),
         closed_at: Set(None),
         cancelled_at: Set(None),
+        next_due_at: Set(None),
+        breached: Set(false),
     }
     .insert(&app.db)
     .await

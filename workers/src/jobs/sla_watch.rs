@@ -196,6 +196,13 @@ async fn breach(
         txn.rollback().await?;
         return Ok(false);
     };
+    // Lists read the flag from the ticket row.
+    ticket::Entity::update_many()
+        .col_expr(ticket::Column::Breached, Expr::value(true))
+        .filter(ticket::Column::Id.eq(clock.ticket_id))
+        .exec(&txn)
+        .await
+        .context("flagging the ticket breached")?;
     record(
         &txn,
         clock,
