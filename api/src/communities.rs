@@ -353,6 +353,7 @@ impl CommunitiesApi {
                 "a community with this name already exists",
             )
         })?;
+        self.state.communities.forget(row.id);
         Ok(Json(community_dto(row)))
     }
 
@@ -388,6 +389,7 @@ impl CommunitiesApi {
             .map_err(|e| {
                 fk_violation(e, "the community is still referenced (staff, assignments)")
             })?;
+        self.state.communities.forget(row.id);
         Ok(Deleted::Done)
     }
 

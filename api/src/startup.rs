@@ -139,6 +139,7 @@ pub async fn build_state(
         http,
         public_limiter,
         metrics: metrics_handle(),
+        communities: Default::default(),
         photos: Arc::new(LocalDiskStore::new(&settings.storage.photo_dir)),
         settings,
     }))

@@ -424,7 +424,8 @@ impl TicketReportsApi {
             serde_json::to_value(&policy).map_err(|e| anyhow::anyhow!(e))?,
         ));
         row.updated_at = Set(self.state.clock.now());
-        row.update(&self.state.db).await?;
+        let row = row.update(&self.state.db).await?;
+        self.state.communities.forget(row.id);
         Ok(Json(policy_dto(&policy)))
     }
 }

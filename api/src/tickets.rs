@@ -1184,9 +1184,11 @@ impl Reporter {
                         return Err(ApiError::NotFound("community"));
                     }
                 }
-                let community = community::Entity::find_by_id(community_id)
-                    .one(&state.db)
+                let community = state
+                    .communities
+                    .get(&state.db, community_id)
                     .await?
+                    .filter(|c| c.company_id == r.company_id)
                     .ok_or(ApiError::NotFound("community"))?;
                 Ok(Self {
                     company_id: r.company_id,
