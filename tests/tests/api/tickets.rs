@@ -1,8 +1,9 @@
 //! Repairs, complaints and callbacks end to end: a repair from report to a satisfied
 //! callback through a rework loop, a paid repair, an SLA escalation with a moved clock, a
 //! complaint's 4-hour butler answer, a missed 48-hour callback on the front desk's list,
-//! and who may do what. Pushes are checked where they arrive: the recording deliverer here,
-//! the mock APNs and FCM servers in `pushes_reach_the_mock_providers`.
+//! and who may do what. Pushes are checked where they arrive: at the mock APNs server (which
+//! verifies the provider JWT, headers and payload as Apple does), and at the mock FCM too in
+//! `pushes_reach_the_mock_providers`.
 
 use std::time::Duration;
 
@@ -13,10 +14,10 @@ use courtyard_domain::{
 use courtyard_tests::{
     TestApp,
     mocks::{
-        apns::{self, MockApns},
+        apns::{self, ApnsRequest, MockApns},
         fcm::MockFcm,
     },
-    spawn_app_with, spawn_app_with_providers, test_start,
+    spawn_app_with_providers, test_start,
     world::World,
 };
 use secrecy::SecretString;
@@ -30,11 +31,12 @@ const SUPERVISOR_TOKEN: &str = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3
 
 struct Desk<'a> {
     app: &'a TestApp,
+    apns: &'a MockApns,
     world: World,
 }
 
 impl<'a> Desk<'a> {
-    async fn new(app: &'a TestApp) -> Desk<'a> {
+    async fn new(app: &'a TestApp, apns: &'a MockApns) -> Desk<'a> {
         let world = World::build(app).await;
         for (role, token) in [
             ("engineer", ENGINEER_TOKEN),
@@ -49,7 +51,7 @@ impl<'a> Desk<'a> {
             .await
             .expect(201);
         }
-        Desk { app, world }
+        Desk { app, apns, world }
     }
 
     fn resident(&self) -> &str {
@@ -99,39 +101,35 @@ impl<'a> Desk<'a> {
             .body
     }
 
-    /// Waits for a push about `ticket` to `token` whose data names `action`.
-    async fn push(
-        &self,
-        token: &str,
-        ticket: Uuid,
-        action: &str,
-    ) -> courtyard_workers::deliver::SendJob {
-        let find = || {
-            self.app.sent.sends_to(token).into_iter().find(|s| {
-                s.data.get("ticket_id") == Some(&ticket.to_string())
-                    && s.data.get("action").map(String::as_str) == Some(action)
+    /// The pushes the mock APNs accepted for `token` about `ticket` whose data names
+    /// `action`.
+    fn accepted(&self, token: &str, ticket: Uuid, action: &str) -> Vec<ApnsRequest> {
+        self.apns
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.status == 200
+                    && r.device_token == token
+                    && r.body["ticket_id"] == json!(ticket.to_string())
+                    && r.body["action"] == action
             })
-        };
+            .collect()
+    }
+
+    /// Waits for a push about `ticket` to `token` whose data names `action`.
+    async fn push(&self, token: &str, ticket: Uuid, action: &str) -> ApnsRequest {
         self.app
             .wait_for(
                 &format!("a {action} push to {}", &token[..8]),
                 10,
-                || async { find().is_some() },
+                || async { !self.accepted(token, ticket, action).is_empty() },
             )
             .await;
-        find().expect("found")
+        self.accepted(token, ticket, action).remove(0)
     }
 
     fn pushes(&self, token: &str, ticket: Uuid, action: &str) -> usize {
-        self.app
-            .sent
-            .sends_to(token)
-            .into_iter()
-            .filter(|s| {
-                s.data.get("ticket_id") == Some(&ticket.to_string())
-                    && s.data.get("action").map(String::as_str) == Some(action)
-            })
-            .count()
+        self.accepted(token, ticket, action).len()
     }
 
     /// Waits until the ticket's history has `action`.
@@ -164,15 +162,30 @@ fn actions(detail: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn app() -> TestApp {
-    // Tokens outlive the days these tests move the clock over.
-    spawn_app_with(|s| s.auth.access_token_ttl_secs = 30 * 24 * 3600).await
+/// An app whose iOS pushes go to a mock APNs that judges token ages by the app's clock.
+async fn app() -> (TestApp, MockApns) {
+    let clock = ManualClock::new(test_start());
+    let apns = MockApns::start_with_clock(std::sync::Arc::new(clock.clone())).await;
+    let url = apns.base_url();
+    let app = spawn_app_with_providers(clock, |s| {
+        s.notifications.apns = Some(ApnsSettings {
+            key_id: apns::KEY_ID.into(),
+            team_id: apns::TEAM_ID.into(),
+            private_key_pem: SecretString::from(MockApns::private_key_pem()),
+            base_url: url.clone(),
+            sandbox_base_url: url,
+        });
+        // Tokens outlive the days these tests move the clock over.
+        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
+    })
+    .await;
+    (app, apns)
 }
 
 #[tokio::test]
 async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
-    let app = app().await;
-    let desk = Desk::new(&app).await;
+    let (app, apns) = app().await;
+    let desk = Desk::new(&app, &apns).await;
     let engineer = desk.world.staff["engineer"].0;
     let butler = desk.world.staff["butler"].0;
 
@@ -233,7 +246,8 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
     assert_eq!(dispatched["ticket"]["assignee_id"], json!(engineer));
     // The assignee and the butler are told at the same moment; the resident sees it.
     let order = desk.push(ENGINEER_TOKEN, ticket, "dispatched").await;
-    assert_eq!(order.topic.as_deref(), Some("com.courtyard.staff"));
+    assert_eq!(order.header("apns-topic"), Some("com.courtyard.staff"));
+    assert!(order.provider_token().is_some(), "a signed provider JWT");
     desk.push(BUTLER_TOKEN, ticket, "dispatched").await;
     desk.push(&desk.resident_token(), ticket, "dispatched")
         .await;
@@ -395,8 +409,8 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
 
 #[tokio::test]
 async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
-    let app = app().await;
-    let desk = Desk::new(&app).await;
+    let (app, apns) = app().await;
+    let desk = Desk::new(&app, &apns).await;
     let ticket = desk.report("simple").await;
     desk.act(ticket, "dispatch", "front_desk", json!({})).await;
     desk.act(ticket, "accept", "engineer", json!({})).await;
@@ -419,7 +433,9 @@ async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
     assert_eq!(priced["ticket"]["price"]["status"], "proposed");
     let push = desk.push(&desk.resident_token(), ticket, "priced").await;
     assert!(
-        push.body.contains("80.00"),
+        push.body["aps"]["alert"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("80.00")),
         "the amount in yuan: {}",
         push.body
     );
@@ -463,8 +479,8 @@ async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
 
 #[tokio::test]
 async fn an_emergency_repair_warns_then_escalates_to_the_supervisor() {
-    let app = app().await;
-    let desk = Desk::new(&app).await;
+    let (app, apns) = app().await;
+    let desk = Desk::new(&app, &apns).await;
     let ticket = desk.report("emergency").await;
     desk.act(ticket, "dispatch", "front_desk", json!({})).await;
     desk.act(ticket, "accept", "engineer", json!({})).await;
@@ -495,7 +511,11 @@ async fn an_emergency_repair_warns_then_escalates_to_the_supervisor() {
     let breach = desk.event(ticket, "sla_breached").await;
     assert_eq!(breach["actor_kind"], "system");
     let escalation = desk.push(SUPERVISOR_TOKEN, ticket, "sla_breached").await;
-    assert!(!escalation.body.is_empty());
+    assert!(
+        escalation.body["aps"]["alert"]["body"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty())
+    );
     let detail = desk.ticket(ticket).await;
     assert_eq!(detail["ticket"]["breached"], true);
     let breached = app
@@ -546,8 +566,8 @@ async fn an_emergency_repair_warns_then_escalates_to_the_supervisor() {
 
 #[tokio::test]
 async fn a_complaint_goes_to_the_butler_who_answers_within_four_hours() {
-    let app = app().await;
-    let desk = Desk::new(&app).await;
+    let (app, apns) = app().await;
+    let desk = Desk::new(&app, &apns).await;
     let butler = desk.world.staff["butler"].0;
     let complain = |category: &'static str| {
         let desk = &desk;
@@ -650,8 +670,8 @@ async fn a_complaint_goes_to_the_butler_who_answers_within_four_hours() {
 
 #[tokio::test]
 async fn an_unrated_repair_lands_on_the_front_desk_callback_list_after_48_hours() {
-    let app = app().await;
-    let desk = Desk::new(&app).await;
+    let (app, apns) = app().await;
+    let desk = Desk::new(&app, &apns).await;
     let ticket = desk.report("ordinary").await;
     desk.act(ticket, "dispatch", "front_desk", json!({})).await;
     desk.act(ticket, "accept", "engineer", json!({})).await;
@@ -725,8 +745,8 @@ async fn callbacks(desk: &Desk<'_>) -> Vec<Uuid> {
 
 #[tokio::test]
 async fn reports_are_checked_and_scoped() {
-    let app = app().await;
-    let desk = Desk::new(&app).await;
+    let (app, apns) = app().await;
+    let desk = Desk::new(&app, &apns).await;
     // Bad input: clear 422s naming the field.
     for (body, field) in [
         (
