@@ -136,6 +136,10 @@ impl WorkersProcess {
         std::fs::write(&path, serde_json::to_vec(settings)?).context("writing settings")?;
         let mut child = Command::new(std::env::current_exe().context("current exe")?)
             .env(CHILD_SETTINGS, &path)
+            // As the README advises for `courtyard-workers`: mimalloc hands freed pages back
+            // at once instead of after 10 ms, which keeps the peak RSS down a third under a
+            // big fan-out for a few per cent more CPU.
+            .env("MIMALLOC_PURGE_DELAY", "0")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
