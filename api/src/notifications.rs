@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{device, message, notification_preference, resident},
+    entities::{device, message, notification_preference, resident, staff_message},
     new_id,
     notifications::{Category, Channel, QuietHours},
     people::Locale,
@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::{
     ApiTags,
-    authz::{BearerAuth, Principal},
+    authz::{ALL_STAFF, BearerAuth, Principal},
     communities::Deleted,
     error::{ApiError, ApiResult, FieldContext, status::*},
     page_of,
@@ -182,6 +182,44 @@ page_of!(InboxPage, InboxMessage);
 pub struct UnreadCount {
     /// How many.
     pub unread: u64,
+}
+
+/// A message to a staff member: a work order, an SLA warning or escalation.
+#[derive(Debug, Object)]
+pub struct StaffInboxMessage {
+    /// Id.
+    pub id: Uuid,
+    /// Category (`ticket_update`).
+    pub category: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// The ticket it is about.
+    pub ticket_id: Option<Uuid>,
+    /// App data (`ticket_id`, `action`, `state`, ...).
+    pub data: serde_json::Value,
+    /// Sent.
+    pub created_at: DateTime<Utc>,
+    /// Read.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+page_of!(StaffInboxPage, StaffInboxMessage);
+
+/// Messages to mark read.
+#[derive(Debug, Object)]
+pub struct MarkRead {
+    /// Message ids (others' ids are ignored).
+    #[oai(validator(max_items = 200))]
+    pub ids: Vec<Uuid>,
+}
+
+/// How many messages changed.
+#[derive(Debug, Object)]
+pub struct Marked {
+    /// Messages marked read now (already read ones keep their first read time).
+    pub marked: u64,
 }
 
 /// The `/v1/me` notification endpoints.
@@ -504,6 +542,91 @@ impl NotificationsApi {
             row
         };
         Ok(Json(inbox_dto(row)))
+    }
+
+    /// List my staff inbox
+    ///
+    /// Staff: every work order, SLA warning and escalation sent to me, oldest first (the
+    /// same messages as the pushes).
+    #[oai(
+        path = "/staff-messages",
+        method = "get",
+        operation_id = "list_staff_messages"
+    )]
+    async fn list_staff_messages(
+        &self,
+        auth: BearerAuth,
+        /// Only unread messages.
+        unread: Query<Option<bool>>,
+        /// Cursor from the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<StaffInboxPage>, { BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | VALIDATION }>
+    {
+        let staff = auth.0.staff(ALL_STAFF)?;
+        let mut select =
+            staff_message::Entity::find().filter(staff_message::Column::StaffId.eq(staff.id));
+        if unread.unwrap_or(false) {
+            select = select.filter(staff_message::Column::ReadAt.is_null());
+        }
+        let (rows, next_cursor) = fetch_page(
+            &self.state.db,
+            select,
+            staff_message::Column::Id,
+            cursor.as_deref(),
+            *limit,
+            |m| m.id,
+        )
+        .await?;
+        Ok(Json(StaffInboxPage {
+            items: rows
+                .into_iter()
+                .map(|m| StaffInboxMessage {
+                    id: m.id,
+                    category: m.category,
+                    title: m.title,
+                    body: m.body,
+                    ticket_id: m.ticket_id,
+                    data: m.data,
+                    created_at: m.created_at,
+                    read_at: m.read_at,
+                })
+                .collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Mark staff messages read
+    ///
+    /// Idempotent: the first read time is kept; ids of other people's messages are ignored.
+    #[oai(
+        path = "/staff-messages/read",
+        method = "post",
+        operation_id = "mark_staff_messages_read"
+    )]
+    async fn mark_staff_messages_read(
+        &self,
+        auth: BearerAuth,
+        body: Json<MarkRead>,
+    ) -> ApiResult<Json<Marked>, { BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | VALIDATION }> {
+        let staff = auth.0.staff(ALL_STAFF)?;
+        if body.ids.is_empty() {
+            return Ok(Json(Marked { marked: 0 }));
+        }
+        let marked = staff_message::Entity::update_many()
+            .col_expr(
+                staff_message::Column::ReadAt,
+                Expr::value(self.state.clock.now()),
+            )
+            .filter(staff_message::Column::StaffId.eq(staff.id))
+            .filter(staff_message::Column::Id.is_in(body.ids.clone()))
+            .filter(staff_message::Column::ReadAt.is_null())
+            .exec(&self.state.db)
+            .await?
+            .rows_affected;
+        Ok(Json(Marked { marked }))
     }
 }
 

@@ -174,6 +174,10 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("list_messages", RESIDENT, none);
     add("count_unread_messages", RESIDENT, none);
     add("mark_message_read", RESIDENT, none);
+    add("list_staff_messages", ALL_STAFF, none);
+    add("mark_staff_messages_read", ALL_STAFF, |_, _| {
+        Body::Json(json!({ "ids": [] }))
+    });
     add("create_notice", ROLL_KEEPERS, |_, _| {
         Body::Json(json!({ "category": "general", "title": "Hello", "body": "Hi all" }))
     });

@@ -251,6 +251,43 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
     desk.push(BUTLER_TOKEN, ticket, "dispatched").await;
     desk.push(&desk.resident_token(), ticket, "dispatched")
         .await;
+    // In the engineer's staff inbox, which they mark read.
+    let inbox = app
+        .get(
+            "/v1/me/staff-messages?unread=true",
+            desk.world.token("engineer"),
+        )
+        .await
+        .expect(200);
+    let order_message = inbox.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|m| m["ticket_id"] == json!(ticket))
+        .expect("the work order in the inbox")
+        .clone();
+    let marked = app
+        .post(
+            "/v1/me/staff-messages/read",
+            Some(desk.world.token("engineer")),
+            json!({ "ids": [order_message["id"]] }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(marked.body["marked"], 1);
+    // Another's message id is ignored; residents have no staff inbox.
+    let marked = app
+        .post(
+            "/v1/me/staff-messages/read",
+            Some(desk.world.token("butler")),
+            json!({ "ids": [order_message["id"]] }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(marked.body["marked"], 0);
+    app.get("/v1/me/staff-messages", desk.resident())
+        .await
+        .expect_problem(403, "/problems/forbidden");
     // On the engineer's task list.
     let tasks = app
         .get("/v1/me/tasks", desk.world.token("engineer"))
