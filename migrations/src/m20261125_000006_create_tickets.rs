@@ -225,40 +225,40 @@ impl MigrationTrait for Migration {
                     .await?;
             }
             _ => {
-                manager
-                    .create_table(
-                        Table::create()
-                            .table("deliveries_new")
-                            .col(pk_uuid("id"))
-                            .col(uuid("message_id"))
-                            .col(uuid("resident_id"))
-                            .col(uuid_null("notice_id"))
-                            .col(string("channel"))
-                            .col(uuid_null("device_id"))
-                            .col(string_uniq("dedupe_key"))
-                            .col(string("status"))
-                            .col(integer("attempts"))
-                            .col(string_null("last_error"))
-                            .col(string_null("provider_id"))
-                            .col(timestamp_with_time_zone("created_at"))
-                            .col(timestamp_with_time_zone("updated_at"))
-                            .col(timestamp_with_time_zone("due_at"))
-                            .col(timestamp_with_time_zone_null("claimed_at"))
-                            .col(timestamp_with_time_zone_null("sent_at"))
-                            .col(string("recipient_kind").default("resident"))
-                            .take(),
-                    )
-                    .await?;
-                // One call, so one connection runs the copy, drop, rename and indexes: the
-                // pool's other connections may still see the old table for a moment.
+                let create = Table::create()
+                    .table("deliveries_new")
+                    .col(pk_uuid("id"))
+                    .col(uuid("message_id"))
+                    .col(uuid("resident_id"))
+                    .col(uuid_null("notice_id"))
+                    .col(string("channel"))
+                    .col(uuid_null("device_id"))
+                    .col(string_uniq("dedupe_key"))
+                    .col(string("status"))
+                    .col(integer("attempts"))
+                    .col(string_null("last_error"))
+                    .col(string_null("provider_id"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .col(timestamp_with_time_zone("due_at"))
+                    .col(timestamp_with_time_zone_null("claimed_at"))
+                    .col(timestamp_with_time_zone_null("sent_at"))
+                    .col(string("recipient_kind").default("resident"))
+                    .to_string(SqliteQueryBuilder);
+                // One call in one transaction: one connection runs it all (the pool's other
+                // connections may still see the old table for a moment), and a crash half
+                // way leaves the old table as it was, never a dropped one.
                 db.execute_unprepared(&format!(
-                    "INSERT INTO deliveries_new ({DELIVERY_COLUMNS}) \
+                    "BEGIN; \
+                     {create}; \
+                     INSERT INTO deliveries_new ({DELIVERY_COLUMNS}) \
                      SELECT {DELIVERY_COLUMNS} FROM deliveries; \
                      DROP TABLE deliveries; \
                      ALTER TABLE deliveries_new RENAME TO deliveries; \
                      CREATE INDEX ix_deliveries_message_id ON deliveries (message_id); \
                      CREATE INDEX ix_deliveries_notice_id_status ON deliveries (notice_id, status); \
-                     CREATE INDEX ix_deliveries_status_due_at ON deliveries (status, due_at);"
+                     CREATE INDEX ix_deliveries_status_due_at ON deliveries (status, due_at); \
+                     COMMIT;"
                 ))
                 .await?;
             }
