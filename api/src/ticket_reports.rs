@@ -25,7 +25,7 @@ use crate::{
     authz::{ADMINS, BearerAuth, MANAGERS, ROLL_KEEPERS},
     error::{ApiError, ApiResult, status::*},
     state::AppState,
-    tickets::{Ticket, clocks_of, rules_of, ticket_dto},
+    tickets::{Ticket, rules_of, ticket_view},
 };
 
 /// Most tickets a report reads: a large community reports a few thousand a month.
@@ -257,15 +257,7 @@ impl TicketReportsApi {
             .order_by_asc(ticket::Column::CompletedAt)
             .all(&self.state.db)
             .await?;
-        let clocks = clocks_of(&self.state.db, &rows).await?;
-        Ok(Json(
-            rows.into_iter()
-                .map(|t| {
-                    let c = clocks.get(&t.id).map(Vec::as_slice).unwrap_or_default();
-                    ticket_dto(t, c)
-                })
-                .collect(),
-        ))
+        Ok(Json(rows.into_iter().map(ticket_view).collect()))
     }
 
     /// Ticket KPIs
@@ -315,7 +307,6 @@ impl TicketReportsApi {
         let community = staff.community(&self.state, *community_id).await?;
         let (from, to) = self.period(*from, *to)?;
         let rows = reported_in(&self.state, community.id, from, to).await?;
-        let clocks = clocks_of(&self.state.db, &rows).await?;
         let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
         let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
         out.write_record([
@@ -346,10 +337,6 @@ impl TicketReportsApi {
         ])
         .map_err(|e| anyhow::anyhow!(e))?;
         for t in &rows {
-            let breached = clocks.get(&t.id).is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.breached_at.is_some() && c.clock != ClockKind::Callback.as_str())
-            });
             out.write_record([
                 t.id.to_string(),
                 t.kind.clone(),
@@ -374,7 +361,7 @@ impl TicketReportsApi {
                 t.rating.map(|r| r.to_string()).unwrap_or_default(),
                 t.satisfied.map(|s| s.to_string()).unwrap_or_default(),
                 t.rated_via.clone().unwrap_or_default(),
-                breached.to_string(),
+                t.breached.to_string(),
             ])
             .map_err(|e| anyhow::anyhow!(e))?;
         }

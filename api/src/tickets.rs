@@ -30,8 +30,8 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, sea_query::Expr,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -684,14 +684,7 @@ impl TicketsApi {
             .limit(500)
             .all(&self.state.db)
             .await?;
-        let clocks = clocks_of(&self.state.db, &rows).await?;
-        let mut items: Vec<Ticket> = rows
-            .into_iter()
-            .map(|t| {
-                let clocks = clocks.get(&t.id).map(Vec::as_slice).unwrap_or_default();
-                ticket_dto(t, clocks)
-            })
-            .collect();
+        let mut items: Vec<Ticket> = rows.into_iter().map(ticket_view).collect();
         // Due soonest first; tickets with no running clock (waiting for a rating) last.
         items.sort_by_key(|t| (t.next_due_at.is_none(), t.next_due_at, t.created_at));
         Ok(Json(items))
@@ -1379,13 +1372,7 @@ async fn create(
     }
     let clocks = work_clocks(subject, now, &policy, &hours, tz);
     row.next_due_at = clocks.iter().map(|c| c.due_at).min();
-    let dto = ticket_dto(
-        row.clone(),
-        &clocks
-            .iter()
-            .map(|c| clock_row(row.id, 0, c))
-            .collect::<Vec<_>>(),
-    );
+    let dto = ticket_view(row.clone());
     let body = dto.to_json_string();
     let data = reporter
         .registered_by
@@ -1797,23 +1784,31 @@ async fn least_busy(
         .into_tuple()
         .all(&state.db)
         .await?;
-    let mut best: Option<(u64, Uuid)> = None;
-    for id in candidates {
-        let open = ticket::Entity::find()
-            .filter(ticket::Column::AssigneeId.eq(id))
-            .filter(ticket::Column::State.is_not_in([
-                TicketState::Closed.as_str(),
-                TicketState::Cancelled.as_str(),
-                TicketState::Completed.as_str(),
-                TicketState::AwaitingCallback.as_str(),
-            ]))
-            .count(&state.db)
-            .await?;
-        if best.is_none_or(|(load, _)| open < load) {
-            best = Some((open, id));
-        }
+    if candidates.is_empty() {
+        return Ok(None);
     }
-    Ok(best.map(|(_, id)| id))
+    // Everyone's open work in one grouped query.
+    let load: HashMap<Uuid, i64> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::AssigneeId)
+        .column_as(ticket::Column::Id.count(), "open")
+        .filter(ticket::Column::AssigneeId.is_in(candidates.clone()))
+        .filter(ticket::Column::State.is_not_in([
+            TicketState::Closed.as_str(),
+            TicketState::Cancelled.as_str(),
+            TicketState::Completed.as_str(),
+            TicketState::AwaitingCallback.as_str(),
+        ]))
+        .group_by(ticket::Column::AssigneeId)
+        .into_tuple::<(Uuid, i64)>()
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
+    // Fewest open tickets; ties go to the lowest id (candidates are in id order).
+    Ok(candidates
+        .into_iter()
+        .min_by_key(|id| load.get(id).copied().unwrap_or(0)))
 }
 
 /// Loads a ticket the caller may see, with the capacities they hold on it. Another
@@ -2194,27 +2189,6 @@ fn subject_of(row: &ticket::Model, kind: TicketKind) -> Result<Subject, ApiError
                 .map_err(bad)?,
         },
     })
-}
-
-/// The clocks of `rows`, by ticket.
-pub async fn clocks_of<C: ConnectionTrait>(
-    db: &C,
-    rows: &[ticket::Model],
-) -> Result<HashMap<Uuid, Vec<ticket_clock::Model>>, ApiError> {
-    let mut by_ticket: HashMap<Uuid, Vec<ticket_clock::Model>> = HashMap::new();
-    if rows.is_empty() {
-        return Ok(by_ticket);
-    }
-    for chunk in rows.chunks(500) {
-        for c in ticket_clock::Entity::find()
-            .filter(ticket_clock::Column::TicketId.is_in(chunk.iter().map(|t| t.id)))
-            .all(db)
-            .await?
-        {
-            by_ticket.entry(c.ticket_id).or_default().push(c);
-        }
-    }
-    Ok(by_ticket)
 }
 
 /// A ticket as the API shows it.
