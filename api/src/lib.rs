@@ -4,7 +4,6 @@
 pub mod auth;
 pub mod authz;
 pub mod communities;
-pub mod demo;
 pub mod error;
 pub mod households;
 pub mod imports;
@@ -16,7 +15,6 @@ pub mod ops;
 pub mod pagination;
 pub mod photos;
 pub mod residents;
-pub mod sms;
 pub mod staff;
 pub mod startup;
 pub mod state;

@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveTime, Utc};
+use courtyard_domain::jobs::{Audience, DeliveriesEnqueue, NoticeFanout};
 use courtyard_domain::{
-    entities::{delivery, message, notice, outbox_entry},
+    entities::{delivery, message, notice},
     new_id,
     notifications::{Channel, NoticeCategory, PestControlError, pest_control_send_at},
     org::Timezone,
 };
-use courtyard_workers::jobs::{fanout::Audience, relay};
+use courtyard_store::outbox;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -349,16 +350,7 @@ impl NoticesApi {
         }
         .insert(&txn)
         .await?;
-        outbox_entry::ActiveModel {
-            id: Set(new_id()),
-            kind: Set(relay::NOTICE_FANOUT.into()),
-            payload: Set(json!({ "notice_id": id })),
-            available_at: Set(send_at),
-            created_at: Set(now),
-            relayed_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        outbox::enqueue(&txn, &NoticeFanout { notice_id: id }, send_at, now).await?;
         txn.commit().await?;
         tracing::info!(notice = %id, category = %category, send_at = %send_at, "notice accepted");
         Ok(NoticeCreated::Created(Json(
@@ -590,15 +582,14 @@ impl NoticesApi {
             }
             .into());
         }
-        outbox_entry::ActiveModel {
-            id: Set(new_id()),
-            kind: Set(relay::DELIVERIES_ENQUEUE.into()),
-            payload: Set(json!({ "delivery_ids": [row.id] })),
-            available_at: Set(now),
-            created_at: Set(now),
-            relayed_at: Set(None),
-        }
-        .insert(&txn)
+        outbox::enqueue(
+            &txn,
+            &DeliveriesEnqueue {
+                delivery_ids: vec![row.id],
+            },
+            now,
+            now,
+        )
         .await?;
         txn.commit().await?;
         let row = delivery::Entity::find_by_id(row.id)

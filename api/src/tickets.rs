@@ -7,21 +7,23 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use courtyard_domain::jobs::{OutboxJob, TicketNotify};
 use courtyard_domain::{
     entities::{
-        butler_assignment, community, household, household_member, outbox_entry, resident, staff,
+        butler_assignment, community, household, household_member, resident, staff,
         staff_community, ticket, ticket_clock, ticket_event, ticket_photo,
     },
     new_id,
     org::{Timezone, WorkingHours},
     people::{StaffRole, mask_phone},
+    ticket_messages::ActorKind,
     tickets::{
         Action, ClockKind, ComplaintCategory, Department, EventAction, Facts, Party, PriceStatus,
         Rating, RepairCategory, Severity, Source, Subject, TicketKind, TicketPolicy, TicketState,
         TransitionError, Urgency, callback_clock, clock_met_by, transition, work_clocks,
     },
 };
-use courtyard_workers::jobs::relay;
+use courtyard_store::tickets::{self as store_tickets, Actor, NewEvent, record_event};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -29,9 +31,8 @@ use poem_openapi::{
     types::{Example, ParseFromJSON, ToJSON},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -1412,9 +1413,9 @@ async fn create(
 }
 
 /// A new ticket's history entry: (action, from, to).
-type NewEvent = (EventAction, Option<TicketState>, TicketState);
+type CreationEvent = (EventAction, Option<TicketState>, TicketState);
 /// A new ticket's history entries.
-type NewEvents = [NewEvent];
+type NewEvents = [CreationEvent];
 
 /// Writes a new ticket, its events, their outbox rows, its clocks and the idempotency
 /// record in one transaction.
@@ -1448,33 +1449,22 @@ async fn insert_new_ticket(
         .exec_without_returning(&txn)
         .await?;
     }
-    let actor = Actor::of(principal);
+    let actor = actor_of(principal);
     row.clone().into_active_model().insert(&txn).await?;
     for &(action, from, to) in events {
-        let event_id = new_id();
-        ticket_event::ActiveModel {
-            id: Set(event_id),
-            ticket_id: Set(row.id),
-            actor_kind: Set(actor.kind.into()),
-            actor_id: Set(actor.id),
-            action: Set(action.as_str().into()),
-            from_state: Set(from.map(|s| s.as_str().to_owned())),
-            to_state: Set(Some(to.as_str().to_owned())),
-            note: Set(None),
-            data: Set(data.clone()),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        outbox_entry::ActiveModel {
-            id: Set(new_id()),
-            kind: Set(relay::TICKET_NOTIFY.into()),
-            payload: Set(json!({ "event_id": event_id })),
-            available_at: Set(now),
-            created_at: Set(now),
-            relayed_at: Set(None),
-        }
-        .insert(&txn)
+        record_event(
+            &txn,
+            NewEvent {
+                ticket_id: row.id,
+                actor,
+                action,
+                from,
+                to: Some(to),
+                note: None,
+                data: data.clone(),
+            },
+            now,
+        )
         .await?;
     }
     if !clocks.is_empty() {
@@ -1523,9 +1513,9 @@ async fn insert_new_ticket_pg(
         AS c (clock, started_at, warn_at, due_at)";
     const WITH_KEY: &str = "WITH k AS (INSERT INTO idempotency_keys (caller_id, key, \
         request_hash, status, body, created_at) VALUES ($35, $36, $37, 201, $38, $19)), ";
-    let actor = Actor::of(principal);
+    let actor = actor_of(principal);
     let event_ids: Vec<Uuid> = events.iter().map(|_| new_id()).collect();
-    let texts = |f: &dyn Fn(&NewEvent) -> String| {
+    let texts = |f: &dyn Fn(&CreationEvent) -> String| {
         Value::from(events.iter().map(f).collect::<Vec<String>>())
     };
     let mut values: Vec<Value> = vec![
@@ -1549,14 +1539,14 @@ async fn insert_new_ticket_pg(
         row.butler_id.into(),
         row.created_at.into(),
         row.dispatched_at.into(),
-        actor.kind.to_owned().into(),
+        actor.kind.as_str().to_owned().into(),
         actor.id.into(),
         data.map(|d| d.to_string()).into(),
         Value::from(event_ids.clone()),
         texts(&|e| e.0.as_str().to_owned()),
         texts(&|e| e.1.map(|s| s.as_str().to_owned()).unwrap_or_default()),
         texts(&|e| e.2.as_str().to_owned()),
-        relay::TICKET_NOTIFY.to_owned().into(),
+        TicketNotify::KIND.to_owned().into(),
         Value::from(events.iter().map(|_| new_id()).collect::<Vec<Uuid>>()),
         Value::from(
             clocks
@@ -1593,74 +1583,18 @@ async fn insert_new_ticket_pg(
         .map(|_| ())
 }
 
-/// Who did something, for the history.
-pub(crate) struct Actor {
-    kind: &'static str,
-    id: Option<Uuid>,
-}
-
-impl Actor {
-    pub(crate) fn of(principal: &Principal) -> Self {
-        match principal {
-            Principal::Resident(r) => Actor {
-                kind: "resident",
-                id: Some(r.id),
-            },
-            Principal::Staff(s) => Actor {
-                kind: "staff",
-                id: Some(s.id),
-            },
-        }
+/// Who is acting, for the history.
+pub(crate) fn actor_of(principal: &Principal) -> Actor {
+    match principal {
+        Principal::Resident(r) => Actor {
+            kind: ActorKind::Resident,
+            id: Some(r.id),
+        },
+        Principal::Staff(s) => Actor {
+            kind: ActorKind::Staff,
+            id: Some(s.id),
+        },
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn insert_event(
-    txn: &DatabaseTransaction,
-    ticket_id: Uuid,
-    actor: &Actor,
-    action: EventAction,
-    from: Option<TicketState>,
-    to: Option<TicketState>,
-    note: Option<String>,
-    data: Option<serde_json::Value>,
-    now: DateTime<Utc>,
-) -> Result<Uuid, ApiError> {
-    let id = new_id();
-    ticket_event::ActiveModel {
-        id: Set(id),
-        ticket_id: Set(ticket_id),
-        actor_kind: Set(actor.kind.into()),
-        actor_id: Set(actor.id),
-        action: Set(action.as_str().into()),
-        from_state: Set(from.map(|s| s.as_str().to_owned())),
-        to_state: Set(to.map(|s| s.as_str().to_owned())),
-        note: Set(note.filter(|n| !n.trim().is_empty())),
-        data: Set(data),
-        created_at: Set(now),
-    }
-    .insert(txn)
-    .await?;
-    Ok(id)
-}
-
-/// The outbox row that has the workers tell whoever an event concerns.
-async fn notify(
-    txn: &DatabaseTransaction,
-    event_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    outbox_entry::ActiveModel {
-        id: Set(new_id()),
-        kind: Set(relay::TICKET_NOTIFY.into()),
-        payload: Set(json!({ "event_id": event_id })),
-        available_at: Set(now),
-        created_at: Set(now),
-        relayed_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
-    Ok(())
 }
 
 fn clock_row(
@@ -1793,12 +1727,7 @@ async fn least_busy(
         .column(ticket::Column::AssigneeId)
         .column_as(ticket::Column::Id.count(), "open")
         .filter(ticket::Column::AssigneeId.is_in(candidates.clone()))
-        .filter(ticket::Column::State.is_not_in([
-            TicketState::Closed.as_str(),
-            TicketState::Cancelled.as_str(),
-            TicketState::Completed.as_str(),
-            TicketState::AwaitingCallback.as_str(),
-        ]))
+        .filter(ticket::Column::State.is_in(TicketState::IN_WORK.map(TicketState::as_str)))
         .group_by(ticket::Column::AssigneeId)
         .into_tuple::<(Uuid, i64)>()
         .all(&state.db)
@@ -1864,19 +1793,11 @@ pub async fn load(
 }
 
 fn facts(row: &ticket::Model) -> Result<Facts, ApiError> {
-    Ok(Facts {
-        kind: TicketKind::parse(&row.kind).map_err(|e| anyhow::anyhow!(e))?,
-        price: row
-            .price_status
-            .as_deref()
-            .map(PriceStatus::parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!(e))?,
-    })
+    Ok(store_tickets::facts_of(row).map_err(|e| anyhow::anyhow!(e))?)
 }
 
 fn state_of(row: &ticket::Model) -> Result<TicketState, ApiError> {
-    Ok(TicketState::parse(&row.state).map_err(|e| anyhow::anyhow!(e))?)
+    Ok(store_tickets::state_of(row).map_err(|e| anyhow::anyhow!(e))?)
 }
 
 /// The state `action` leads to, or the 403/409 that refuses it.
@@ -2003,7 +1924,7 @@ async fn transact(
         active.answered_at = Set(None);
     }
     change(&mut active, now);
-    let actor = Actor::of(principal);
+    let actor = actor_of(principal);
     let txn = state.db.begin().await?;
     // Write first (SQLite), and only over the state we checked: a concurrent change makes
     // this update nothing, and the caller gets a 409 instead of a lost update.
@@ -2051,27 +1972,26 @@ async fn transact(
         sea_orm::ActiveValue::NotSet => None,
     };
     let event_action = event_action(action, price.as_deref());
-    let event_id = insert_event(
+    record_event(
         &txn,
-        row.id,
-        &actor,
-        event_action,
-        Some(from),
-        Some(
-            if matches!(action, Action::Rate { .. } | Action::RecordCallback { .. }) {
-                from
-            } else {
-                to
-            },
-        ),
-        note.clone(),
-        data.clone(),
+        NewEvent {
+            ticket_id: row.id,
+            actor,
+            action: event_action,
+            from: Some(from),
+            to: Some(
+                if matches!(action, Action::Rate { .. } | Action::RecordCallback { .. }) {
+                    from
+                } else {
+                    to
+                },
+            ),
+            note: note.clone(),
+            data: data.clone(),
+        },
         now,
     )
     .await?;
-    if tells_someone(event_action) {
-        notify(&txn, event_id, now).await?;
-    }
     if let Some(clock) = clock_met_by(action) {
         ticket_clock::Entity::update_many()
             .col_expr(ticket_clock::Column::MetAt, Expr::value(now))
@@ -2088,19 +2008,20 @@ async fn transact(
         } else {
             EventAction::Reopened
         };
-        let id = insert_event(
+        record_event(
             &txn,
-            row.id,
-            &actor,
-            follow,
-            Some(from),
-            Some(to),
-            None,
-            None,
+            NewEvent {
+                ticket_id: row.id,
+                actor,
+                action: follow,
+                from: Some(from),
+                to: Some(to),
+                note: None,
+                data: None,
+            },
             now,
         )
         .await?;
-        notify(&txn, id, now).await?;
     }
     if let Some(community) = &community {
         let (policy, hours, tz) = rules_of(community)?;
@@ -2159,19 +2080,6 @@ fn event_action(action: Action, price: Option<&str>) -> EventAction {
         Action::CallbackDue => EventAction::CallbackDue,
         Action::Cancel => EventAction::Cancelled,
     }
-}
-
-/// Whether an event has the workers tell someone (the rules of who are theirs).
-fn tells_someone(action: EventAction) -> bool {
-    !matches!(
-        action,
-        EventAction::Answered
-            | EventAction::Rated
-            | EventAction::CallbackRecorded
-            | EventAction::CallbackUnreached
-            | EventAction::CallbackDue
-            | EventAction::PhotoAdded
-    )
 }
 
 fn subject_of(row: &ticket::Model, kind: TicketKind) -> Result<Subject, ApiError> {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clock;
 pub mod entities;
 pub mod imports;
+pub mod jobs;
 pub mod notifications;
 pub mod org;
 pub mod people;

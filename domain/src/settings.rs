@@ -143,17 +143,22 @@ pub struct SmsSettings {
     /// Endpoint override (tests); the provider's real endpoint when absent.
     pub base_url: Option<String>,
     /// Aliyun AccessKey id or Tencent SecretId.
+    #[serde(deserialize_with = "digits::string")]
     pub access_key_id: String,
     /// Aliyun AccessKey secret or Tencent SecretKey.
     #[serde(serialize_with = "serialize_secret")]
     pub access_key_secret: SecretString,
-    /// Tencent `SmsSdkAppId`.
+    /// Tencent `SmsSdkAppId` (digits: `1400000001`).
+    #[serde(default, deserialize_with = "digits::opt_string")]
     pub sdk_app_id: Option<String>,
     /// Tencent region.
     pub region: Option<String>,
     /// Approved signature (签名).
+    #[serde(deserialize_with = "digits::string")]
     pub sign_name: String,
-    /// Approved template code per category (`outage`, `emergency`, `fee_reminder`, ...).
+    /// Approved template code per category (`outage`, `emergency`, `fee_reminder`,
+    /// `login_code`, ...); Tencent's are digits.
+    #[serde(default, deserialize_with = "digits::string_map")]
     pub templates: BTreeMap<String, String>,
 }
 
@@ -389,6 +394,49 @@ impl Settings {
     }
 }
 
+/// Strings that may be all digits: the environment provider reads `1400000001` as a
+/// number, but a Tencent SdkAppId or template id is an identifier, not a quantity.
+mod digits {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Str(String),
+        Unsigned(u64),
+        Signed(i64),
+    }
+
+    impl From<Text> for String {
+        fn from(t: Text) -> Self {
+            match t {
+                Text::Str(s) => s,
+                Text::Unsigned(n) => n.to_string(),
+                Text::Signed(n) => n.to_string(),
+            }
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Text::deserialize(d).map(String::from)
+    }
+
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Text>::deserialize(d)?.map(String::from))
+    }
+
+    pub fn string_map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, String>, D::Error> {
+        Ok(BTreeMap::<String, Text>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect())
+    }
+}
+
 fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose_secret())
 }
@@ -436,6 +484,31 @@ mod tests {
             assert_eq!(settings.server.port, 9999);
             assert_eq!(settings.storage.photo_dir, "/var/lib/courtyard/photos");
             assert!(settings.is_postgres());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type.
+    fn digit_only_identifiers_from_the_environment_stay_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COURTYARD_NOTIFICATIONS__SMS__PROVIDER", "tencent");
+            jail.set_env("COURTYARD_NOTIFICATIONS__SMS__ACCESS_KEY_ID", "AKID01");
+            jail.set_env("COURTYARD_NOTIFICATIONS__SMS__ACCESS_KEY_SECRET", "s3cret");
+            jail.set_env("COURTYARD_NOTIFICATIONS__SMS__SDK_APP_ID", "1400000001");
+            jail.set_env("COURTYARD_NOTIFICATIONS__SMS__SIGN_NAME", "庭院物业");
+            jail.set_env(
+                "COURTYARD_NOTIFICATIONS__SMS__TEMPLATES__LOGIN_CODE",
+                "2233445",
+            );
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            let sms = settings.notifications.sms.expect("sms configured");
+            assert_eq!(sms.sdk_app_id.as_deref(), Some("1400000001"));
+            assert_eq!(
+                sms.templates.get("login_code").map(String::as_str),
+                Some("2233445")
+            );
+            assert_eq!(sms.access_key_id, "AKID01");
             Ok(())
         });
     }

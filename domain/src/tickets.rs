@@ -54,9 +54,24 @@ impl TicketState {
         matches!(self, TicketState::Closed | TicketState::Cancelled)
     }
 
-    /// Whether the ticket is someone's open work (task lists, "open tickets").
+    /// Whether someone still follows the ticket (task lists, "open tickets"): not final.
     pub fn is_open(self) -> bool {
         !self.is_final()
+    }
+
+    /// The states in which the work itself is still to do: the work clocks run (the SLA
+    /// watch pages people) and the ticket counts towards its assignee's load at dispatch.
+    pub const IN_WORK: [TicketState; 5] = [
+        TicketState::Submitted,
+        TicketState::Dispatched,
+        TicketState::Accepted,
+        TicketState::OnSite,
+        TicketState::Reopened,
+    ];
+
+    /// Whether the work is still to do (one of [`TicketState::IN_WORK`]).
+    pub fn is_in_work(self) -> bool {
+        Self::IN_WORK.contains(&self)
     }
 }
 
@@ -236,6 +251,22 @@ string_enum! {
         SlaWarned = "sla_warned",
         /// An SLA clock ran out: escalated to the supervisor.
         SlaBreached = "sla_breached",
+    }
+}
+
+impl EventAction {
+    /// Whether the workers tell someone of this event (who is theirs to decide): answers,
+    /// ratings, callbacks and photos are for the history and the front desk only.
+    pub fn tells_someone(self) -> bool {
+        !matches!(
+            self,
+            EventAction::Answered
+                | EventAction::Rated
+                | EventAction::CallbackRecorded
+                | EventAction::CallbackUnreached
+                | EventAction::CallbackDue
+                | EventAction::PhotoAdded
+        )
     }
 }
 

@@ -35,7 +35,7 @@ use std::{
 
 use anyhow::Context;
 use chrono::Utc;
-use courtyard_api::startup::{Application, Dependencies};
+use courtyard::{Application, Dependencies};
 use courtyard_domain::{
     Settings, SystemClock,
     auth::Password,

@@ -8,15 +8,14 @@
 //!   (default `postgres://postgres@127.0.0.1:5432/test`).
 //! - `COURTYARD_TEST_REDIS_URL`: Redis for the tests that use it
 //!   (default `redis://127.0.0.1:6379`).
+//! - `COURTYARD_TEST_DB_PREFIX`: the prefix of the PostgreSQL test databases
+//!   (default `courtyard_t_`; `.ci/test` sets one per run and drops them afterwards).
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use courtyard_api::{
-    sms::CodeSender,
-    startup::{Application, Dependencies},
-};
+use courtyard::{Application, Dependencies};
 use courtyard_domain::{
     ManualClock, Settings,
     auth::Password,
@@ -24,6 +23,7 @@ use courtyard_domain::{
     new_id,
     people::{PhoneNumber, StaffRole},
 };
+use courtyard_providers::login_codes::CodeSender;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
@@ -33,6 +33,23 @@ use uuid::Uuid;
 pub mod mocks;
 pub mod recording;
 pub mod world;
+
+/// The prefix of this run's PostgreSQL test databases: `COURTYARD_TEST_DB_PREFIX` (set per
+/// run by `.ci/test`, which drops the databases with it when the run ends), else `courtyard_t_`.
+fn test_database_prefix() -> String {
+    let prefix =
+        std::env::var("COURTYARD_TEST_DB_PREFIX").unwrap_or_else(|_| "courtyard_t_".into());
+    // Interpolated unquoted into CREATE DATABASE; prefix + 32 hex must fit PostgreSQL's 63 bytes.
+    assert!(
+        prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && prefix.len() <= 31,
+        "COURTYARD_TEST_DB_PREFIX must be a-z, 0-9 or _, start with a letter, at most 31 bytes: {prefix:?}"
+    );
+    prefix
+}
 
 /// Which database the suite runs on.
 pub fn backend() -> &'static str {
@@ -76,6 +93,10 @@ impl CodeSender for CapturedCodes {
             .push((phone.as_str().to_owned(), code.to_owned()));
         Ok(())
     }
+
+    fn delivers(&self) -> bool {
+        true
+    }
 }
 
 /// A running application and a client for it.
@@ -103,8 +124,8 @@ pub struct TestApp {
 
 enum Cleanup {
     File(std::path::PathBuf),
-    /// Test databases are dropped by `.ci/test` before a run; dropping one here would race
-    /// the server's pool, which closes asynchronously.
+    /// Test databases are dropped by `.ci/test` after its run (the ones with its prefix);
+    /// dropping one here would race the server's pool, which closes asynchronously.
     Postgres,
 }
 
@@ -189,7 +210,7 @@ async fn spawn_with_workers(
         "postgres" => {
             let admin_url = std::env::var("COURTYARD_TEST_PG_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let database = format!("courtyard_t_{id}");
+            let database = format!("{}{id}", test_database_prefix());
             let admin = Database::connect(&admin_url)
                 .await
                 .expect("connect to PostgreSQL");
@@ -236,13 +257,14 @@ async fn start(
     let sent = recording::RecordingDeliverer::new();
     let deps = Dependencies {
         clock: Arc::new(clock.clone()),
-        code_sender: codes.clone(),
+        code_sender: Some(codes.clone()),
         deliverer: if real_providers {
             None
         } else {
             Some(sent.clone())
         },
         workers,
+        ..Dependencies::default()
     };
     let app = Application::build(settings.clone(), deps)
         .await

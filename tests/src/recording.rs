@@ -9,10 +9,8 @@ use std::{
 };
 
 use async_trait::async_trait;
-use courtyard_workers::{
-    channels::SendOutcome,
-    deliver::{Deliverer, SendJob},
-};
+use courtyard_providers::SendOutcome;
+use courtyard_workers::deliver::{Deliverer, SendJob};
 
 /// Records sends; answers `Sent` unless told otherwise for a target.
 #[derive(Default)]

@@ -16,7 +16,7 @@ use courtyard_domain::people::mask_phone;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::channels::SendOutcome;
+use courtyard_providers::SendOutcome;
 
 /// Everything a channel needs to send one delivery, carried in the job so senders do not
 /// read the database before sending.
@@ -126,7 +126,7 @@ impl Deliverer for InTurn {
 }
 
 /// APNs as a deliverer.
-pub struct ApnsDeliverer(pub crate::channels::apns::ApnsClient);
+pub struct ApnsDeliverer(pub courtyard_providers::apns::ApnsClient);
 
 #[async_trait]
 impl Deliverer for ApnsDeliverer {
@@ -136,7 +136,7 @@ impl Deliverer for ApnsDeliverer {
                 reason: "the device has no APNs topic".into(),
             };
         };
-        let device = crate::channels::ApnsDevice {
+        let device = courtyard_providers::ApnsDevice {
             token: job.target.clone(),
             topic,
             sandbox: job.sandbox,
@@ -146,7 +146,7 @@ impl Deliverer for ApnsDeliverer {
 }
 
 /// FCM as a deliverer.
-pub struct FcmDeliverer(pub crate::channels::fcm::FcmClient);
+pub struct FcmDeliverer(pub courtyard_providers::fcm::FcmClient);
 
 #[async_trait]
 impl Deliverer for FcmDeliverer {
@@ -159,7 +159,7 @@ impl Deliverer for FcmDeliverer {
 /// the message title as parameters.
 pub struct SmsDeliverer {
     /// The provider.
-    pub provider: crate::channels::sms::SmsProvider,
+    pub provider: courtyard_providers::sms::SmsProvider,
     /// Approved signature.
     pub sign_name: String,
     /// Template per category.
@@ -174,7 +174,7 @@ impl Deliverer for SmsDeliverer {
                 reason: format!("no SMS template configured for {}", job.category),
             };
         };
-        let message = crate::channels::SmsMessage {
+        let message = courtyard_providers::SmsMessage {
             phone: job.target.clone(),
             template: template.clone(),
             sign_name: self.sign_name.clone(),
@@ -190,7 +190,7 @@ impl Deliverer for SmsDeliverer {
 /// WeChat subscription messages as a deliverer.
 pub struct WechatDeliverer {
     /// The client.
-    pub client: crate::channels::wechat::WechatClient,
+    pub client: courtyard_providers::wechat::WechatClient,
     /// Template per category.
     pub templates: BTreeMap<String, String>,
 }
@@ -205,7 +205,7 @@ impl Deliverer for WechatDeliverer {
         };
         // Subscription `thing` fields hold at most 20 characters.
         let short = |text: &str| text.chars().take(20).collect::<String>();
-        let message = crate::channels::WechatMessage {
+        let message = courtyard_providers::WechatMessage {
             openid: job.target.clone(),
             template_id: template.clone(),
             page: Some("pages/inbox/index".into()),
@@ -218,18 +218,18 @@ impl Deliverer for WechatDeliverer {
     }
 }
 
-fn push_message(job: &SendJob) -> crate::channels::PushMessage {
+fn push_message(job: &SendJob) -> courtyard_providers::PushMessage {
     let urgent =
         courtyard_domain::notifications::Category::parse(&job.category).is_ok_and(|c| c.urgent());
-    crate::channels::PushMessage {
+    courtyard_providers::PushMessage {
         collapse_id: job.collapse_id.clone(),
         title: job.title.clone(),
         body: job.body.clone(),
         data: job.data.clone(),
         priority: if urgent {
-            crate::channels::Priority::High
+            courtyard_providers::Priority::High
         } else {
-            crate::channels::Priority::Normal
+            courtyard_providers::Priority::Normal
         },
         expires_at: None,
     }
@@ -241,7 +241,7 @@ impl Providers {
         settings: &courtyard_domain::Settings,
         clock: Arc<dyn courtyard_domain::Clock>,
     ) -> anyhow::Result<Self> {
-        use crate::channels::{apns, fcm, sms, wechat};
+        use courtyard_providers::{apns, fcm, sms, wechat};
         use secrecy::ExposeSecret;
         let n = &settings.notifications;
         let mut by_channel: BTreeMap<String, Arc<dyn Deliverer>> = BTreeMap::new();
@@ -276,38 +276,7 @@ impl Providers {
             by_channel.insert("fcm".into(), fcm);
         }
         if let Some(s) = &n.sms {
-            let provider = match s.provider.as_str() {
-                "aliyun" => {
-                    let mut config = sms::AliyunConfig::new(
-                        s.access_key_id.clone(),
-                        s.access_key_secret.clone(),
-                    );
-                    if let Some(url) = &s.base_url {
-                        config.base_url = url.clone();
-                    }
-                    sms::SmsProvider::Aliyun(sms::AliyunSms::new(config, clock.clone()))
-                }
-                "tencent" => {
-                    let app = s.sdk_app_id.clone().ok_or_else(|| {
-                        anyhow::anyhow!("notifications.sms.sdk_app_id is required for tencent")
-                    })?;
-                    let mut config = sms::TencentConfig::new(
-                        s.access_key_id.clone(),
-                        s.access_key_secret.clone(),
-                        app,
-                    );
-                    if let Some(url) = &s.base_url {
-                        config.base_url = url.clone();
-                    }
-                    if let Some(region) = &s.region {
-                        config.region = region.clone();
-                    }
-                    sms::SmsProvider::Tencent(sms::TencentSms::new(config, clock.clone()))
-                }
-                other => {
-                    anyhow::bail!("notifications.sms.provider `{other}` is not aliyun or tencent")
-                }
-            };
+            let provider = sms::SmsProvider::from_settings(s, clock.clone())?;
             by_channel.insert(
                 "sms".into(),
                 Arc::new(SmsDeliverer {

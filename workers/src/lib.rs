@@ -4,7 +4,6 @@
 //! Each job is a small module under [`jobs`] with an idempotent handler; the runner drives
 //! them until shutdown and lets a batch in progress finish.
 
-pub mod channels;
 pub mod deliver;
 pub mod jobs;
 pub mod lease;

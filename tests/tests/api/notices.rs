@@ -5,8 +5,8 @@
 //! `sms_wechat_providers`.
 
 use chrono::{Duration, TimeZone, Utc};
+use courtyard_providers::SendOutcome;
 use courtyard_tests::{ClockExt, TestApp, Tokens, spawn_app_with, world::World};
-use courtyard_workers::channels::SendOutcome;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

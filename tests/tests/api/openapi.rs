@@ -16,7 +16,7 @@ async fn checked_in_document_matches_the_code() {
     let checked_in = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "openapi/courtyard.yaml is stale: run `cargo run -p courtyard-api -- openapi --output openapi/courtyard.yaml` \
+        "openapi/courtyard.yaml is stale: run `cargo run -p courtyard -- openapi --output openapi/courtyard.yaml` \
          (or this test with COURTYARD_UPDATE_OPENAPI=1) and commit the result"
     );
 }

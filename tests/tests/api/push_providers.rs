@@ -5,14 +5,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{TimeZone, Utc};
 use courtyard_domain::ManualClock;
-use courtyard_tests::{
-    ClockExt,
-    mocks::{MockApns, MockFcm, apns, fcm},
-};
-use courtyard_workers::channels::{
+use courtyard_providers::{
     ApnsDevice, Priority, PushMessage, SendOutcome,
     apns::{ApnsClient, ApnsConfig},
     fcm::{FcmClient, FcmConfig, ServiceAccount},
+};
+use courtyard_tests::{
+    ClockExt,
+    mocks::{MockApns, MockFcm, apns, fcm},
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -5,14 +5,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{TimeZone, Utc};
 use courtyard_domain::{Clock, ManualClock};
-use courtyard_tests::mocks::{
-    sms::{MockAliyun, MockTencent},
-    wechat::MockWechat,
-};
-use courtyard_workers::channels::{
+use courtyard_providers::{
     SendOutcome, SmsMessage, WechatMessage,
     sms::{AliyunConfig, AliyunSms, SmsProvider, TencentConfig, TencentSms},
     wechat::{WechatClient, WechatConfig},
+};
+use courtyard_tests::mocks::{
+    sms::{MockAliyun, MockTencent},
+    wechat::MockWechat,
 };
 use secrecy::SecretString;
 use serde_json::json;

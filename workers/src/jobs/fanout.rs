@@ -27,7 +27,6 @@ use sea_orm::{
     QuerySelect, QueryTrait, Statement, Value,
     sea_query::{Expr, OnConflict},
 };
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,32 +37,7 @@ pub const NAME: &str = "notice_fanout";
 /// Residents per batch.
 const BATCH: usize = 1_000;
 
-/// The fan-out job's input.
-#[derive(Debug, Deserialize)]
-pub struct FanoutJob {
-    /// The notice.
-    pub notice_id: Uuid,
-}
-
-/// Who a notice is for; all empty means the whole community.
-#[derive(Debug, Default, Deserialize, serde::Serialize, Clone, PartialEq, Eq)]
-pub struct Audience {
-    /// Whole buildings.
-    #[serde(default)]
-    pub building_ids: Vec<Uuid>,
-    /// Whole units.
-    #[serde(default)]
-    pub unit_ids: Vec<Uuid>,
-    /// Single households.
-    #[serde(default)]
-    pub household_ids: Vec<Uuid>,
-}
-
-impl Audience {
-    fn is_whole_community(&self) -> bool {
-        self.building_ids.is_empty() && self.unit_ids.is_empty() && self.household_ids.is_empty()
-    }
-}
+pub use courtyard_domain::jobs::{Audience, NoticeFanout as FanoutJob};
 
 /// The households an audience covers, in one community.
 pub async fn audience_households(

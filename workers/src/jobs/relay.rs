@@ -6,9 +6,11 @@
 //! relayed again if the job is lost.
 
 use anyhow::Context;
-use courtyard_domain::entities::outbox_entry;
+use courtyard_domain::{
+    entities::outbox_entry,
+    jobs::{DeliveriesEnqueue, NoticeFanout, OutboxJob, TicketNotify},
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -20,19 +22,14 @@ use crate::{
 /// The job's name in logs.
 pub const NAME: &str = "outbox_relay";
 /// Outbox kind: fan a notice out to its audience.
-pub const NOTICE_FANOUT: &str = "notice.fanout";
-/// Outbox kind: tell the people a ticket event concerns (`{"event_id": ...}`).
-pub const TICKET_NOTIFY: &str = "ticket.notify";
+pub const NOTICE_FANOUT: &str = NoticeFanout::KIND;
+/// Outbox kind: tell the people a ticket event concerns.
+pub const TICKET_NOTIFY: &str = TicketNotify::KIND;
 /// Outbox kind: (re)enqueue deliveries, e.g. a dead letter an admin replays.
-pub const DELIVERIES_ENQUEUE: &str = "deliveries.enqueue";
+pub const DELIVERIES_ENQUEUE: &str = DeliveriesEnqueue::KIND;
 
 /// The field a relayed job carries its outbox row's id in, when the job settles the row.
 pub const OUTBOX_ID: &str = "outbox_id";
-
-#[derive(Deserialize)]
-struct DeliveryIds {
-    delivery_ids: Vec<Uuid>,
-}
 
 /// Relays one batch; returns how many rows it relayed.
 pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
@@ -71,7 +68,7 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
                 held.push(row.id);
             }
             DELIVERIES_ENQUEUE => {
-                let ids: DeliveryIds = serde_json::from_value(row.payload.clone())
+                let ids: DeliveriesEnqueue = serde_json::from_value(row.payload.clone())
                     .context("deliveries.enqueue payload")?;
                 p.enqueue_deliveries(&ids.delivery_ids).await?;
             }

@@ -37,8 +37,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use courtyard_providers::SendOutcome;
+
 use crate::{
-    channels::SendOutcome,
     deliver::SendJob,
     jobs::fanout::insert_ignoring_duplicates,
     pipeline::{CHUNK, Pipeline, SEND, decode_send},

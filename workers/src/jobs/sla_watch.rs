@@ -9,24 +9,19 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{outbox_entry, ticket, ticket_clock, ticket_event},
-    new_id,
-    ticket_messages::ActorKind,
-    tickets::{
-        Action, ClockKind, EventAction, Facts, Party, PriceStatus, TicketKind, TicketState,
-        transition,
-    },
+    entities::{ticket, ticket_clock},
+    tickets::{Action, ClockKind, EventAction, Party, TicketState, transition},
 };
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
     sea_query::{Expr, Func},
 };
 use serde_json::json;
 
-use crate::{jobs::relay::TICKET_NOTIFY, pipeline::Pipeline};
+use courtyard_store::tickets::{Actor, NewEvent, facts_of, record_event};
+
+use crate::pipeline::Pipeline;
 
 /// The job's name in logs.
 pub const NAME: &str = "sla_watch";
@@ -35,13 +30,7 @@ const BATCH: u64 = 500;
 
 /// States in which a ticket's work clocks run: once the work is done they no longer page
 /// anyone (the KPIs read a late `met_at` off the clock itself).
-const WORKING: [TicketState; 5] = [
-    TicketState::Submitted,
-    TicketState::Dispatched,
-    TicketState::Accepted,
-    TicketState::OnSite,
-    TicketState::Reopened,
-];
+const WORKING: [TicketState; 5] = TicketState::IN_WORK;
 
 /// Warns, escalates and opens callbacks that are due; returns how many clocks it acted on.
 pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
@@ -167,7 +156,7 @@ async fn warn(
         txn.rollback().await?;
         return Ok(false);
     };
-    record(&txn, clock, EventAction::SlaWarned, state, state, now, true).await?;
+    record(&txn, clock, EventAction::SlaWarned, state, state, now).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -203,16 +192,7 @@ async fn breach(
         .exec(&txn)
         .await
         .context("flagging the ticket breached")?;
-    record(
-        &txn,
-        clock,
-        EventAction::SlaBreached,
-        state,
-        state,
-        now,
-        true,
-    )
-    .await?;
+    record(&txn, clock, EventAction::SlaBreached, state, state, now).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -239,13 +219,7 @@ async fn open_callback(
         .await?
         .context("the clock's ticket")?;
     let from = TicketState::parse(&ticket.state).map_err(|e| anyhow::anyhow!(e))?;
-    let facts = Facts {
-        kind: TicketKind::parse(&ticket.kind).map_err(|e| anyhow::anyhow!(e))?,
-        price: ticket
-            .price_status
-            .as_deref()
-            .and_then(|s| PriceStatus::parse(s).ok()),
-    };
+    let facts = facts_of(&ticket).map_err(|e| anyhow::anyhow!(e))?;
     let Ok(to) = transition(from, Action::CallbackDue, &[Party::System], facts) else {
         // Rated between the query and now: nothing to call back.
         txn.rollback().await?;
@@ -264,7 +238,7 @@ async fn open_callback(
         return Ok(false);
     }
     // The front desk's list shows it; nobody is pushed.
-    record(&txn, clock, EventAction::CallbackDue, from, to, now, false).await?;
+    record(&txn, clock, EventAction::CallbackDue, from, to, now).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -286,8 +260,8 @@ async fn working_state(
         .filter(|s| WORKING.contains(s)))
 }
 
-/// Writes the system's event about `clock` and, when people are to hear of it, its outbox
-/// row.
+/// Writes the system's event about `clock` (and, when people are to hear of it, its outbox
+/// row: [`EventAction::tells_someone`]).
 async fn record(
     txn: &impl ConnectionTrait,
     clock: &ticket_clock::Model,
@@ -295,40 +269,25 @@ async fn record(
     from: TicketState,
     to: TicketState,
     now: DateTime<Utc>,
-    notify: bool,
 ) -> anyhow::Result<()> {
-    let event_id = new_id();
-    ticket_event::ActiveModel {
-        id: Set(event_id),
-        ticket_id: Set(clock.ticket_id),
-        actor_kind: Set(ActorKind::System.as_str().into()),
-        actor_id: Set(None),
-        action: Set(action.as_str().into()),
-        from_state: Set(Some(from.as_str().into())),
-        to_state: Set(Some(to.as_str().into())),
-        note: Set(None),
-        data: Set(Some(json!({
-            "clock": clock.clock,
-            "round": clock.round,
-            "due_at": clock.due_at,
-        }))),
-        created_at: Set(now),
-    }
-    .insert(txn)
+    record_event(
+        txn,
+        NewEvent {
+            ticket_id: clock.ticket_id,
+            actor: Actor::SYSTEM,
+            action,
+            from: Some(from),
+            to: Some(to),
+            note: None,
+            data: Some(json!({
+                "clock": clock.clock,
+                "round": clock.round,
+                "due_at": clock.due_at,
+            })),
+        },
+        now,
+    )
     .await
     .context("recording the ticket event")?;
-    if notify {
-        outbox_entry::ActiveModel {
-            id: Set(new_id()),
-            kind: Set(TICKET_NOTIFY.into()),
-            payload: Set(json!({ "event_id": event_id })),
-            available_at: Set(now),
-            created_at: Set(now),
-            relayed_at: Set(None),
-        }
-        .insert(txn)
-        .await
-        .context("queueing the ticket notification")?;
-    }
     Ok(())
 }

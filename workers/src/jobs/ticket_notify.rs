@@ -29,7 +29,6 @@ use sea_orm::{
     ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     sea_query::Query,
 };
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -44,15 +43,7 @@ use crate::{
 /// The job's name in logs.
 pub const NAME: &str = "ticket_notify";
 
-/// The job's input: the outbox payload, with the outbox row's id the relay adds.
-#[derive(Debug, Deserialize)]
-pub struct TicketNotifyJob {
-    /// The `ticket_events` row to tell people of.
-    pub event_id: Uuid,
-    /// The outbox row to settle when done.
-    #[serde(default)]
-    pub outbox_id: Option<Uuid>,
-}
+pub use courtyard_domain::jobs::TicketNotify as TicketNotifyJob;
 
 /// Tells the people one ticket event concerns, then settles its outbox row.
 pub async fn run(p: &Pipeline, job: &TicketNotifyJob) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::{SendOutcome, WechatMessage};
+use crate::{SendOutcome, WechatMessage};
 
 /// WeChat's API endpoint.
 pub const WECHAT_BASE_URL: &str = "https://api.weixin.qq.com";
@@ -153,7 +153,7 @@ impl WechatClient {
             Err(e) => return transport_failure(e),
         };
         let status = response.status();
-        let retry_after = super::retry_after(response.headers());
+        let retry_after = crate::retry_after(response.headers());
         let Ok(answer) = response.json::<SendAnswer>().await else {
             return unreadable(status, retry_after);
         };
@@ -230,7 +230,7 @@ impl WechatClient {
             .await
             .map_err(transport_failure)?;
         let status = response.status();
-        let retry_after = super::retry_after(response.headers());
+        let retry_after = crate::retry_after(response.headers());
         let answer = response
             .json::<TokenAnswer>()
             .await

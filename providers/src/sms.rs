@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::{SendOutcome, SmsMessage};
+use crate::{SendOutcome, SmsMessage};
 
 /// Aliyun's SMS endpoint.
 pub const ALIYUN_BASE_URL: &str = "https://dysmsapi.aliyuncs.com";
@@ -55,6 +55,45 @@ impl SmsProvider {
             Self::Aliyun(_) => "aliyun",
             Self::Tencent(_) => "tencent",
         }
+    }
+
+    /// The client `settings` configure (`provider` = `aliyun` or `tencent`).
+    pub fn from_settings(
+        settings: &courtyard_domain::settings::SmsSettings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Ok(match settings.provider.as_str() {
+            "aliyun" => {
+                let mut config = AliyunConfig::new(
+                    settings.access_key_id.clone(),
+                    settings.access_key_secret.clone(),
+                );
+                if let Some(url) = &settings.base_url {
+                    config.base_url = url.clone();
+                }
+                Self::Aliyun(AliyunSms::new(config, clock))
+            }
+            "tencent" => {
+                let app = settings.sdk_app_id.clone().ok_or_else(|| {
+                    anyhow::anyhow!("notifications.sms.sdk_app_id is required for tencent")
+                })?;
+                let mut config = TencentConfig::new(
+                    settings.access_key_id.clone(),
+                    settings.access_key_secret.clone(),
+                    app,
+                );
+                if let Some(url) = &settings.base_url {
+                    config.base_url = url.clone();
+                }
+                if let Some(region) = &settings.region {
+                    config.region = region.clone();
+                }
+                Self::Tencent(TencentSms::new(config, clock))
+            }
+            other => {
+                anyhow::bail!("notifications.sms.provider `{other}` is not aliyun or tencent")
+            }
+        })
     }
 }
 
@@ -166,7 +205,7 @@ impl AliyunSms {
             Err(e) => return transport_failure("aliyun", &phone, e),
         };
         let status = response.status();
-        let retry_after = super::retry_after(response.headers());
+        let retry_after = crate::retry_after(response.headers());
         let Ok(AliyunAnswer {
             code: Some(code),
             message,
@@ -365,7 +404,7 @@ impl TencentSms {
             Err(e) => return transport_failure("tencent", &phone, e),
         };
         let status = response.status();
-        let retry_after = super::retry_after(response.headers());
+        let retry_after = crate::retry_after(response.headers());
         let Ok(TencentAnswer { response: answer }) = response.json::<TencentAnswer>().await else {
             return unreadable("tencent", &phone, status, retry_after);
         };

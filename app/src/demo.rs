@@ -10,13 +10,45 @@ use courtyard_domain::{
         staff, staff_community, unit,
     },
     new_id,
-    people::StaffRole,
+    people::{PhoneNumber, StaffRole},
 };
+use courtyard_providers::login_codes::{CodeSender, LogCodeSender};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     TransactionTrait,
 };
 use serde_json::json;
+
+/// What [`seed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    /// The demo data was written now.
+    Created,
+    /// The database already held it (an earlier `demo` in the same directory).
+    Reused,
+}
+
+/// Shows login codes on the demo's own output, one highlighted line each, as well as in the
+/// log: the demo has no SMS provider, and a code lost among request logs is hard to find.
+pub struct DemoCodeSender;
+
+#[async_trait::async_trait]
+impl CodeSender for DemoCodeSender {
+    async fn send_login_code(&self, phone: &PhoneNumber, code: &str) -> anyhow::Result<()> {
+        LogCodeSender.send_login_code(phone, code).await?;
+        let line = format!("LOGIN CODE for {}: {code}", phone.masked());
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!("\n    \x1b[1;30;43m {line} \x1b[0m\n");
+        } else {
+            println!("\n    >>> {line} <<<\n");
+        }
+        Ok(())
+    }
+
+    fn delivers(&self) -> bool {
+        false
+    }
+}
 
 /// The demo company's name.
 pub const COMPANY: &str = "Courtyard Demo Property Co. 庭院物业";
@@ -61,24 +93,24 @@ pub const LOGINS: &[DemoLogin] = &[
     DemoLogin {
         who: "resident 张伟 (3栋 1单元 1201)",
         login: "13800000001",
-        secret: "SMS code: see the log line 'login code'",
+        secret: "SMS code: printed as LOGIN CODE",
     },
     DemoLogin {
         who: "resident Emma Li (3栋 1单元 1202, en)",
         login: "13800000002",
-        secret: "SMS code: see the log line 'login code'",
+        secret: "SMS code: printed as LOGIN CODE",
     },
 ];
 
 /// Seeds the demo data unless it is already there.
-pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<()> {
+pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<Seeded> {
     if company::Entity::find()
         .filter(company::Column::Name.eq(COMPANY))
         .one(db)
         .await?
         .is_some()
     {
-        return Ok(());
+        return Ok(Seeded::Reused);
     }
     let now = clock.now();
     let hash_of = |p: &str| {
@@ -261,5 +293,5 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
     }
     txn.commit().await?;
     tracing::info!("demo data seeded");
-    Ok(())
+    Ok(Seeded::Created)
 }

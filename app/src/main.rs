@@ -1,13 +1,13 @@
-//! `courtyard`: the API server (with the workers in-process), demo mode, migrations, the
-//! OpenAPI export and admin bootstrap.
+//! `courtyard`: the API server (with the workers in-process), the workers alone, demo mode,
+//! migrations, the OpenAPI export and admin bootstrap.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use courtyard::{Application, Dependencies, demo};
 use courtyard_api::{
-    demo,
-    startup::{self, Application, Dependencies},
+    startup::{self, SecretPolicy},
     telemetry,
 };
 use courtyard_domain::{
@@ -17,7 +17,9 @@ use courtyard_domain::{
     new_id,
     people::StaffRole,
 };
+use courtyard_providers::login_codes::CodeSender;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use secrecy::ExposeSecret;
 
 // glibc's allocator spends a third of a busy API's CPU in malloc/free (measured with perf
 // under the ticket load benchmark); mimalloc keeps per-thread free lists.
@@ -48,6 +50,8 @@ enum Command {
     },
     /// Seed the demo community, then serve API + workers, with readable logs.
     Demo,
+    /// Run the workers alone (scale them apart from the API); the database must be migrated.
+    Workers,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI document (YAML), or write it to a file.
@@ -84,13 +88,14 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { no_workers } => serve(settings, !no_workers, false).await,
         Command::Demo => serve(settings, true, true).await,
+        Command::Workers => courtyard::run_workers(settings).await,
         Command::Migrate => {
             startup::connect_and_migrate(&settings).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Openapi { output } => {
-            let yaml = courtyard_api::startup::export_openapi().await?;
+            let yaml = startup::export_openapi().await?;
             match output {
                 Some(path) => std::fs::write(&path, yaml)
                     .with_context(|| format!("writing {}", path.display()))?,
@@ -149,13 +154,30 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings, with_workers: bool, demo_mode: bool) -> anyhow::Result<()> {
     let deps = Dependencies {
         workers: with_workers,
+        // One demo process may sign with a key of its own; `serve` needs the shared one.
+        secret_policy: if demo_mode {
+            SecretPolicy::RandomIfMissing
+        } else {
+            SecretPolicy::Required
+        },
+        // The demo shows codes on its own output unless an SMS provider is configured.
+        code_sender: (demo_mode && settings.notifications.sms.is_none())
+            .then(|| Arc::new(demo::DemoCodeSender) as Arc<dyn CodeSender>),
         ..Dependencies::default()
     };
     let app = Application::build(settings, deps).await?;
-    let state = app.state().clone();
-    if demo_mode {
-        demo::seed(&state.db, &SystemClock).await?;
+    if !demo_mode && !app.sends_login_codes() {
+        tracing::warn!(
+            "no SMS provider configured (notifications.sms): login codes are written to the log \
+             instead of sent; residents cannot log in by SMS"
+        );
     }
+    let state = app.state().clone();
+    let seeded = if demo_mode {
+        Some(demo::seed(&state.db, &SystemClock).await?)
+    } else {
+        None
+    };
     let base = format!("http://{}:{}", state.settings.server.host, app.port());
     tracing::info!(url = %base, docs = %format!("{base}/docs"), "Courtyard is listening");
     if demo_mode {
@@ -165,10 +187,24 @@ async fn serve(settings: Settings, with_workers: bool, demo_mode: bool) -> anyho
         for login in demo::LOGINS {
             println!("  {:<40} {:<14} {}", login.who, login.login, login.secret);
         }
+        if seeded == Some(demo::Seeded::Reused) {
+            // A PostgreSQL URL may hold a password: only a SQLite file is named.
+            let url = state.settings.database.url.expose_secret();
+            match url.strip_prefix("sqlite://") {
+                Some(file) => println!(
+                    "\n(Reusing the demo data already in {}: delete that file for a fresh start.)",
+                    file.split('?').next().unwrap_or(file)
+                ),
+                None => println!("\n(Reusing the demo data already in the configured database.)"),
+            }
+        }
+        println!(
+            "\nStaff: curl -s -X POST {base}/v1/auth/staff-login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"courtyard-admin\"}}'"
+        );
         println!(
             "\nTry: curl -s -X POST {base}/v1/auth/sms-codes -H 'content-type: application/json' -d '{{\"phone\":\"13800000001\"}}'\n"
         );
     }
-    app.run_until(startup::shutdown_signal()).await?;
+    app.run_until(courtyard::shutdown_signal()).await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::RwLock;
 
-use super::{Priority, PushMessage, SendOutcome, apns::http2_client, retry_after};
+use crate::{Priority, PushMessage, SendOutcome, apns::http2_client, retry_after};
 
 /// The only scope FCM sends need.
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";

@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ApnsDevice, Priority, PushMessage, SendOutcome, retry_after};
+use crate::{ApnsDevice, Priority, PushMessage, SendOutcome, retry_after};
 
 /// How long a provider token is reused (Apple refuses tokens older than an hour).
 const TOKEN_REUSE: chrono::Duration = chrono::Duration::minutes(50);

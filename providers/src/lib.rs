@@ -1,7 +1,8 @@
-//! Channel providers: one client per provider, each speaking the real wire format to a base
-//! URL that is configuration (tests point it at local mock servers). A client sends one
-//! message to one recipient and classifies the provider's answer into a [`SendOutcome`];
-//! retries, dedupe and recording belong to the sender job, not here.
+//! Outbound provider clients, used by the API and the workers alike: one client per
+//! provider, each speaking the real wire format to a base URL that is configuration (tests
+//! point it at local mock servers). A channel client sends one message to one recipient and
+//! classifies the provider's answer into a [`SendOutcome`]; retries, dedupe and recording
+//! belong to the sender job, not here. No database in this crate.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -9,8 +10,10 @@ use chrono::{DateTime, Utc};
 
 pub mod apns;
 pub mod fcm;
+pub mod login_codes;
 pub mod sms;
 pub mod wechat;
+pub mod wechat_login;
 
 /// How urgent a push is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,44 @@
+//! The queries and transactions the API and the workers share: connecting (and migrating),
+//! the outbox write, the ticket event write, communities as recently read, and where photo
+//! bytes are kept. Errors here are `sea_orm::DbErr` or `anyhow` with context; each caller
+//! maps them to its own error type (the API to problems, jobs to retries).
+
+pub mod communities;
+pub mod outbox;
+pub mod photos;
+pub mod tickets;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use courtyard_domain::Settings;
+use courtyard_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use secrecy::ExposeSecret;
+
+/// A pool on the configured database (SQLite in WAL mode with foreign keys, or PostgreSQL).
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(settings.database.url.expose_secret().to_owned());
+    options
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options)
+        .await
+        .context("connecting to the database")
+}
+
+/// [`connect`], then applies every pending migration.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(settings).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("applying migrations")?;
+    Ok(db)
+}
