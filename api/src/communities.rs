@@ -14,7 +14,7 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, SqlErr,
+    QueryFilter,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     ApiTags,
     authz::{ADMINS, ALL_STAFF, BearerAuth, ROLL_KEEPERS, StaffPrincipal},
-    error::{ApiError, ApiResult, FieldContext, status::*},
+    error::{ApiError, ApiResult, FieldContext, fk_violation, status::*, unique_violation},
     page_of,
     pagination::fetch_page,
     state::AppState,
@@ -681,28 +681,6 @@ pub async fn load_unit(
 fn parse_hours(hours: &WorkingHoursDto) -> Result<WorkingHours, ApiError> {
     WorkingHours::parse(&hours.start, &hours.end, &hours.days, &hours.holidays)
         .field("working_hours")
-}
-
-/// Maps a unique-constraint violation to a 409.
-pub fn unique_violation(e: sea_orm::DbErr, kind: &'static str, detail: &str) -> ApiError {
-    match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
-            kind,
-            detail: detail.into(),
-        },
-        _ => e.into(),
-    }
-}
-
-/// Maps a foreign-key violation to a 409.
-pub fn fk_violation(e: sea_orm::DbErr, detail: &str) -> ApiError {
-    match e.sql_err() {
-        Some(SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::Conflict {
-            kind: "in-use",
-            detail: detail.into(),
-        },
-        _ => e.into(),
-    }
 }
 
 /// The API form of a community row.

@@ -430,3 +430,25 @@ fn problem_meta(code: u16, description: &'static str) -> MetaResponse {
 
 /// A handler's result: a response or a documented problem.
 pub type ApiResult<T, const M: u16> = Result<T, Errors<M>>;
+
+/// Maps a unique-constraint violation to a 409.
+pub fn unique_violation(e: sea_orm::DbErr, kind: &'static str, detail: &str) -> ApiError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
+            kind,
+            detail: detail.into(),
+        },
+        _ => e.into(),
+    }
+}
+
+/// Maps a foreign-key violation to a 409.
+pub fn fk_violation(e: sea_orm::DbErr, detail: &str) -> ApiError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::Conflict {
+            kind: "in-use",
+            detail: detail.into(),
+        },
+        _ => e.into(),
+    }
+}

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use crate::{
     ApiTags,
     authz::{ALL_STAFF, BearerAuth, Principal, ROLL_KEEPERS},
-    communities::{Deleted, load_unit, unique_violation},
-    error::{ApiError, ApiResult, FieldContext, status::*},
+    communities::{Deleted, load_unit},
+    error::{ApiError, ApiResult, FieldContext, status::*, unique_violation},
     page_of,
     pagination::fetch_page,
     state::AppState,
@@ -311,9 +311,7 @@ impl HouseholdsApi {
         household::Entity::delete_by_id(row.id)
             .exec(&self.state.db)
             .await
-            .map_err(|e| {
-                crate::communities::fk_violation(e, "the household is still referenced")
-            })?;
+            .map_err(|e| crate::error::fk_violation(e, "the household is still referenced"))?;
         Ok(Deleted::Done)
     }
 

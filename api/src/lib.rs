@@ -13,13 +13,11 @@ pub mod notices;
 pub mod notifications;
 pub mod ops;
 pub mod pagination;
-pub mod photos;
 pub mod residents;
 pub mod staff;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
-pub mod ticket_reports;
 pub mod tickets;
 
 use poem_openapi::Tags;

@@ -21,8 +21,8 @@ use uuid::Uuid;
 use crate::{
     ApiTags,
     authz::{ALL_STAFF, BearerAuth, ROLL_KEEPERS, StaffPrincipal},
-    communities::{Deleted, unique_violation},
-    error::{ApiError, ApiResult, FieldContext, status::*},
+    communities::Deleted,
+    error::{ApiError, ApiResult, FieldContext, status::*, unique_violation},
     households::upsert_membership,
     page_of,
     pagination::fetch_page,
@@ -316,7 +316,7 @@ impl ResidentsApi {
         resident::Entity::delete_by_id(row.id)
             .exec(&self.state.db)
             .await
-            .map_err(|e| crate::communities::fk_violation(e, "the resident is still referenced"))?;
+            .map_err(|e| crate::error::fk_violation(e, "the resident is still referenced"))?;
         Ok(Deleted::Done)
     }
 }

@@ -24,8 +24,8 @@ use uuid::Uuid;
 use crate::{
     ApiTags,
     authz::{ADMINS, BearerAuth, MANAGERS, StaffPrincipal},
-    communities::{Deleted, unique_violation},
-    error::{ApiError, ApiResult, FieldContext, status::*},
+    communities::Deleted,
+    error::{ApiError, ApiResult, FieldContext, status::*, unique_violation},
     page_of,
     pagination::fetch_page,
     state::AppState,

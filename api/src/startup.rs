@@ -27,13 +27,15 @@ use crate::{
     notices::NoticesApi,
     notifications::NotificationsApi,
     ops,
-    photos::{LocalDiskStore, PhotosApi},
     residents::ResidentsApi,
     staff::StaffApi,
     state::{AppState, Inner},
     telemetry,
-    ticket_reports::TicketReportsApi,
-    tickets::TicketsApi,
+    tickets::{
+        TicketsApi,
+        photos::{LocalDiskStore, PhotosApi},
+        reports::TicketReportsApi,
+    },
 };
 
 /// Largest request body accepted (a roll CSV of 50,000 rows fits).

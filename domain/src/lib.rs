@@ -2,10 +2,12 @@
 //! inside), pure rules and the `Settings` that API and workers share.
 
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod entities;
 pub mod imports;
 pub mod jobs;
+pub mod money;
 pub mod notifications;
 pub mod org;
 pub mod people;

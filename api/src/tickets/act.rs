@@ -1,0 +1,367 @@
+//! Moving a ticket through its lifecycle: load with the caller's capacities, check the
+//! transition in `domain`, apply it in one transaction.
+
+use super::*;
+
+/// Loads a ticket the caller may see, with the capacities they hold on it. Another
+/// community's or household's ticket answers 404; staff of the community who hold no
+/// capacity on it (a cleaner looking at an engineer's order) get 403.
+pub async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<(ticket::Model, Vec<Party>), ApiError> {
+    let row = ticket::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("ticket"))?;
+    let mut parties = Vec::new();
+    match principal {
+        Principal::Resident(r) => {
+            let member = match row.household_id {
+                Some(h) => household_member::Entity::find_by_id((h, r.id))
+                    .one(&state.db)
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            if row.company_id != r.company_id || !(member || row.resident_id == Some(r.id)) {
+                return Err(ApiError::NotFound("ticket"));
+            }
+            parties.push(Party::Resident);
+        }
+        Principal::Staff(s) => {
+            if row.company_id != s.company_id || !s.in_scope(row.community_id) {
+                return Err(ApiError::NotFound("ticket"));
+            }
+            if row.assignee_id == Some(s.id) {
+                parties.push(Party::Assignee);
+            }
+            if row.butler_id == Some(s.id) {
+                parties.push(Party::Butler);
+            }
+            match s.role {
+                StaffRole::FrontDesk => parties.push(Party::Desk),
+                StaffRole::Admin | StaffRole::Supervisor => parties.push(Party::Manager),
+                _ => {}
+            }
+            if parties.is_empty() {
+                return Err(ApiError::Forbidden(
+                    "this ticket is not assigned to you".into(),
+                ));
+            }
+        }
+    }
+    Ok((row, parties))
+}
+
+pub(super) fn facts(row: &ticket::Model) -> Result<Facts, ApiError> {
+    Ok(store_tickets::facts_of(row).map_err(|e| anyhow::anyhow!(e))?)
+}
+
+pub(super) fn state_of(row: &ticket::Model) -> Result<TicketState, ApiError> {
+    Ok(store_tickets::state_of(row).map_err(|e| anyhow::anyhow!(e))?)
+}
+
+/// The state `action` leads to, or the 403/409 that refuses it.
+pub(super) fn check(
+    row: &ticket::Model,
+    action: Action,
+    parties: &[Party],
+) -> Result<TicketState, ApiError> {
+    transition(state_of(row)?, action, parties, facts(row)?).map_err(refusal)
+}
+
+/// A refused transition as a problem: 403 for the wrong person, 409 naming the state.
+pub fn refusal(e: TransitionError) -> ApiError {
+    match e {
+        TransitionError::NotAllowed { .. } => ApiError::Forbidden(e.to_string()),
+        TransitionError::WrongState { .. } => ApiError::Conflict {
+            kind: "wrong-state",
+            detail: e.to_string(),
+        },
+        TransitionError::PriceNotAccepted => ApiError::Conflict {
+            kind: "price-not-accepted",
+            detail: e.to_string(),
+        },
+        TransitionError::NoPriceToAnswer => ApiError::Conflict {
+            kind: "no-price",
+            detail: e.to_string(),
+        },
+        TransitionError::WorkStarted => ApiError::Conflict {
+            kind: "work-started",
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// Loads, checks and applies `action`.
+pub(super) async fn act(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    action: Action,
+    note: Option<String>,
+    change: impl FnOnce(&mut ticket::ActiveModel, DateTime<Utc>),
+) -> Result<ticket::Model, ApiError> {
+    let (row, parties) = load(state, principal, id).await?;
+    transact(state, principal, row, parties, action, note, None, change).await
+}
+
+/// Rates a completed ticket (in the app or on the callback): closes it when satisfied,
+/// reopens it for rework when not.
+pub(super) async fn rate(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    stars: Rating,
+    satisfied: bool,
+    comment: Option<String>,
+    via: &'static str,
+) -> Result<ticket::Model, ApiError> {
+    let (row, parties) = load(state, principal, id).await?;
+    let action = match via {
+        "app" => Action::Rate { satisfied },
+        _ => Action::RecordCallback { satisfied },
+    };
+    let data = json!({ "stars": stars.stars(), "satisfied": satisfied, "via": via });
+    transact(
+        state,
+        principal,
+        row,
+        parties,
+        action,
+        comment.clone(),
+        Some(data),
+        move |t, now| {
+            t.rating = Set(Some(i32::from(stars.stars())));
+            t.satisfied = Set(Some(satisfied));
+            t.rating_comment = Set(comment);
+            t.rated_via = Set(Some(via.into()));
+            t.rated_at = Set(Some(now));
+            if satisfied {
+                t.closed_at = Set(Some(now));
+            }
+        },
+    )
+    .await
+}
+
+/// Applies a checked transition in one transaction: the ticket (only if nobody changed its
+/// state meanwhile), the event(s), the clocks it stops and starts, and the outbox row.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn transact(
+    state: &AppState,
+    principal: &Principal,
+    row: ticket::Model,
+    parties: Vec<Party>,
+    action: Action,
+    note: Option<String>,
+    data: Option<serde_json::Value>,
+    change: impl FnOnce(&mut ticket::ActiveModel, DateTime<Utc>),
+) -> Result<ticket::Model, ApiError> {
+    let from = state_of(&row)?;
+    let to = check(&row, action, &parties)?;
+    let now = state.clock.now();
+    let kind = TicketKind::parse(&row.kind).map_err(|e| anyhow::anyhow!(e))?;
+    let reopen = to == TicketState::Reopened;
+    // Reopening starts new work clocks; completing starts the callback clock.
+    let community = if reopen || to == TicketState::Completed {
+        Some(
+            community::Entity::find_by_id(row.community_id)
+                .one(&state.db)
+                .await?
+                .ok_or(ApiError::NotFound("community"))?,
+        )
+    } else {
+        None
+    };
+    let mut active = row.clone().into_active_model();
+    active.state = Set(to.as_str().into());
+    active.updated_at = Set(now);
+    let round = if reopen {
+        row.rework_count + 1
+    } else {
+        row.rework_count
+    };
+    if reopen {
+        active.rework_count = Set(round);
+        active.arrived_at = Set(None);
+        active.completed_at = Set(None);
+        active.answered_at = Set(None);
+    }
+    change(&mut active, now);
+    let actor = actor_of(principal);
+    let txn = state.db.begin().await?;
+    // Write first (SQLite), and only over the state we checked: a concurrent change makes
+    // this update nothing, and the caller gets a 409 instead of a lost update.
+    let mut update = ticket::Entity::update_many()
+        .filter(ticket::Column::Id.eq(row.id))
+        .filter(ticket::Column::State.eq(from.as_str()))
+        .filter(ticket::Column::UpdatedAt.eq(row.updated_at));
+    for column in [
+        ticket::Column::State,
+        ticket::Column::UpdatedAt,
+        ticket::Column::ReworkCount,
+        ticket::Column::ArrivedAt,
+        ticket::Column::CompletedAt,
+        ticket::Column::AnsweredAt,
+        ticket::Column::AssigneeId,
+        ticket::Column::Department,
+        ticket::Column::DispatchedAt,
+        ticket::Column::PriceFen,
+        ticket::Column::PriceStatus,
+        ticket::Column::PriceNote,
+        ticket::Column::Rating,
+        ticket::Column::Satisfied,
+        ticket::Column::RatingComment,
+        ticket::Column::RatedVia,
+        ticket::Column::RatedAt,
+        ticket::Column::ClosedAt,
+        ticket::Column::CancelledAt,
+    ] {
+        let value = active.get(column);
+        if value.is_set()
+            && let Some(value) = value.into_value()
+        {
+            update = update.col_expr(column, Expr::value(value));
+        }
+    }
+    let updated = update.exec(&txn).await?.rows_affected;
+    if updated == 0 {
+        return Err(ApiError::Conflict {
+            kind: "changed-meanwhile",
+            detail: "the ticket changed while you were acting on it; reload and try again".into(),
+        });
+    }
+    let price = match &active.price_status {
+        sea_orm::ActiveValue::Set(p) | sea_orm::ActiveValue::Unchanged(p) => p.clone(),
+        sea_orm::ActiveValue::NotSet => None,
+    };
+    let event_action = event_action(action, price.as_deref());
+    record_event(
+        &txn,
+        NewEvent {
+            ticket_id: row.id,
+            actor,
+            action: event_action,
+            from: Some(from),
+            to: Some(
+                if matches!(action, Action::Rate { .. } | Action::RecordCallback { .. }) {
+                    from
+                } else {
+                    to
+                },
+            ),
+            note: note.clone(),
+            data: data.clone(),
+        },
+        now,
+    )
+    .await?;
+    if let Some(clock) = clock_met_by(action) {
+        ticket_clock::Entity::update_many()
+            .col_expr(ticket_clock::Column::MetAt, Expr::value(now))
+            .filter(ticket_clock::Column::TicketId.eq(row.id))
+            .filter(ticket_clock::Column::Clock.eq(clock.as_str()))
+            .filter(ticket_clock::Column::MetAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
+    if matches!(action, Action::Rate { .. } | Action::RecordCallback { .. }) {
+        // The rating is one event; what it leads to (closed, reopened) is the next.
+        let follow = if to == TicketState::Closed {
+            EventAction::Closed
+        } else {
+            EventAction::Reopened
+        };
+        record_event(
+            &txn,
+            NewEvent {
+                ticket_id: row.id,
+                actor,
+                action: follow,
+                from: Some(from),
+                to: Some(to),
+                note: None,
+                data: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    if let Some(community) = &community {
+        let (policy, hours, tz) = rules_of(community)?;
+        let clocks = if reopen {
+            work_clocks(subject_of(&row, kind)?, now, &policy, &hours, tz)
+        } else {
+            vec![callback_clock(kind, now, &policy, &hours, tz)]
+        };
+        // A completion after a rework round replaces that round's unmet callback clock.
+        ticket_clock::Entity::delete_many()
+            .filter(ticket_clock::Column::TicketId.eq(row.id))
+            .filter(ticket_clock::Column::Round.eq(round))
+            .filter(ticket_clock::Column::Clock.is_in(clocks.iter().map(|c| c.kind.as_str())))
+            .exec(&txn)
+            .await?;
+        ticket_clock::Entity::insert_many(
+            clocks
+                .iter()
+                .map(|c| clock_row(row.id, round, c).into_active_model()),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    // The row keeps its earliest open deadline for the lists.
+    ticket::Entity::update_many()
+        .col_expr(ticket::Column::NextDueAt, Expr::cust(NEXT_DUE_SQL))
+        .filter(ticket::Column::Id.eq(row.id))
+        .exec(&txn)
+        .await?;
+    let saved = ticket::Entity::find_by_id(row.id)
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound("ticket"))?;
+    txn.commit().await?;
+    tracing::info!(ticket = %row.id, action = action.name(), from = %from, to = %to, "ticket transition");
+    Ok(saved)
+}
+
+/// The history entry of an action.
+pub(super) fn event_action(action: Action, price: Option<&str>) -> EventAction {
+    match action {
+        Action::Dispatch => EventAction::Dispatched,
+        Action::Reassign => EventAction::Reassigned,
+        Action::Accept => EventAction::Accepted,
+        Action::Arrive => EventAction::Arrived,
+        Action::Price => EventAction::Priced,
+        Action::AnswerPrice if price == Some(PriceStatus::Declined.as_str()) => {
+            EventAction::PriceDeclined
+        }
+        Action::AnswerPrice => EventAction::PriceAccepted,
+        Action::Answer => EventAction::Answered,
+        Action::Complete => EventAction::Completed,
+        Action::Rate { .. } => EventAction::Rated,
+        Action::RecordCallback { .. } => EventAction::CallbackRecorded,
+        Action::CallbackUnreached => EventAction::CallbackUnreached,
+        Action::CallbackDue => EventAction::CallbackDue,
+        Action::Cancel => EventAction::Cancelled,
+    }
+}
+
+pub(super) fn subject_of(row: &ticket::Model, kind: TicketKind) -> Result<Subject, ApiError> {
+    let bad = |e: courtyard_domain::people::InvalidValue| ApiError::Unexpected(anyhow::anyhow!(e));
+    Ok(match kind {
+        TicketKind::Repair => Subject::Repair {
+            urgency: Urgency::parse(row.urgency.as_deref().unwrap_or("ordinary")).map_err(bad)?,
+            public_area: row.household_id.is_none(),
+            // The agreed window was for the first visit; rework follows the rules.
+            agreed_by: None,
+        },
+        TicketKind::Complaint => Subject::Complaint {
+            category: ComplaintCategory::parse(&row.category).map_err(bad)?,
+            severity: Severity::parse(row.severity.as_deref().unwrap_or("ordinary"))
+                .map_err(bad)?,
+        },
+    })
+}

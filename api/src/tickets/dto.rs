@@ -1,0 +1,373 @@
+//! The tickets' request and response bodies.
+
+use super::*;
+
+/// A repair to report.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct NewRepair {
+    /// The household; absent for a public-area repair (then give `community_id` and
+    /// `location`).
+    pub household_id: Option<Uuid>,
+    /// Public-area repairs: the community.
+    pub community_id: Option<Uuid>,
+    /// Public-area repairs: where (`3栋大堂电梯`).
+    #[oai(validator(max_length = 200))]
+    pub location: Option<String>,
+    /// water, electricity, gas, door_lock, appliance, structure, public_facility, other.
+    pub category: String,
+    /// emergency (leak, flooding, outage, blocked toilet), simple (bulb, lock, small part)
+    /// or ordinary.
+    pub urgency: String,
+    /// What is wrong.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub description: String,
+    /// Preferred visit window: from.
+    pub preferred_from: Option<DateTime<Utc>>,
+    /// Preferred visit window: to (an ordinary repair is due by then, at most 7 working
+    /// days out).
+    pub preferred_to: Option<DateTime<Utc>>,
+    /// Front desk only: the resident it is registered for.
+    pub resident_id: Option<Uuid>,
+    /// Front desk only: phone or walk_in (residents' reports are `app`).
+    pub source: Option<String>,
+}
+
+impl Example for NewRepair {
+    fn example() -> Self {
+        Self {
+            household_id: Some(Uuid::nil()),
+            community_id: None,
+            location: None,
+            category: "water".into(),
+            urgency: "emergency".into(),
+            description: "厨房水管爆裂，正在漏水".into(),
+            preferred_from: None,
+            preferred_to: None,
+            resident_id: None,
+            source: None,
+        }
+    }
+}
+
+/// A complaint to file.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct NewComplaint {
+    /// The household the complaint comes from.
+    pub household_id: Uuid,
+    /// service_attitude, engineering, neighbour_behaviour, environment, security, other.
+    pub category: String,
+    /// ordinary or serious (default ordinary).
+    pub severity: Option<String>,
+    /// What happened.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub description: String,
+    /// Front desk only: the resident it is registered for.
+    pub resident_id: Option<Uuid>,
+    /// Front desk only: phone or walk_in.
+    pub source: Option<String>,
+}
+
+impl Example for NewComplaint {
+    fn example() -> Self {
+        Self {
+            household_id: Uuid::nil(),
+            category: "neighbour_behaviour".into(),
+            severity: Some("ordinary".into()),
+            description: "楼上深夜装修噪音".into(),
+            resident_id: None,
+            source: None,
+        }
+    }
+}
+
+/// A person on a ticket.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+pub struct PersonRef {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Phone; masked (`138****1234`) for those who do not call back.
+    pub phone: Option<String>,
+}
+
+/// A paid repair's price.
+#[derive(Debug, Clone, Object)]
+pub struct Price {
+    /// Amount in fen (分).
+    pub fen: i64,
+    /// proposed, accepted or declined.
+    pub status: String,
+    /// What the price covers.
+    pub note: Option<String>,
+}
+
+/// The resident's rating (in the app or on the callback).
+#[derive(Debug, Clone, Object)]
+pub struct TicketRating {
+    /// 1 to 5 stars.
+    pub stars: i32,
+    /// Satisfied with the result.
+    pub satisfied: bool,
+    /// Comment.
+    pub comment: Option<String>,
+    /// app or phone (the front desk's callback).
+    pub via: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An SLA clock.
+#[derive(Debug, Clone, Object)]
+pub struct SlaClock {
+    /// arrive, answer, resolve or callback.
+    pub clock: String,
+    /// 0 for the first work, then the rework round.
+    pub round: i32,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Due.
+    pub due_at: DateTime<Utc>,
+    /// Met (stopped).
+    pub met_at: Option<DateTime<Utc>>,
+    /// Ran out (escalated).
+    pub breached_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of the history.
+#[derive(Debug, Clone, Object)]
+pub struct TicketEvent {
+    /// Id.
+    pub id: Uuid,
+    /// What happened (reported, dispatched, accepted, arrived, priced, completed, rated,
+    /// reopened, closed, sla_warned, sla_breached, ...).
+    pub action: String,
+    /// resident, staff or system.
+    pub actor_kind: String,
+    /// Who.
+    pub actor_id: Option<Uuid>,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A photo on a ticket.
+#[derive(Debug, Clone, Object)]
+pub struct PhotoRef {
+    /// Id.
+    pub id: Uuid,
+    /// report or completion.
+    pub stage: String,
+    /// image/jpeg, image/png, image/webp, image/heic.
+    pub content_type: String,
+    /// Bytes.
+    pub size_bytes: i64,
+    /// Where to fetch it (with the bearer token).
+    pub url: String,
+}
+
+/// A ticket.
+#[derive(Debug, Object)]
+pub struct Ticket {
+    /// Id.
+    pub id: Uuid,
+    /// repair or complaint.
+    pub kind: String,
+    /// Community.
+    pub community_id: Uuid,
+    /// Household; absent for public areas.
+    pub household_id: Option<Uuid>,
+    /// The resident it is for.
+    pub resident_id: Option<Uuid>,
+    /// app, phone or walk_in.
+    pub source: String,
+    /// Category.
+    pub category: String,
+    /// Repairs: emergency, simple, ordinary.
+    pub urgency: Option<String>,
+    /// Complaints: ordinary, serious.
+    pub severity: Option<String>,
+    /// Public areas: where.
+    pub location: Option<String>,
+    /// Description.
+    pub description: String,
+    /// Preferred visit window.
+    pub preferred_from: Option<DateTime<Utc>>,
+    /// Preferred visit window.
+    pub preferred_to: Option<DateTime<Utc>>,
+    /// submitted, dispatched, accepted, on_site, completed, awaiting_callback, closed,
+    /// cancelled, reopened.
+    pub state: String,
+    /// engineering, cleaning, greenery.
+    pub department: Option<String>,
+    /// Assignee.
+    pub assignee_id: Option<Uuid>,
+    /// The household's butler.
+    pub butler_id: Option<Uuid>,
+    /// Paid repairs: the price.
+    pub price: Option<Price>,
+    /// Times an unsatisfied callback sent it back.
+    pub rework_count: i32,
+    /// The latest rating.
+    pub rating: Option<TicketRating>,
+    /// The earliest open SLA deadline.
+    pub next_due_at: Option<DateTime<Utc>>,
+    /// Whether any SLA clock ran out.
+    pub breached: bool,
+    /// Reported.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Dispatched.
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// Complaints: the butler answered the front desk.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Arrived.
+    pub arrived_at: Option<DateTime<Utc>>,
+    /// Completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// A ticket with everything about it.
+#[derive(Debug, Object)]
+pub struct TicketDetail {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// The resident.
+    pub resident: Option<PersonRef>,
+    /// The assignee.
+    pub assignee: Option<PersonRef>,
+    /// The butler.
+    pub butler: Option<PersonRef>,
+    /// SLA clocks, every round.
+    pub clocks: Vec<SlaClock>,
+    /// History, oldest first.
+    pub events: Vec<TicketEvent>,
+    /// Photos.
+    pub photos: Vec<PhotoRef>,
+}
+
+/// One page of tickets, newest first.
+#[derive(Debug, Object)]
+pub struct TicketPage {
+    /// Tickets, newest first.
+    pub items: Vec<Ticket>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Dispatch to a department and staff member; by the community's rules when absent.
+#[derive(Debug, Default, Object)]
+pub struct DispatchBody {
+    /// engineering, cleaning or greenery (repairs); by category rules when absent.
+    pub department: Option<String>,
+    /// The staff member; the least busy of the department when absent (complaints: the
+    /// household's butler).
+    pub assignee_id: Option<Uuid>,
+    /// Note for the assignee.
+    #[oai(validator(max_length = 500))]
+    pub note: Option<String>,
+}
+
+/// A note with an action.
+#[derive(Debug, Default, Object)]
+pub struct NoteBody {
+    /// Note.
+    #[oai(validator(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+/// The price of paid work, stated before it starts.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct PriceBody {
+    /// Amount in fen (分): 1 to 100,000,000.
+    pub fen: i64,
+    /// What it covers.
+    #[oai(validator(max_length = 500))]
+    pub note: Option<String>,
+}
+
+impl Example for PriceBody {
+    fn example() -> Self {
+        Self {
+            fen: 8_000,
+            note: Some("更换水龙头（含配件）".into()),
+        }
+    }
+}
+
+/// The resident's answer to a price.
+#[derive(Debug, Object)]
+pub struct PriceAnswer {
+    /// true to accept, false to decline.
+    pub accept: bool,
+}
+
+/// A rating in the app.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct RatingBody {
+    /// 1 to 5 stars.
+    pub stars: i64,
+    /// Satisfied? No sends the ticket back to the department for rework.
+    pub satisfied: bool,
+    /// Comment.
+    #[oai(validator(max_length = 1000))]
+    pub comment: Option<String>,
+}
+
+impl Example for RatingBody {
+    fn example() -> Self {
+        Self {
+            stars: 5,
+            satisfied: true,
+            comment: Some("师傅很专业".into()),
+        }
+    }
+}
+
+/// The result of a phone callback (回访).
+#[derive(Debug, Object)]
+pub struct CallbackBody {
+    /// Whether the resident was reached; if not, the attempt is recorded and the ticket
+    /// stays on the list.
+    pub reached: bool,
+    /// Reached: 1 to 5 stars.
+    pub stars: Option<i64>,
+    /// Reached: satisfied?
+    pub satisfied: Option<bool>,
+    /// What the resident said, or why not reached.
+    #[oai(validator(max_length = 1000))]
+    pub comment: Option<String>,
+}
+
+/// A created ticket.
+#[derive(ApiResponse)]
+pub enum TicketCreated {
+    /// Created (or, with a repeated `Idempotency-Key`, the ticket the first request created).
+    #[oai(status = 201)]
+    Created(Json<Ticket>),
+}
+
+/// Filters of a staff ticket list.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub(super) community_id: Option<Uuid>,
+    pub(super) kind: Option<TicketKind>,
+    pub(super) state: Option<TicketState>,
+    pub(super) assignee_id: Option<Uuid>,
+    pub(super) household_id: Option<Uuid>,
+    pub(super) breached: Option<bool>,
+}

@@ -1,0 +1,708 @@
+//! The tickets endpoints: one handler per operation, each checking role and ownership
+//! before it calls the lifecycle.
+
+use super::*;
+
+/// The tickets endpoints.
+pub struct TicketsApi {
+    /// Shared state.
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Tickets")]
+impl TicketsApi {
+    /// Report a repair
+    ///
+    /// Residents report for one of their households (or a public area of their
+    /// community); the front desk registers phone and walk-in reports for a resident. SLA
+    /// clocks start now; the household's butler is told. Send an `Idempotency-Key` to make
+    /// retries safe.
+    #[oai(path = "/repairs", method = "post", operation_id = "create_repair")]
+    async fn create_repair(
+        &self,
+        auth: BearerAuth,
+        body: Json<NewRepair>,
+        /// Makes a retried request return the first one's ticket instead of a second one.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 100))]
+        idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<TicketCreated, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let key = idempotency_key.0.as_deref();
+        let hash = request_hash("create_repair", &body.0.to_json_string());
+        if let Some(saved) = saved_response(&self.state, &auth.0, key, &hash).await? {
+            return Ok(TicketCreated::Created(Json(saved)));
+        }
+        let category = RepairCategory::parse(&body.category).field("category")?;
+        let urgency = Urgency::parse(&body.urgency).field("urgency")?;
+        let now = self.state.clock.now();
+        if let (Some(from), Some(to)) = (body.preferred_from, body.preferred_to)
+            && to <= from
+        {
+            return Err(
+                ApiError::invalid("preferred_to", "the window ends after it starts").into(),
+            );
+        }
+        if body.preferred_to.is_some_and(|to| to <= now) {
+            return Err(ApiError::invalid("preferred_to", "the window is in the past").into());
+        }
+        let reporter = Reporter::resolve(
+            &self.state,
+            &auth.0,
+            body.household_id,
+            body.community_id,
+            body.resident_id,
+            body.source.as_deref(),
+        )
+        .await?;
+        if reporter.household.is_none()
+            && body.location.as_deref().is_none_or(|l| l.trim().is_empty())
+        {
+            return Err(ApiError::invalid("location", "a public-area repair says where").into());
+        }
+        let subject = Subject::Repair {
+            urgency,
+            public_area: reporter.household.is_none(),
+            agreed_by: body.preferred_to,
+        };
+        let row = reporter.new_ticket(
+            TicketKind::Repair,
+            category.as_str(),
+            &body.description,
+            now,
+        );
+        let row = ticket::Model {
+            urgency: Some(urgency.as_str().into()),
+            location: body.location.as_ref().map(|l| l.trim().to_owned()),
+            preferred_from: body.preferred_from,
+            preferred_to: body.preferred_to,
+            ..row
+        };
+        let created = create(&self.state, &auth.0, key, &hash, &reporter, row, subject).await?;
+        Ok(TicketCreated::Created(Json(created)))
+    }
+
+    /// File a complaint
+    ///
+    /// Routed to the household's butler, who answers the front desk within 4 hours; the
+    /// resident gets a reply within 4 working days; neighbour-behaviour complaints need
+    /// staff at the door within 15 minutes. Send an `Idempotency-Key` to make retries safe.
+    #[oai(
+        path = "/complaints",
+        method = "post",
+        operation_id = "create_complaint"
+    )]
+    async fn create_complaint(
+        &self,
+        auth: BearerAuth,
+        body: Json<NewComplaint>,
+        /// Makes a retried request return the first one's ticket instead of a second one.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 100))]
+        idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<TicketCreated, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let key = idempotency_key.0.as_deref();
+        let hash = request_hash("create_complaint", &body.0.to_json_string());
+        if let Some(saved) = saved_response(&self.state, &auth.0, key, &hash).await? {
+            return Ok(TicketCreated::Created(Json(saved)));
+        }
+        let category = ComplaintCategory::parse(&body.category).field("category")?;
+        let severity = match &body.severity {
+            Some(s) => Severity::parse(s).field("severity")?,
+            None => Severity::Ordinary,
+        };
+        let reporter = Reporter::resolve(
+            &self.state,
+            &auth.0,
+            Some(body.household_id),
+            None,
+            body.resident_id,
+            body.source.as_deref(),
+        )
+        .await?;
+        let now = self.state.clock.now();
+        let mut row = reporter.new_ticket(
+            TicketKind::Complaint,
+            category.as_str(),
+            &body.description,
+            now,
+        );
+        row.severity = Some(severity.as_str().into());
+        let subject = Subject::Complaint { category, severity };
+        let created = create(&self.state, &auth.0, key, &hash, &reporter, row, subject).await?;
+        Ok(TicketCreated::Created(Json(created)))
+    }
+
+    /// List tickets
+    ///
+    /// Residents: their own and their households' tickets. Front desk, supervisors and
+    /// admins: their communities' tickets, filtered. Butlers: their households' tickets and
+    /// those assigned to them. Field staff: those assigned to them. Newest first.
+    #[oai(path = "/tickets", method = "get", operation_id = "list_tickets")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_tickets(
+        &self,
+        auth: BearerAuth,
+        /// Only this community.
+        community_id: Query<Option<Uuid>>,
+        /// repair or complaint.
+        kind: Query<Option<String>>,
+        /// Only tickets in this state.
+        state: Query<Option<String>>,
+        /// Only tickets assigned to this staff member.
+        assignee_id: Query<Option<Uuid>>,
+        /// Only this household's tickets.
+        household_id: Query<Option<Uuid>>,
+        /// Only tickets with (true) or without (false) a breached SLA clock.
+        breached: Query<Option<bool>>,
+        /// Cursor from the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<TicketPage>, { AUTHED | VALIDATION }> {
+        let filter = ListFilter {
+            community_id: *community_id,
+            kind: kind
+                .as_deref()
+                .map(TicketKind::parse)
+                .transpose()
+                .field("kind")?,
+            state: state
+                .as_deref()
+                .map(TicketState::parse)
+                .transpose()
+                .field("state")?,
+            assignee_id: *assignee_id,
+            household_id: *household_id,
+            breached: *breached,
+        };
+        let mut condition = Condition::all();
+        match &auth.0 {
+            Principal::Resident(r) => {
+                // One statement: PostgreSQL evaluates `ARRAY(subquery)` once and combines
+                // the resident and household indexes; `household_id IN (subquery) OR ...`
+                // would make it scan every ticket.
+                let households = match self.state.db.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => Expr::cust_with_values(
+                        r#""tickets"."household_id" = ANY(ARRAY(SELECT "household_id" FROM "household_members" WHERE "resident_id" = $1))"#,
+                        [r.id],
+                    ),
+                    _ => Expr::cust_with_values(
+                        r#""tickets"."household_id" IN (SELECT "household_id" FROM "household_members" WHERE "resident_id" = ?)"#,
+                        [r.id],
+                    ),
+                };
+                condition = condition.add(
+                    Condition::any()
+                        .add(ticket::Column::ResidentId.eq(r.id))
+                        .add(households),
+                );
+            }
+            Principal::Staff(s) => {
+                condition = condition.add(ticket::Column::CompanyId.eq(s.company_id));
+                if let Some(communities) = s.community_filter() {
+                    condition =
+                        condition.add(ticket::Column::CommunityId.is_in(communities.to_vec()));
+                }
+                match s.role {
+                    StaffRole::Admin | StaffRole::Supervisor | StaffRole::FrontDesk => {}
+                    StaffRole::Butler => {
+                        condition = condition.add(
+                            Condition::any()
+                                .add(ticket::Column::ButlerId.eq(s.id))
+                                .add(ticket::Column::AssigneeId.eq(s.id)),
+                        );
+                    }
+                    _ => condition = condition.add(ticket::Column::AssigneeId.eq(s.id)),
+                }
+            }
+        }
+        if let Some(id) = filter.community_id {
+            condition = condition.add(ticket::Column::CommunityId.eq(id));
+        }
+        if let Some(kind) = filter.kind {
+            condition = condition.add(ticket::Column::Kind.eq(kind.as_str()));
+        }
+        if let Some(state) = filter.state {
+            condition = condition.add(ticket::Column::State.eq(state.as_str()));
+        }
+        if let Some(id) = filter.assignee_id {
+            condition = condition.add(ticket::Column::AssigneeId.eq(id));
+        }
+        if let Some(id) = filter.household_id {
+            condition = condition.add(ticket::Column::HouseholdId.eq(id));
+        }
+        if let Some(breached) = filter.breached {
+            condition = condition.add(ticket::Column::Breached.eq(breached));
+        }
+        let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as u64;
+        if let Some(before) = decode_cursor(cursor.as_deref())? {
+            condition = condition.add(ticket::Column::Id.lt(before));
+        }
+        let select = ticket::Entity::find().filter(condition);
+        let mut rows = list_page(&self.state.db, select, limit + 1).await?;
+        let next_cursor = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|t| encode_cursor(t.id))
+        } else {
+            None
+        };
+        let items = rows.into_iter().map(ticket_view).collect();
+        Ok(Json(TicketPage { items, next_cursor }))
+    }
+
+    /// A staff member's task list
+    ///
+    /// Open tickets assigned to the caller (and, for butlers, their households' open
+    /// tickets), the soonest SLA deadline first.
+    #[oai(path = "/me/tasks", method = "get", operation_id = "list_my_tasks")]
+    async fn list_my_tasks(&self, auth: BearerAuth) -> ApiResult<Json<Vec<Ticket>>, { AUTHED }> {
+        let staff = auth.0.staff(ALL_STAFF)?;
+        let open: Vec<&str> = TicketState::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        let rows = ticket::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(ticket::Column::AssigneeId.eq(staff.id))
+                    .add(ticket::Column::ButlerId.eq(staff.id)),
+            )
+            .filter(ticket::Column::State.is_in(open))
+            .order_by_asc(ticket::Column::Id)
+            .limit(500)
+            .all(&self.state.db)
+            .await?;
+        let mut items: Vec<Ticket> = rows.into_iter().map(ticket_view).collect();
+        // Due soonest first; tickets with no running clock (waiting for a rating) last.
+        items.sort_by_key(|t| (t.next_due_at.is_none(), t.next_due_at, t.created_at));
+        Ok(Json(items))
+    }
+
+    /// Get a ticket
+    ///
+    /// With the people on it, its SLA clocks, history and photos.
+    #[oai(
+        path = "/tickets/:ticket_id",
+        method = "get",
+        operation_id = "get_ticket"
+    )]
+    async fn get_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND }> {
+        let (row, _) = load(&self.state, &auth.0, *ticket_id).await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Dispatch a ticket
+    ///
+    /// To a department and a staff member, by hand or (fields absent) by the community's
+    /// category rules and the least busy staff member; the assignee and the household's
+    /// butler are told at the same moment, and the resident sees it.
+    #[oai(
+        path = "/tickets/:ticket_id/dispatch",
+        method = "post",
+        operation_id = "dispatch_ticket"
+    )]
+    async fn dispatch_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<DispatchBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let row = self
+            .assign(&auth.0, *ticket_id, Action::Dispatch, body.0)
+            .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Reassign a ticket
+    ///
+    /// To another staff member (who must accept it again).
+    #[oai(
+        path = "/tickets/:ticket_id/reassign",
+        method = "post",
+        operation_id = "reassign_ticket"
+    )]
+    async fn reassign_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<DispatchBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let row = self
+            .assign(&auth.0, *ticket_id, Action::Reassign, body.0)
+            .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Accept a work order
+    #[oai(
+        path = "/tickets/:ticket_id/accept",
+        method = "post",
+        operation_id = "accept_ticket"
+    )]
+    async fn accept_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT }> {
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::Accept,
+            None,
+            |_, _| {},
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Arrive on site
+    ///
+    /// Stops the on-site clock; the resident is told.
+    #[oai(
+        path = "/tickets/:ticket_id/arrive",
+        method = "post",
+        operation_id = "arrive_ticket"
+    )]
+    async fn arrive_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT }> {
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::Arrive,
+            None,
+            |t, now| t.arrived_at = Set(Some(now)),
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// State the price of paid work
+    ///
+    /// Before work starts; the resident accepts or declines it in the app. A paid ticket
+    /// cannot complete without an accepted price.
+    #[oai(
+        path = "/tickets/:ticket_id/price",
+        method = "post",
+        operation_id = "price_ticket"
+    )]
+    async fn price_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<PriceBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let fen = courtyard_domain::tickets::Fen::parse(body.fen).field("fen")?;
+        let note = body.note.clone();
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::Price,
+            body.note.clone(),
+            move |t, _| {
+                t.price_fen = Set(Some(fen.fen()));
+                t.price_status = Set(Some(PriceStatus::Proposed.as_str().into()));
+                t.price_note = Set(note);
+            },
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Accept or decline the price
+    #[oai(
+        path = "/tickets/:ticket_id/price-answer",
+        method = "post",
+        operation_id = "answer_price"
+    )]
+    async fn answer_price(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<PriceAnswer>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT }> {
+        let status = if body.accept {
+            PriceStatus::Accepted
+        } else {
+            PriceStatus::Declined
+        };
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::AnswerPrice,
+            None,
+            move |t, _| t.price_status = Set(Some(status.as_str().into())),
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Answer the front desk about a complaint
+    ///
+    /// The butler's answer, due within 4 hours of the complaint.
+    #[oai(
+        path = "/tickets/:ticket_id/answer",
+        method = "post",
+        operation_id = "answer_complaint"
+    )]
+    async fn answer_complaint(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<NoteBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        if body.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(ApiError::invalid("note", "the answer says what was found").into());
+        }
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::Answer,
+            body.0.note,
+            |t, now| t.answered_at = Set(Some(now)),
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Complete the work
+    ///
+    /// Repairs: on site, with an accepted price when paid. Complaints: the reply to the
+    /// resident. The resident is asked to rate it; after 48 hours without a rating it goes
+    /// on the front desk's callback list.
+    #[oai(
+        path = "/tickets/:ticket_id/complete",
+        method = "post",
+        operation_id = "complete_ticket"
+    )]
+    async fn complete_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<NoteBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT }> {
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::Complete,
+            body.0.note,
+            |t, now| t.completed_at = Set(Some(now)),
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Rate the work
+    ///
+    /// 1–5 stars and satisfied or not. Unsatisfied sends the ticket back to the same
+    /// department with the rework count increased.
+    #[oai(
+        path = "/tickets/:ticket_id/rating",
+        method = "post",
+        operation_id = "rate_ticket"
+    )]
+    async fn rate_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<RatingBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let stars = Rating::parse(body.stars).field("stars")?;
+        let row = rate(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            stars,
+            body.satisfied,
+            body.0.comment,
+            "app",
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Record a phone callback (回访)
+    ///
+    /// The front desk's callback for a ticket the resident did not rate in the app. Not
+    /// reached: the attempt is recorded and the ticket stays on the list. Callbacks are
+    /// never filled in automatically.
+    #[oai(
+        path = "/tickets/:ticket_id/callback",
+        method = "post",
+        operation_id = "record_callback"
+    )]
+    async fn record_callback(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<CallbackBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let row = if body.reached {
+            let Some(stars) = body.stars else {
+                return Err(
+                    ApiError::invalid("stars", "a reached callback records the rating").into(),
+                );
+            };
+            let Some(satisfied) = body.satisfied else {
+                return Err(ApiError::invalid(
+                    "satisfied",
+                    "a reached callback records whether the resident is satisfied",
+                )
+                .into());
+            };
+            let stars = Rating::parse(stars).field("stars")?;
+            rate(
+                &self.state,
+                &auth.0,
+                *ticket_id,
+                stars,
+                satisfied,
+                body.0.comment,
+                "phone",
+            )
+            .await?
+        } else {
+            act(
+                &self.state,
+                &auth.0,
+                *ticket_id,
+                Action::CallbackUnreached,
+                body.0.comment,
+                |_, _| {},
+            )
+            .await?
+        };
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+
+    /// Cancel a ticket
+    ///
+    /// The resident (or the front desk for them) withdraws it before work starts.
+    #[oai(
+        path = "/tickets/:ticket_id/cancel",
+        method = "post",
+        operation_id = "cancel_ticket"
+    )]
+    async fn cancel_ticket(
+        &self,
+        auth: BearerAuth,
+        ticket_id: Path<Uuid>,
+        body: Json<NoteBody>,
+    ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT }> {
+        let row = act(
+            &self.state,
+            &auth.0,
+            *ticket_id,
+            Action::Cancel,
+            body.0.note,
+            |t, now| t.cancelled_at = Set(Some(now)),
+        )
+        .await?;
+        Ok(Json(detail(&self.state, &auth.0, row).await?))
+    }
+}
+
+impl TicketsApi {
+    /// Dispatch or reassign: picks the department and assignee, then transitions.
+    async fn assign(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        action: Action,
+        body: DispatchBody,
+    ) -> Result<ticket::Model, ApiError> {
+        let (row, parties) = load(&self.state, principal, id).await?;
+        // Refuse early (before picking anyone) when the caller may not or the state is wrong.
+        check(&row, action, &parties)?;
+        let kind = TicketKind::parse(&row.kind).map_err(|e| anyhow::anyhow!(e))?;
+        let (department, role) = match kind {
+            TicketKind::Repair => {
+                let department = match (&body.department, &row.department) {
+                    (Some(d), _) => Department::parse(d).field("department")?,
+                    (None, Some(d)) => Department::parse(d).map_err(|e| anyhow::anyhow!(e))?,
+                    (None, None) => {
+                        let category =
+                            RepairCategory::parse(&row.category).map_err(|e| anyhow::anyhow!(e))?;
+                        policy_of(&self.state, row.community_id)
+                            .await?
+                            .department_for(category)
+                    }
+                };
+                (Some(department), department.role())
+            }
+            TicketKind::Complaint => (None, StaffRole::Butler),
+        };
+        let assignee = match body.assignee_id {
+            Some(id) => {
+                let staff = staff_in(&self.state, row.community_id, id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "assignee_id",
+                            "no active staff member with this id works in the ticket's community",
+                        )
+                    })?;
+                let ok = match kind {
+                    TicketKind::Repair => staff.role == role.as_str(),
+                    TicketKind::Complaint => {
+                        matches!(staff.role.as_str(), "butler" | "supervisor" | "front_desk")
+                    }
+                };
+                if !ok {
+                    return Err(ApiError::invalid(
+                        "assignee_id",
+                        format!("the assignee must be a {} here", role.as_str()),
+                    ));
+                }
+                staff.id
+            }
+            None if kind == TicketKind::Complaint && row.butler_id.is_some() => {
+                row.butler_id.unwrap_or_default()
+            }
+            None if action == Action::Dispatch
+                && row.assignee_id.is_some()
+                && body.department.is_none() =>
+            {
+                // A reopened ticket goes back to whoever did the work.
+                row.assignee_id.unwrap_or_default()
+            }
+            None => least_busy(&self.state, row.community_id, role)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "assignee_id",
+                        format!("no active {} works in this community", role.as_str()),
+                    )
+                })?,
+        };
+        let event_data =
+            json!({ "assignee_id": assignee, "department": department.map(|d| d.as_str()) });
+        transact(
+            &self.state,
+            principal,
+            row,
+            parties,
+            action,
+            body.note,
+            Some(event_data),
+            move |t, now| {
+                t.assignee_id = Set(Some(assignee));
+                t.department = Set(department.map(|d| d.as_str().to_owned()));
+                t.dispatched_at = Set(Some(now));
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,266 @@
+//! Tickets as the API shows them: list pages, views with clock summaries, the detail.
+
+use super::*;
+
+/// A ticket as the API shows it.
+pub fn ticket_dto(t: ticket::Model, clocks: &[ticket_clock::Model]) -> Ticket {
+    let next_due_at = clocks
+        .iter()
+        .filter(|c| c.met_at.is_none() && c.round == t.rework_count)
+        .map(|c| c.due_at)
+        .min();
+    let breached = clocks
+        .iter()
+        .any(|c| c.breached_at.is_some() && c.clock != ClockKind::Callback.as_str());
+    ticket_view(ticket::Model {
+        next_due_at,
+        breached,
+        ..t
+    })
+}
+
+/// The earliest unmet deadline of a ticket's current round, from its clocks.
+pub(super) const NEXT_DUE_SQL: &str = r#"(SELECT MIN("c"."due_at") FROM "ticket_clocks" AS "c" WHERE "c"."ticket_id" = "tickets"."id" AND "c"."round" = "tickets"."rework_count" AND "c"."met_at" IS NULL)"#;
+/// Reads one page of tickets, newest first: on PostgreSQL behind an `OFFSET 0` fence,
+/// which keeps it from walking the primary key backwards looking for a resident's few
+/// tickets among everyone's (a plan its estimates favour once the table is analysed).
+pub async fn list_page<C: ConnectionTrait>(
+    db: &C,
+    select: sea_orm::Select<ticket::Entity>,
+    limit: u64,
+) -> Result<Vec<ticket::Model>, ApiError> {
+    use sea_orm::{DbBackend, QueryTrait, Statement};
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return Ok(select
+            .order_by_desc(ticket::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?);
+    }
+    let inner = backend.build(&select.into_query());
+    let sql = format!(
+        r#"SELECT * FROM ({} OFFSET 0) AS "tickets" ORDER BY "tickets"."id" DESC LIMIT {limit}"#,
+        inner.sql
+    );
+    let statement = match inner.values {
+        Some(values) => Statement::from_sql_and_values(backend, sql, values),
+        None => Statement::from_string(backend, sql),
+    };
+    db.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| match row.try_as_pg_row() {
+            Some(pg) => ticket_from_pg(pg)
+                .map_err(|e| sea_orm::DbErr::Custom(format!("reading a ticket row: {e}"))),
+            None => sea_orm::FromQueryResult::from_query_result(row, ""),
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(ApiError::from)
+}
+
+/// A ticket read straight from PostgreSQL's row, by position (the columns of
+/// `ticket::Entity` in order): sea-orm's generic decoder formats an error for every NULL
+/// column, and a list page has hundreds.
+pub(super) fn ticket_from_pg(
+    row: &sea_orm::sqlx::postgres::PgRow,
+) -> Result<ticket::Model, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Row;
+    let model = ticket::Model {
+        id: row.try_get(0)?,
+        company_id: row.try_get(1)?,
+        community_id: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        household_id: row.try_get(4)?,
+        resident_id: row.try_get(5)?,
+        registered_by: row.try_get(6)?,
+        source: row.try_get(7)?,
+        category: row.try_get(8)?,
+        urgency: row.try_get(9)?,
+        severity: row.try_get(10)?,
+        location: row.try_get(11)?,
+        description: row.try_get(12)?,
+        preferred_from: row.try_get(13)?,
+        preferred_to: row.try_get(14)?,
+        state: row.try_get(15)?,
+        department: row.try_get(16)?,
+        assignee_id: row.try_get(17)?,
+        butler_id: row.try_get(18)?,
+        price_fen: row.try_get(19)?,
+        price_status: row.try_get(20)?,
+        price_note: row.try_get(21)?,
+        rework_count: row.try_get(22)?,
+        rating: row.try_get(23)?,
+        satisfied: row.try_get(24)?,
+        rating_comment: row.try_get(25)?,
+        rated_via: row.try_get(26)?,
+        rated_at: row.try_get(27)?,
+        created_at: row.try_get(28)?,
+        updated_at: row.try_get(29)?,
+        dispatched_at: row.try_get(30)?,
+        answered_at: row.try_get(31)?,
+        arrived_at: row.try_get(32)?,
+        completed_at: row.try_get(33)?,
+        closed_at: row.try_get(34)?,
+        cancelled_at: row.try_get(35)?,
+        next_due_at: row.try_get(36)?,
+        breached: row.try_get(37)?,
+    };
+    Ok(model)
+}
+
+/// A ticket as the API shows it, with its clock summary.
+pub fn ticket_view(t: ticket::Model) -> Ticket {
+    let open = TicketState::parse(&t.state).is_ok_and(TicketState::is_open);
+    let (next_due_at, breached) = (t.next_due_at.filter(|_| open), t.breached);
+    Ticket {
+        id: t.id,
+        kind: t.kind,
+        community_id: t.community_id,
+        household_id: t.household_id,
+        resident_id: t.resident_id,
+        source: t.source,
+        category: t.category,
+        urgency: t.urgency,
+        severity: t.severity,
+        location: t.location,
+        description: t.description,
+        preferred_from: t.preferred_from,
+        preferred_to: t.preferred_to,
+        state: t.state,
+        department: t.department,
+        assignee_id: t.assignee_id,
+        butler_id: t.butler_id,
+        price: t.price_fen.map(|fen| Price {
+            fen,
+            status: t.price_status.clone().unwrap_or_default(),
+            note: t.price_note.clone(),
+        }),
+        rework_count: t.rework_count,
+        rating: match (t.rating, t.satisfied, t.rated_at) {
+            (Some(stars), Some(satisfied), Some(at)) => Some(TicketRating {
+                stars,
+                satisfied,
+                comment: t.rating_comment.clone(),
+                via: t.rated_via.clone().unwrap_or_default(),
+                at,
+            }),
+            _ => None,
+        },
+        next_due_at,
+        breached,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        dispatched_at: t.dispatched_at,
+        answered_at: t.answered_at,
+        arrived_at: t.arrived_at,
+        completed_at: t.completed_at,
+        closed_at: t.closed_at,
+        cancelled_at: t.cancelled_at,
+    }
+}
+
+/// The full view of a ticket.
+pub async fn detail(
+    state: &AppState,
+    principal: &Principal,
+    row: ticket::Model,
+) -> Result<TicketDetail, ApiError> {
+    let full_phones = match principal {
+        Principal::Resident(_) => false,
+        Principal::Staff(s) => s.role.sees_full_phone(),
+    };
+    let resident = match row.resident_id {
+        Some(id) => resident::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .map(|r| PersonRef {
+                id: r.id,
+                name: r.name,
+                phone: Some(if full_phones {
+                    r.phone
+                } else {
+                    mask_phone(&r.phone)
+                }),
+            }),
+        None => None,
+    };
+    let staff_ref = |s: staff::Model| PersonRef {
+        id: s.id,
+        name: s.name,
+        // Residents call the assignee and butler; staff phones are work numbers.
+        phone: s.phone,
+    };
+    let mut people: HashMap<Uuid, staff::Model> = staff::Entity::find()
+        .filter(staff::Column::Id.is_in(row.assignee_id.into_iter().chain(row.butler_id)))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let assignee = row
+        .assignee_id
+        .and_then(|id| people.get(&id).cloned())
+        .map(staff_ref);
+    let butler = row
+        .butler_id
+        .and_then(|id| people.remove(&id))
+        .map(staff_ref);
+    let clocks = ticket_clock::Entity::find()
+        .filter(ticket_clock::Column::TicketId.eq(row.id))
+        .order_by_asc(ticket_clock::Column::Round)
+        .order_by_asc(ticket_clock::Column::StartedAt)
+        .all(&state.db)
+        .await?;
+    let events = ticket_event::Entity::find()
+        .filter(ticket_event::Column::TicketId.eq(row.id))
+        .order_by_asc(ticket_event::Column::Id)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| TicketEvent {
+            id: e.id,
+            action: e.action,
+            actor_kind: e.actor_kind,
+            actor_id: e.actor_id,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            note: e.note,
+            at: e.created_at,
+        })
+        .collect();
+    let photos = ticket_photo::Entity::find()
+        .filter(ticket_photo::Column::TicketId.eq(row.id))
+        .order_by_asc(ticket_photo::Column::Id)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|p| PhotoRef {
+            url: format!("/v1/tickets/{}/photos/{}", p.ticket_id, p.id),
+            id: p.id,
+            stage: p.stage,
+            content_type: p.content_type,
+            size_bytes: p.size_bytes,
+        })
+        .collect();
+    let sla = clocks
+        .iter()
+        .map(|c| SlaClock {
+            clock: c.clock.clone(),
+            round: c.round,
+            started_at: c.started_at,
+            due_at: c.due_at,
+            met_at: c.met_at,
+            breached_at: c.breached_at,
+        })
+        .collect();
+    Ok(TicketDetail {
+        ticket: ticket_dto(row, &clocks),
+        resident,
+        assignee,
+        butler,
+        clocks: sla,
+        events,
+        photos,
+    })
+}

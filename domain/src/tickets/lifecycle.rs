@@ -1,0 +1,224 @@
+//! The state machine: who may do what to a ticket, from which state, and where it leads.
+
+use super::*;
+
+/// In what capacity someone acts on a ticket. One person can hold several (a butler who is
+/// also the assignee of a complaint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Party {
+    /// The resident the ticket is for, or a member of its household.
+    Resident,
+    /// The staff member it is assigned to.
+    Assignee,
+    /// The household's butler (贴心管家).
+    Butler,
+    /// Front desk (客服).
+    Desk,
+    /// Supervisors and admins.
+    Manager,
+    /// The workers (SLA watch, callback window).
+    System,
+}
+
+/// What someone does to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Give it to a department and staff member.
+    Dispatch,
+    /// Give it to someone else.
+    Reassign,
+    /// Take it.
+    Accept,
+    /// Arrive at the door.
+    Arrive,
+    /// State the price of paid work.
+    Price,
+    /// Accept or decline the price.
+    AnswerPrice,
+    /// The butler answers the front desk (complaints).
+    Answer,
+    /// Finish the work / reply to the complaint.
+    Complete,
+    /// Rate in the app.
+    Rate {
+        /// Whether the resident is satisfied.
+        satisfied: bool,
+    },
+    /// Record the phone callback's result.
+    RecordCallback {
+        /// Whether the resident is satisfied.
+        satisfied: bool,
+    },
+    /// Record a callback attempt that did not reach the resident.
+    CallbackUnreached,
+    /// The rating window passed.
+    CallbackDue,
+    /// Withdraw it.
+    Cancel,
+}
+
+impl Action {
+    /// The action's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Dispatch => "dispatch",
+            Action::Reassign => "reassign",
+            Action::Accept => "accept",
+            Action::Arrive => "arrive",
+            Action::Price => "price",
+            Action::AnswerPrice => "answer the price",
+            Action::Answer => "answer",
+            Action::Complete => "complete",
+            Action::Rate { .. } => "rate",
+            Action::RecordCallback { .. } => "record the callback",
+            Action::CallbackUnreached => "record a callback attempt",
+            Action::CallbackDue => "open the callback",
+            Action::Cancel => "cancel",
+        }
+    }
+
+    /// Who may do it.
+    fn allowed(self) -> &'static [Party] {
+        use Party::*;
+        match self {
+            Action::Dispatch | Action::Reassign => &[Desk, Manager],
+            Action::Accept | Action::Arrive => &[Assignee],
+            Action::Price => &[Assignee, Desk, Manager],
+            Action::AnswerPrice | Action::Rate { .. } => &[Resident],
+            Action::Answer => &[Butler],
+            Action::Complete => &[Assignee],
+            Action::RecordCallback { .. } | Action::CallbackUnreached => &[Desk, Manager],
+            Action::CallbackDue => &[System],
+            Action::Cancel => &[Resident, Desk, Manager],
+        }
+    }
+}
+
+/// What a transition needs to know about the ticket besides its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// Repair or complaint.
+    pub kind: TicketKind,
+    /// The price, if staff stated one.
+    pub price: Option<PriceStatus>,
+}
+
+/// Why a transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The caller does not hold a capacity that may do this (403).
+    #[error("you may not {action} this ticket")]
+    NotAllowed {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Not from the ticket's current state (409).
+    #[error("cannot {action} a ticket that is {state}")]
+    WrongState {
+        /// What was attempted.
+        action: &'static str,
+        /// The ticket's state.
+        state: TicketState,
+    },
+    /// Paid work cannot complete before the resident accepts the price (409).
+    #[error("the resident has not accepted the price of this paid repair")]
+    PriceNotAccepted,
+    /// Nothing to answer: no price was stated, or it was already answered (409).
+    #[error("there is no price waiting for an answer")]
+    NoPriceToAnswer,
+    /// Work has started: too late to cancel (409).
+    #[error("work has started on this ticket; it can no longer be cancelled")]
+    WorkStarted,
+}
+
+/// The state after `action`, done by someone holding `parties`, or why not. Actions that do
+/// not move the ticket (price, answer, a missed callback) return the state unchanged.
+pub fn transition(
+    state: TicketState,
+    action: Action,
+    parties: &[Party],
+    facts: Facts,
+) -> Result<TicketState, TransitionError> {
+    use TicketState::*;
+    if !action.allowed().iter().any(|p| parties.contains(p)) {
+        return Err(TransitionError::NotAllowed {
+            action: action.name(),
+        });
+    }
+    let wrong = || TransitionError::WrongState {
+        action: action.name(),
+        state,
+    };
+    let complaint = facts.kind == TicketKind::Complaint;
+    match action {
+        Action::Dispatch => match state {
+            Submitted | Reopened => Ok(Dispatched),
+            _ => Err(wrong()),
+        },
+        Action::Reassign => match state {
+            Dispatched | Accepted | OnSite => Ok(Dispatched),
+            _ => Err(wrong()),
+        },
+        Action::Accept => match state {
+            Dispatched => Ok(Accepted),
+            _ => Err(wrong()),
+        },
+        Action::Arrive => match state {
+            Accepted => Ok(OnSite),
+            _ => Err(wrong()),
+        },
+        Action::Price => match state {
+            Dispatched | Accepted | OnSite if facts.price != Some(PriceStatus::Accepted) => {
+                Ok(state)
+            }
+            Dispatched | Accepted | OnSite => Err(TransitionError::WrongState {
+                action: "change the accepted price of",
+                state,
+            }),
+            _ => Err(wrong()),
+        },
+        Action::AnswerPrice => match state {
+            Dispatched | Accepted | OnSite if facts.price == Some(PriceStatus::Proposed) => {
+                Ok(state)
+            }
+            Dispatched | Accepted | OnSite => Err(TransitionError::NoPriceToAnswer),
+            _ => Err(wrong()),
+        },
+        Action::Answer => match state {
+            Dispatched | Accepted | OnSite if complaint => Ok(state),
+            _ => Err(wrong()),
+        },
+        Action::Complete => match state {
+            OnSite | Accepted if complaint => Ok(Completed),
+            OnSite => match facts.price {
+                None | Some(PriceStatus::Accepted) => Ok(Completed),
+                Some(_) => Err(TransitionError::PriceNotAccepted),
+            },
+            _ => Err(wrong()),
+        },
+        Action::Rate { satisfied } | Action::RecordCallback { satisfied } => match state {
+            Completed | AwaitingCallback if satisfied => Ok(Closed),
+            Completed | AwaitingCallback => Ok(Reopened),
+            _ => Err(wrong()),
+        },
+        Action::CallbackUnreached => match state {
+            AwaitingCallback | Completed => Ok(state),
+            _ => Err(wrong()),
+        },
+        Action::CallbackDue => match state {
+            Completed => Ok(AwaitingCallback),
+            _ => Err(wrong()),
+        },
+        Action::Cancel => match state {
+            Submitted | Dispatched | Accepted => Ok(Cancelled),
+            // Paid work has not started while its price waits for an answer.
+            OnSite
+                if !complaint && matches!(facts.price, Some(p) if p != PriceStatus::Accepted) =>
+            {
+                Ok(Cancelled)
+            }
+            OnSite => Err(TransitionError::WorkStarted),
+            _ => Err(wrong()),
+        },
+    }
+}
