@@ -19,6 +19,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod tickets;
+pub mod vocab;
 
 use poem_openapi::Tags;
 

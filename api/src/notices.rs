@@ -34,6 +34,7 @@ use crate::{
     page_of,
     pagination::fetch_page,
     state::AppState,
+    vocab::Vocab,
 };
 
 /// Who receives a notice; all lists empty means the whole community.
@@ -55,7 +56,7 @@ pub struct AudienceDto {
 #[oai(example)]
 pub struct NewNotice {
     /// water_outage, power_outage, gas_outage, pest_control, emergency, community_activity or general.
-    pub category: String,
+    pub category: Vocab<NoticeCategory>,
     /// Title.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub title: String,
@@ -78,7 +79,7 @@ pub struct NewNotice {
     pub audience: Option<AudienceDto>,
     /// `push`, `sms`, `wechat`; all when absent. The in-app inbox always receives.
     #[oai(validator(max_items = 3))]
-    pub channels: Option<Vec<String>>,
+    pub channels: Option<Vec<Vocab<Channel>>>,
     /// Schedule for later (not for pest control, whose time follows from `event_at`).
     pub send_at: Option<DateTime<Utc>>,
 }
@@ -86,7 +87,7 @@ pub struct NewNotice {
 impl Example for NewNotice {
     fn example() -> Self {
         Self {
-            category: "water_outage".into(),
+            category: NoticeCategory::WaterOutage.into(),
             title: "停水通知".into(),
             body: "3栋明日 9:00–12:00 停水，请提前储水。".into(),
             reason: Some("二次供水水箱清洗".into()),
@@ -128,7 +129,7 @@ pub struct Notice {
     /// Community.
     pub community_id: Uuid,
     /// Category.
-    pub category: String,
+    pub category: Vocab<NoticeCategory>,
     /// Title.
     pub title: String,
     /// Body as written.
@@ -142,7 +143,7 @@ pub struct Notice {
     /// Audience.
     pub audience: AudienceDto,
     /// Channels.
-    pub channels: Vec<String>,
+    pub channels: Vec<Vocab<Channel>>,
     /// Sent at once despite rules.
     pub urgent: bool,
     /// scheduled, sending, sent or cancelled.
@@ -250,7 +251,7 @@ impl NoticesApi {
     ) -> ApiResult<NoticeCreated, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let community = staff.community(&self.state, *community_id).await?;
-        let category = NoticeCategory::parse(&body.category).field("category")?;
+        let category = body.category.get("category")?;
         let now = self.state.clock.now();
         let urgent = body.urgent.unwrap_or(false);
         if category.is_outage() {
@@ -315,7 +316,7 @@ impl NoticesApi {
             Some(list) => {
                 let mut set = BTreeSet::new();
                 for c in list {
-                    set.insert(Channel::parse(c).field("channels")?.as_str().to_owned());
+                    set.insert(c.get("channels")?.as_str().to_owned());
                 }
                 set
             }
@@ -703,7 +704,7 @@ async fn notice_dto(state: &AppState, row: notice::Model) -> Result<Notice, ApiE
     Ok(Notice {
         id: row.id,
         community_id: row.community_id,
-        category: row.category,
+        category: Vocab::stored(&row.category),
         title: row.title,
         body: row.body,
         reason: row.reason,
@@ -714,7 +715,11 @@ async fn notice_dto(state: &AppState, row: notice::Model) -> Result<Notice, ApiE
             unit_ids: audience.unit_ids,
             household_ids: audience.household_ids,
         },
-        channels: serde_json::from_value(row.channels).unwrap_or_default(),
+        channels: serde_json::from_value::<Vec<String>>(row.channels)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| Vocab::stored(c))
+            .collect(),
         urgent: row.urgent,
         status: row.status,
         send_at: row.send_at,

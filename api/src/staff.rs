@@ -29,6 +29,7 @@ use crate::{
     page_of,
     pagination::fetch_page,
     state::AppState,
+    vocab::Vocab,
 };
 
 /// A staff member.
@@ -43,7 +44,7 @@ pub struct Staff {
     /// Work phone.
     pub phone: Option<String>,
     /// admin, supervisor, front_desk, butler, engineer, cleaner or gardener.
-    pub role: String,
+    pub role: Vocab<StaffRole>,
     /// Communities they work in (admins: every community of the company).
     pub community_ids: Vec<Uuid>,
     /// Whether they can log in.
@@ -69,7 +70,7 @@ pub struct NewStaff {
     #[oai(validator(max_length = 32))]
     pub phone: Option<String>,
     /// Role.
-    pub role: String,
+    pub role: Vocab<StaffRole>,
     /// Communities they work in; ignored for admins.
     #[oai(validator(max_items = 1000))]
     pub community_ids: Vec<Uuid>,
@@ -82,7 +83,7 @@ impl Example for NewStaff {
             username: "butler.wang".into(),
             password: "change-me-please".into(),
             phone: Some("13900001111".into()),
-            role: "butler".into(),
+            role: StaffRole::Butler.into(),
             community_ids: vec![Uuid::nil()],
         }
     }
@@ -98,7 +99,7 @@ pub struct StaffPatch {
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: Option<String>,
     /// Role.
-    pub role: Option<String>,
+    pub role: Option<Vocab<StaffRole>>,
     /// Communities (replaces the list).
     #[oai(validator(max_items = 1000))]
     pub community_ids: Option<Vec<Uuid>>,
@@ -156,7 +157,7 @@ impl StaffApi {
     ) -> ApiResult<StaffCreated, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
         let admin = auth.0.staff(ADMINS)?;
         let name = PersonName::parse(&body.name).field("name")?;
-        let role = StaffRole::parse(&body.role).field("role")?;
+        let role = body.role.get("role")?;
         let password = Password::parse(&body.password).field("password")?;
         let phone = body
             .phone
@@ -199,7 +200,7 @@ impl StaffApi {
         &self,
         auth: BearerAuth,
         /// Only this role.
-        role: Query<Option<String>>,
+        role: Query<Option<Vocab<StaffRole>>>,
         /// Only staff of this community.
         community_id: Query<Option<Uuid>>,
         /// Cursor from the previous page.
@@ -211,9 +212,8 @@ impl StaffApi {
         let caller = auth.0.staff(MANAGERS)?;
         let mut select =
             staff::Entity::find().filter(staff::Column::CompanyId.eq(caller.company_id));
-        if let Some(role) = role.as_deref() {
-            select = select
-                .filter(staff::Column::Role.eq(StaffRole::parse(role).field("role")?.as_str()));
+        if let Some(role) = role.as_ref() {
+            select = select.filter(staff::Column::Role.eq(role.get("role")?.as_str()));
         }
         let scope: Option<Vec<Uuid>> = match (*community_id, caller.community_filter()) {
             (Some(id), _) => {
@@ -277,7 +277,7 @@ impl StaffApi {
         let admin = auth.0.staff(ADMINS)?;
         let (row, communities) = load_staff(&self.state, admin, *staff_id).await?;
         let role = match &body.role {
-            Some(role) => StaffRole::parse(role).field("role")?,
+            Some(role) => role.get("role")?,
             None => StaffRole::parse(&row.role).field("role")?,
         };
         if row.id == admin.id && (role != StaffRole::Admin || body.active == Some(false)) {
@@ -535,7 +535,7 @@ fn staff_dto(row: staff::Model, community_ids: Vec<Uuid>) -> Staff {
         name: row.name,
         username: row.username,
         phone: row.phone,
-        role: row.role,
+        role: Vocab::stored(&row.role),
         community_ids,
         active: row.active,
         created_at: row.created_at,

@@ -104,6 +104,18 @@ impl PersonName {
     }
 }
 
+/// A closed set of string values: stored as text, documented by the API as a string enum.
+pub trait Vocabulary: Copy + Sized + Send + Sync + 'static {
+    /// The type's name (the API's schema name).
+    const NAME: &'static str;
+    /// Every value, in declaration order.
+    fn values() -> &'static [Self];
+    /// The stored and wire form.
+    fn text(self) -> &'static str;
+    /// Parses the stored and wire form.
+    fn parse_text(raw: &str) -> Result<Self, InvalidValue>;
+}
+
 /// Defines a closed set of string values with parsing and display.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
@@ -137,6 +149,19 @@ macro_rules! string_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl $crate::people::Vocabulary for $name {
+            const NAME: &'static str = stringify!($name);
+            fn values() -> &'static [Self] {
+                Self::ALL
+            }
+            fn text(self) -> &'static str {
+                self.as_str()
+            }
+            fn parse_text(raw: &str) -> Result<Self, $crate::people::InvalidValue> {
+                Self::parse(raw)
             }
         }
     };

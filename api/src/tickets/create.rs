@@ -22,7 +22,7 @@ impl Reporter {
         household_id: Option<Uuid>,
         community_id: Option<Uuid>,
         resident_id: Option<Uuid>,
-        source: Option<&str>,
+        source: Option<&Vocab<Source>>,
     ) -> Result<Self, ApiError> {
         let household = match household_id {
             Some(id) => Some(principal.household(state, id).await?),
@@ -46,7 +46,7 @@ impl Reporter {
                         "residents report for themselves",
                     ));
                 }
-                if source.is_some_and(|s| s != "app") {
+                if source.is_some_and(|s| *s != Vocab::Known(Source::App)) {
                     return Err(ApiError::invalid("source", "residents report in the app"));
                 }
                 // A public-area report: the resident must live in that community.
@@ -84,7 +84,7 @@ impl Reporter {
                 ])?;
                 let community = staff.community(state, community_id).await?;
                 let source = match source {
-                    Some(raw) => Source::parse(raw).field("source")?,
+                    Some(raw) => raw.get("source")?,
                     None => Source::Phone,
                 };
                 if source == Source::App {

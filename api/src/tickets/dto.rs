@@ -15,10 +15,10 @@ pub struct NewRepair {
     #[oai(validator(max_length = 200))]
     pub location: Option<String>,
     /// water, electricity, gas, door_lock, appliance, structure, public_facility, other.
-    pub category: String,
+    pub category: Vocab<RepairCategory>,
     /// emergency (leak, flooding, outage, blocked toilet), simple (bulb, lock, small part)
     /// or ordinary.
-    pub urgency: String,
+    pub urgency: Vocab<Urgency>,
     /// What is wrong.
     #[oai(validator(min_length = 1, max_length = 2000))]
     pub description: String,
@@ -30,7 +30,7 @@ pub struct NewRepair {
     /// Front desk only: the resident it is registered for.
     pub resident_id: Option<Uuid>,
     /// Front desk only: phone or walk_in (residents' reports are `app`).
-    pub source: Option<String>,
+    pub source: Option<Vocab<Source>>,
 }
 
 impl Example for NewRepair {
@@ -39,8 +39,8 @@ impl Example for NewRepair {
             household_id: Some(Uuid::nil()),
             community_id: None,
             location: None,
-            category: "water".into(),
-            urgency: "emergency".into(),
+            category: RepairCategory::Water.into(),
+            urgency: Urgency::Emergency.into(),
             description: "厨房水管爆裂，正在漏水".into(),
             preferred_from: None,
             preferred_to: None,
@@ -57,24 +57,24 @@ pub struct NewComplaint {
     /// The household the complaint comes from.
     pub household_id: Uuid,
     /// service_attitude, engineering, neighbour_behaviour, environment, security, other.
-    pub category: String,
+    pub category: Vocab<ComplaintCategory>,
     /// ordinary or serious (default ordinary).
-    pub severity: Option<String>,
+    pub severity: Option<Vocab<Severity>>,
     /// What happened.
     #[oai(validator(min_length = 1, max_length = 2000))]
     pub description: String,
     /// Front desk only: the resident it is registered for.
     pub resident_id: Option<Uuid>,
     /// Front desk only: phone or walk_in.
-    pub source: Option<String>,
+    pub source: Option<Vocab<Source>>,
 }
 
 impl Example for NewComplaint {
     fn example() -> Self {
         Self {
             household_id: Uuid::nil(),
-            category: "neighbour_behaviour".into(),
-            severity: Some("ordinary".into()),
+            category: ComplaintCategory::NeighbourBehaviour.into(),
+            severity: Some(Severity::Ordinary.into()),
             description: "楼上深夜装修噪音".into(),
             resident_id: None,
             source: None,
@@ -99,7 +99,7 @@ pub struct Price {
     /// Amount in fen (分).
     pub fen: i64,
     /// proposed, accepted or declined.
-    pub status: String,
+    pub status: Vocab<PriceStatus>,
     /// What the price covers.
     pub note: Option<String>,
 }
@@ -123,7 +123,7 @@ pub struct TicketRating {
 #[derive(Debug, Clone, Object)]
 pub struct SlaClock {
     /// arrive, answer, resolve or callback.
-    pub clock: String,
+    pub clock: Vocab<ClockKind>,
     /// 0 for the first work, then the rework round.
     pub round: i32,
     /// Started.
@@ -143,15 +143,15 @@ pub struct TicketEvent {
     pub id: Uuid,
     /// What happened (reported, dispatched, accepted, arrived, priced, completed, rated,
     /// reopened, closed, sla_warned, sla_breached, ...).
-    pub action: String,
+    pub action: Vocab<EventAction>,
     /// resident, staff or system.
-    pub actor_kind: String,
+    pub actor_kind: Vocab<ActorKind>,
     /// Who.
     pub actor_id: Option<Uuid>,
     /// State before.
-    pub from_state: Option<String>,
+    pub from_state: Option<Vocab<TicketState>>,
     /// State after.
-    pub to_state: Option<String>,
+    pub to_state: Option<Vocab<TicketState>>,
     /// Note.
     pub note: Option<String>,
     /// When.
@@ -164,7 +164,7 @@ pub struct PhotoRef {
     /// Id.
     pub id: Uuid,
     /// report or completion.
-    pub stage: String,
+    pub stage: Vocab<PhotoStage>,
     /// image/jpeg, image/png, image/webp, image/heic.
     pub content_type: String,
     /// Bytes.
@@ -179,7 +179,7 @@ pub struct Ticket {
     /// Id.
     pub id: Uuid,
     /// repair or complaint.
-    pub kind: String,
+    pub kind: Vocab<TicketKind>,
     /// Community.
     pub community_id: Uuid,
     /// Household; absent for public areas.
@@ -187,13 +187,13 @@ pub struct Ticket {
     /// The resident it is for.
     pub resident_id: Option<Uuid>,
     /// app, phone or walk_in.
-    pub source: String,
+    pub source: Vocab<Source>,
     /// Category.
     pub category: String,
     /// Repairs: emergency, simple, ordinary.
-    pub urgency: Option<String>,
+    pub urgency: Option<Vocab<Urgency>>,
     /// Complaints: ordinary, serious.
-    pub severity: Option<String>,
+    pub severity: Option<Vocab<Severity>>,
     /// Public areas: where.
     pub location: Option<String>,
     /// Description.
@@ -204,9 +204,9 @@ pub struct Ticket {
     pub preferred_to: Option<DateTime<Utc>>,
     /// submitted, dispatched, accepted, on_site, completed, awaiting_callback, closed,
     /// cancelled, reopened.
-    pub state: String,
+    pub state: Vocab<TicketState>,
     /// engineering, cleaning, greenery.
-    pub department: Option<String>,
+    pub department: Option<Vocab<Department>>,
     /// Assignee.
     pub assignee_id: Option<Uuid>,
     /// The household's butler.
@@ -271,7 +271,7 @@ pub struct TicketPage {
 #[derive(Debug, Default, Object)]
 pub struct DispatchBody {
     /// engineering, cleaning or greenery (repairs); by category rules when absent.
-    pub department: Option<String>,
+    pub department: Option<Vocab<Department>>,
     /// The staff member; the least busy of the department when absent (complaints: the
     /// household's butler).
     pub assignee_id: Option<Uuid>,

@@ -31,8 +31,8 @@ impl TicketsApi {
         if let Some(saved) = saved_response(&self.state, &auth.0, key, &hash).await? {
             return Ok(TicketCreated::Created(Json(saved)));
         }
-        let category = RepairCategory::parse(&body.category).field("category")?;
-        let urgency = Urgency::parse(&body.urgency).field("urgency")?;
+        let category = body.category.get("category")?;
+        let urgency = body.urgency.get("urgency")?;
         let now = self.state.clock.now();
         if let (Some(from), Some(to)) = (body.preferred_from, body.preferred_to)
             && to <= from
@@ -50,7 +50,7 @@ impl TicketsApi {
             body.household_id,
             body.community_id,
             body.resident_id,
-            body.source.as_deref(),
+            body.source.as_ref(),
         )
         .await?;
         if reporter.household.is_none()
@@ -103,9 +103,9 @@ impl TicketsApi {
         if let Some(saved) = saved_response(&self.state, &auth.0, key, &hash).await? {
             return Ok(TicketCreated::Created(Json(saved)));
         }
-        let category = ComplaintCategory::parse(&body.category).field("category")?;
+        let category = body.category.get("category")?;
         let severity = match &body.severity {
-            Some(s) => Severity::parse(s).field("severity")?,
+            Some(s) => s.get("severity")?,
             None => Severity::Ordinary,
         };
         let reporter = Reporter::resolve(
@@ -114,7 +114,7 @@ impl TicketsApi {
             Some(body.household_id),
             None,
             body.resident_id,
-            body.source.as_deref(),
+            body.source.as_ref(),
         )
         .await?;
         let now = self.state.clock.now();
@@ -143,9 +143,9 @@ impl TicketsApi {
         /// Only this community.
         community_id: Query<Option<Uuid>>,
         /// repair or complaint.
-        kind: Query<Option<String>>,
+        kind: Query<Option<Vocab<TicketKind>>>,
         /// Only tickets in this state.
-        state: Query<Option<String>>,
+        state: Query<Option<Vocab<TicketState>>>,
         /// Only tickets assigned to this staff member.
         assignee_id: Query<Option<Uuid>>,
         /// Only this household's tickets.
@@ -160,16 +160,8 @@ impl TicketsApi {
     ) -> ApiResult<Json<TicketPage>, { AUTHED | VALIDATION }> {
         let filter = ListFilter {
             community_id: *community_id,
-            kind: kind
-                .as_deref()
-                .map(TicketKind::parse)
-                .transpose()
-                .field("kind")?,
-            state: state
-                .as_deref()
-                .map(TicketState::parse)
-                .transpose()
-                .field("state")?,
+            kind: kind.as_ref().map(|k| k.get("kind")).transpose()?,
+            state: state.as_ref().map(|s| s.get("state")).transpose()?,
             assignee_id: *assignee_id,
             household_id: *household_id,
             breached: *breached,
@@ -630,7 +622,7 @@ impl TicketsApi {
         let (department, role) = match kind {
             TicketKind::Repair => {
                 let department = match (&body.department, &row.department) {
-                    (Some(d), _) => Department::parse(d).field("department")?,
+                    (Some(d), _) => d.get("department")?,
                     (None, Some(d)) => Department::parse(d).map_err(|e| anyhow::anyhow!(e))?,
                     (None, None) => {
                         let category =

@@ -16,6 +16,7 @@ use courtyard_domain::{
     new_id,
     org::{Timezone, WorkingHours},
     people::{StaffRole, mask_phone},
+    photos::PhotoStage,
     ticket_messages::ActorKind,
     tickets::{
         Action, ClockKind, ComplaintCategory, Department, EventAction, Facts, Party, PriceStatus,
@@ -44,6 +45,7 @@ use crate::{
     error::{ApiError, ApiResult, FieldContext, status::*},
     pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor},
     state::AppState,
+    vocab::Vocab,
 };
 
 mod act;

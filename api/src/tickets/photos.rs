@@ -40,6 +40,7 @@ use crate::{
     error::{ApiError, ApiResult, FieldError, status::*},
     state::AppState,
     tickets::{PhotoRef, actor_of, load, refusal},
+    vocab::Vocab,
 };
 pub use courtyard_store::photos::{LocalDiskStore, PhotoStore};
 use courtyard_store::tickets::{NewEvent, record_event};
@@ -240,7 +241,7 @@ pub fn photo_ref(p: ticket_photo::Model) -> PhotoRef {
     PhotoRef {
         url: format!("/v1/tickets/{}/photos/{}", p.ticket_id, p.id),
         id: p.id,
-        stage: p.stage,
+        stage: Vocab::stored(&p.stage),
         content_type: p.content_type,
         size_bytes: p.size_bytes,
     }

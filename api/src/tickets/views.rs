@@ -115,25 +115,25 @@ pub fn ticket_view(t: ticket::Model) -> Ticket {
     let (next_due_at, breached) = (t.next_due_at.filter(|_| open), t.breached);
     Ticket {
         id: t.id,
-        kind: t.kind,
+        kind: Vocab::stored(&t.kind),
         community_id: t.community_id,
         household_id: t.household_id,
         resident_id: t.resident_id,
-        source: t.source,
+        source: Vocab::stored(&t.source),
         category: t.category,
-        urgency: t.urgency,
-        severity: t.severity,
+        urgency: t.urgency.as_deref().map(Vocab::stored),
+        severity: t.severity.as_deref().map(Vocab::stored),
         location: t.location,
         description: t.description,
         preferred_from: t.preferred_from,
         preferred_to: t.preferred_to,
-        state: t.state,
-        department: t.department,
+        state: Vocab::stored(&t.state),
+        department: t.department.as_deref().map(Vocab::stored),
         assignee_id: t.assignee_id,
         butler_id: t.butler_id,
         price: t.price_fen.map(|fen| Price {
             fen,
-            status: t.price_status.clone().unwrap_or_default(),
+            status: Vocab::stored(t.price_status.as_deref().unwrap_or_default()),
             note: t.price_note.clone(),
         }),
         rework_count: t.rework_count,
@@ -220,11 +220,11 @@ pub async fn detail(
         .into_iter()
         .map(|e| TicketEvent {
             id: e.id,
-            action: e.action,
-            actor_kind: e.actor_kind,
+            action: Vocab::stored(&e.action),
+            actor_kind: Vocab::stored(&e.actor_kind),
             actor_id: e.actor_id,
-            from_state: e.from_state,
-            to_state: e.to_state,
+            from_state: e.from_state.as_deref().map(Vocab::stored),
+            to_state: e.to_state.as_deref().map(Vocab::stored),
             note: e.note,
             at: e.created_at,
         })
@@ -238,7 +238,7 @@ pub async fn detail(
         .map(|p| PhotoRef {
             url: format!("/v1/tickets/{}/photos/{}", p.ticket_id, p.id),
             id: p.id,
-            stage: p.stage,
+            stage: Vocab::stored(&p.stage),
             content_type: p.content_type,
             size_bytes: p.size_bytes,
         })
@@ -246,7 +246,7 @@ pub async fn detail(
     let sla = clocks
         .iter()
         .map(|c| SlaClock {
-            clock: c.clock.clone(),
+            clock: Vocab::stored(&c.clock),
             round: c.round,
             started_at: c.started_at,
             due_at: c.due_at,
