@@ -27,6 +27,7 @@ use crate::{
     page_of,
     pagination::fetch_page,
     state::AppState,
+    vocab::Vocab,
 };
 
 /// A household.
@@ -99,7 +100,7 @@ pub struct Member {
     /// Phone, masked for staff who do not call residents (`138****1234`).
     pub phone: String,
     /// owner, tenant or family.
-    pub role: String,
+    pub role: Vocab<MembershipRole>,
 }
 
 /// The members of a household.
@@ -114,13 +115,13 @@ pub struct MemberList {
 #[oai(example)]
 pub struct MembershipBody {
     /// owner, tenant or family.
-    pub role: String,
+    pub role: Vocab<MembershipRole>,
 }
 
 impl Example for MembershipBody {
     fn example() -> Self {
         Self {
-            role: "owner".into(),
+            role: MembershipRole::Owner.into(),
         }
     }
 }
@@ -348,7 +349,7 @@ impl HouseholdsApi {
                 } else {
                     mask_phone(&r.phone)
                 },
-                role: m.role,
+                role: Vocab::stored(&m.role),
             })
             .collect();
         Ok(Json(MemberList { items }))
@@ -369,7 +370,7 @@ impl HouseholdsApi {
     ) -> ApiResult<Json<Member>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let household = auth.0.household(&self.state, *household_id).await?;
-        let role = MembershipRole::parse(&body.role).field("role")?;
+        let role = body.role.get("role")?;
         let resident = resident::Entity::find_by_id(*resident_id)
             .one(&self.state.db)
             .await?
@@ -380,7 +381,7 @@ impl HouseholdsApi {
             resident_id: resident.id,
             name: resident.name,
             phone: resident.phone,
-            role: role.as_str().into(),
+            role: role.into(),
         }))
     }
 

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use courtyard_domain::{
     entities::{resident, staff},
-    people::{Locale, PersonName},
+    people::{Locale, MembershipRole, PersonName, StaffRole},
 };
 use poem_openapi::{Object, OpenApi, payload::Json, types::MaybeUndefined};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
@@ -16,6 +16,7 @@ use crate::{
     households::{HouseholdAddress, addresses},
     residents::households_of,
     state::AppState,
+    vocab::Vocab,
 };
 
 /// The caller.
@@ -34,11 +35,11 @@ pub struct Me {
     /// Residents: birthday.
     pub birthday: Option<NaiveDate>,
     /// Residents: `zh-CN` or `en`.
-    pub locale: Option<String>,
+    pub locale: Option<Vocab<Locale>>,
     /// Residents: whether WeChat is bound.
     pub wechat_bound: Option<bool>,
     /// Staff: role.
-    pub role: Option<String>,
+    pub role: Option<Vocab<StaffRole>>,
     /// Staff: communities they work in (empty for admins, who work in all).
     pub community_ids: Vec<Uuid>,
     /// Residents: their households.
@@ -52,7 +53,7 @@ pub struct MyHousehold {
     #[oai(flatten)]
     pub address: HouseholdAddress,
     /// owner, tenant or family.
-    pub role: String,
+    pub role: Vocab<MembershipRole>,
 }
 
 /// Changes to one's own profile; absent fields stay as they are.
@@ -62,7 +63,7 @@ pub struct MePatch {
     #[oai(validator(min_length = 1, max_length = 64))]
     pub name: Option<String>,
     /// Residents: `zh-CN` or `en`.
-    pub locale: Option<String>,
+    pub locale: Option<Vocab<Locale>>,
     /// Residents: birthday; `null` clears it.
     pub birthday: MaybeUndefined<NaiveDate>,
 }
@@ -104,7 +105,7 @@ impl MeApi {
                     active.name = Set(PersonName::parse(name).field("name")?.as_str().into());
                 }
                 if let Some(locale) = &body.locale {
-                    active.locale = Set(Locale::parse(locale).field("locale")?.as_str().into());
+                    active.locale = Set(locale.get("locale")?.as_str().into());
                 }
                 match body.birthday {
                     MaybeUndefined::Value(date) => active.birthday = Set(Some(date)),
@@ -152,7 +153,10 @@ async fn me(state: &AppState, principal: &Principal) -> Result<Me, ApiError> {
                 .await?
                 .into_iter()
                 .zip(memberships.into_iter().map(|(_, role)| role))
-                .map(|(address, role)| MyHousehold { address, role })
+                .map(|(address, role)| MyHousehold {
+                    address,
+                    role: Vocab::stored(&role),
+                })
                 .collect();
             Ok(Me {
                 kind: "resident".into(),
@@ -161,7 +165,7 @@ async fn me(state: &AppState, principal: &Principal) -> Result<Me, ApiError> {
                 name: row.name,
                 phone: Some(row.phone),
                 birthday: row.birthday,
-                locale: Some(row.locale),
+                locale: Some(Vocab::stored(&row.locale)),
                 wechat_bound: Some(row.wechat_openid.is_some()),
                 role: None,
                 community_ids: Vec::new(),
@@ -182,7 +186,7 @@ async fn me(state: &AppState, principal: &Principal) -> Result<Me, ApiError> {
                 birthday: None,
                 locale: None,
                 wechat_bound: None,
-                role: Some(row.role),
+                role: Some(Vocab::stored(&row.role)),
                 community_ids: caller.communities.clone(),
                 households: Vec::new(),
             })

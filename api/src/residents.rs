@@ -27,6 +27,7 @@ use crate::{
     page_of,
     pagination::fetch_page,
     state::AppState,
+    vocab::Vocab,
 };
 
 /// A resident as staff see them.
@@ -41,7 +42,7 @@ pub struct Resident {
     /// Birthday, for greetings.
     pub birthday: Option<NaiveDate>,
     /// `zh-CN` or `en`.
-    pub locale: String,
+    pub locale: Vocab<Locale>,
     /// Whether a WeChat account is bound.
     pub wechat_bound: bool,
     /// Households the resident belongs to (within the caller's communities).
@@ -57,14 +58,14 @@ pub struct Membership {
     /// Household.
     pub household_id: Uuid,
     /// owner, tenant or family.
-    pub role: String,
+    pub role: Vocab<MembershipRole>,
 }
 
 impl Example for Membership {
     fn example() -> Self {
         Self {
             household_id: Uuid::nil(),
-            role: "owner".into(),
+            role: MembershipRole::Owner.into(),
         }
     }
 }
@@ -82,7 +83,7 @@ pub struct NewResident {
     /// Birthday.
     pub birthday: Option<NaiveDate>,
     /// `zh-CN` (default) or `en`.
-    pub locale: Option<String>,
+    pub locale: Option<Vocab<Locale>>,
     /// At least one household (admins may create residents without one).
     #[oai(validator(max_items = 50))]
     pub memberships: Vec<Membership>,
@@ -94,7 +95,7 @@ impl Example for NewResident {
             name: "张三".into(),
             phone: "13812341234".into(),
             birthday: NaiveDate::from_ymd_opt(1980, 5, 17),
-            locale: Some("zh-CN".into()),
+            locale: Some(Locale::ZhCn.into()),
             memberships: vec![Membership::example()],
         }
     }
@@ -112,7 +113,7 @@ pub struct ResidentPatch {
     /// Birthday; `null` clears it.
     pub birthday: MaybeUndefined<NaiveDate>,
     /// Locale.
-    pub locale: Option<String>,
+    pub locale: Option<Vocab<Locale>>,
 }
 
 page_of!(ResidentPage, Resident);
@@ -143,13 +144,16 @@ impl ResidentsApi {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let name = PersonName::parse(&body.name).field("name")?;
         let phone = PhoneNumber::parse(&body.phone).field("phone")?;
-        let locale = Locale::parse(body.locale.as_deref().unwrap_or("zh-CN")).field("locale")?;
+        let locale = match &body.locale {
+            Some(locale) => locale.get("locale")?,
+            None => Locale::ZhCn,
+        };
         if body.memberships.is_empty() && staff.role != StaffRole::Admin {
             return Err(ApiError::invalid("memberships", "name at least one household").into());
         }
         let mut households = Vec::new();
         for (i, m) in body.memberships.iter().enumerate() {
-            let role = MembershipRole::parse(&m.role).field(&format!("memberships[{i}].role"))?;
+            let role = m.role.get(&format!("memberships[{i}].role"))?;
             let household = auth.0.household(&self.state, m.household_id).await?;
             households.push((household, role));
         }
@@ -285,7 +289,7 @@ impl ResidentsApi {
             MaybeUndefined::Undefined => {}
         }
         if let Some(locale) = &body.locale {
-            active.locale = Set(Locale::parse(locale).field("locale")?.as_str().into());
+            active.locale = Set(locale.get("locale")?.as_str().into());
         }
         active.updated_at = Set(self.state.clock.now());
         let row = active.update(&self.state.db).await.map_err(|e| {
@@ -365,7 +369,7 @@ async fn resident_dto(
         .into_iter()
         .map(|m| Membership {
             household_id: m.household_id,
-            role: m.role,
+            role: Vocab::stored(&m.role),
         })
         .collect();
     Ok(Resident {
@@ -377,7 +381,7 @@ async fn resident_dto(
             mask_phone(&row.phone)
         },
         birthday: row.birthday,
-        locale: row.locale,
+        locale: Vocab::stored(&row.locale),
         wechat_bound: row.wechat_openid.is_some(),
         memberships,
         created_at: row.created_at,

@@ -4,7 +4,6 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Arc,
-    time::Duration,
 };
 
 use anyhow::Context;
@@ -15,7 +14,7 @@ use courtyard_domain::{
     settings::NotificationSettings,
 };
 use sea_orm::{
-    ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     sea_query::{Expr, extension::postgres::PgFunc},
 };
 use secrecy::ExposeSecret;
@@ -55,20 +54,7 @@ impl Pipeline {
     /// database, Redis Streams when Redis is configured (else the in-process queue, which
     /// serves this process only) and the configured providers.
     pub async fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let mut options = ConnectOptions::new(settings.database.url.expose_secret().to_owned());
-        options
-            .max_connections(settings.database.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
-        let db = Database::connect(options)
-            .await
-            .context("connecting to the database")?;
+        let db = courtyard_store::connect(settings).await?;
         let queue: Arc<dyn Queue> = match &settings.redis.url {
             Some(url) => {
                 let client =
