@@ -115,6 +115,8 @@ pub struct TestApp {
     pub sent: Arc<recording::RecordingDeliverer>,
     /// The settings the app runs with.
     pub settings: Settings,
+    /// The in-process workers (their queue, for tests that look at what is left in it).
+    pub workers: Option<courtyard_workers::Workers>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     cleanup: Cleanup,
@@ -271,6 +273,7 @@ async fn start(
         .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
+    let workers_handle = app.workers().cloned();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -286,6 +289,7 @@ async fn start(
         codes,
         sent,
         settings,
+        workers: workers_handle,
         shutdown: Some(tx),
         running: Some(running),
         cleanup,

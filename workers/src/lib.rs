@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod lease;
 pub mod pipeline;
 pub mod queue;
+pub mod registry;
 
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use std::sync::Arc;
 
 use tokio::{sync::watch, task::JoinSet};
 
-use crate::lease::{Lease, LocalLease};
+use crate::{
+    lease::{Lease, LocalLease},
+    registry::Registry,
+};
 
 pub use crate::pipeline::Pipeline;
 use crate::queue::streams;
@@ -93,26 +97,16 @@ impl Workers {
                 async move { jobs::sweeper::run_once(&p).await.map(|_| ()) }
             },
         ));
-        // The scheduler: one process at a time holds the lease and runs the day's jobs.
-        let (p, lease) = (self.pipeline.clone(), self.lease.clone());
+        // The scheduler: one process at a time holds the lease and runs the registered jobs.
+        let registry = Arc::new(Registry::standard());
+        let (p, lease, jobs) = (self.pipeline.clone(), self.lease.clone(), registry.clone());
         let tick = Duration::from_millis(self.pipeline.settings.sweep_interval_ms.max(10));
         let ttl = (tick * 3).max(Duration::from_secs(10));
         tasks.spawn(every(tick, shutdown.clone(), "scheduler", move || {
-            let (p, lease) = (p.clone(), lease.clone());
+            let (p, lease, jobs) = (p.clone(), lease.clone(), jobs.clone());
             async move {
-                if !lease.hold(ttl).await? {
-                    return Ok(());
-                }
-                // Each on its own: a failing one does not hold up the other.
-                let birthdays = jobs::birthdays::run_once(&p).await.map(|_| ());
-                let sla = jobs::sla_watch::run_once(&p).await.map(|_| ());
-                for (job, result) in [
-                    (jobs::birthdays::NAME, birthdays),
-                    (jobs::sla_watch::NAME, sla),
-                ] {
-                    if let Err(e) = result {
-                        tracing::warn!(job, error = ?e, "job failed; retrying next tick");
-                    }
+                if lease.hold(ttl).await? {
+                    jobs.run_scheduled(&p).await;
                 }
                 Ok(())
             }
@@ -136,7 +130,7 @@ impl Workers {
             self.consumer.clone(),
             shutdown.clone(),
         );
-        tasks.spawn(async move { fanout_loop(p, consumer, stop).await });
+        tasks.spawn(async move { fanout_loop(p, registry, consumer, stop).await });
         for channel in CHANNELS {
             let (p, consumer, stop) = (
                 self.pipeline.clone(),
@@ -176,7 +170,12 @@ async fn every<F, Fut>(
     }
 }
 
-async fn fanout_loop(p: Pipeline, consumer: String, shutdown: watch::Receiver<bool>) {
+async fn fanout_loop(
+    p: Pipeline,
+    registry: Arc<Registry>,
+    consumer: String,
+    shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
         let leased = match p
             .queue
@@ -197,33 +196,7 @@ async fn fanout_loop(p: Pipeline, consumer: String, shutdown: watch::Receiver<bo
             }
         };
         for job in leased {
-            let result = run_fanout_job(&p, &job.job).await;
-            match result {
-                Ok(()) => {
-                    if let Err(e) = p.queue.ack(streams::FANOUT, &[job.id]).await {
-                        tracing::warn!(error = ?e, "fan-out ack failed; the job will run again (idempotent)");
-                    }
-                }
-                // Left unacknowledged, the job is reclaimed after the lease and runs again.
-                Err(e) => tracing::error!(error = ?e, "fan-out failed; it will be retried"),
-            }
-        }
-    }
-}
-
-/// Runs one job of the fan-out stream by its kind.
-async fn run_fanout_job(p: &Pipeline, job: &queue::Job) -> anyhow::Result<()> {
-    fn input<T: serde::de::DeserializeOwned>(job: &queue::Job) -> anyhow::Result<T> {
-        serde_json::from_value(job.payload.clone())
-            .map_err(|e| anyhow::anyhow!("unreadable {} job: {e}", job.kind))
-    }
-    match job.kind.as_str() {
-        jobs::relay::NOTICE_FANOUT => jobs::fanout::run(p, &input(job)?).await,
-        jobs::relay::TICKET_NOTIFY => jobs::ticket_notify::run(p, &input(job)?).await,
-        other => {
-            // Nothing here can run it; retrying would only keep it at the head of the stream.
-            tracing::error!(kind = other, "unknown fan-out job kind; dropped");
-            Ok(())
+            registry.settle(&p, job.id, &job.job).await;
         }
     }
 }

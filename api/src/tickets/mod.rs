@@ -24,7 +24,7 @@ use courtyard_domain::{
         TransitionError, Urgency, callback_clock, clock_met_by, transition, work_clocks,
     },
 };
-use courtyard_store::tickets::{self as store_tickets, Actor, NewEvent, record_event};
+use courtyard_store::tickets::{self as store_tickets, Actor, NewEvent, list_page, record_event};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},

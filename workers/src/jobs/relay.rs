@@ -72,9 +72,12 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
                     .context("deliveries.enqueue payload")?;
                 p.enqueue_deliveries(&ids.delivery_ids).await?;
             }
-            other => {
-                tracing::error!(kind = other, id = %row.id, "unknown outbox kind; marked relayed")
-            }
+            // Every other kind goes to the fan-out stream too: the registry runs it, or
+            // dead-letters it when nothing can (never dropped here).
+            _ => fanouts.push(Job {
+                kind: row.kind.clone(),
+                payload: row.payload.clone(),
+            }),
         }
     }
     // Both go to the fan-out stream, whose loop runs each job by its kind.
