@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use courtyard_domain::{
     entities::{device, message, notification_preference, resident, staff_message},
     new_id,
-    notifications::{Category, Channel, QuietHours},
+    notifications::{Category, Channel, Platform, PushProvider, QuietHours},
     people::Locale,
 };
 use poem_openapi::{
@@ -33,6 +33,7 @@ use crate::{
     page_of,
     pagination::fetch_page,
     state::AppState,
+    vocab::Vocab,
 };
 
 /// A registered push device.
@@ -41,9 +42,9 @@ pub struct Device {
     /// Id.
     pub id: Uuid,
     /// `ios` or `android`.
-    pub platform: String,
+    pub platform: Vocab<Platform>,
     /// `apns` or `fcm`.
-    pub provider: String,
+    pub provider: Vocab<PushProvider>,
     /// The token's first characters (the full token is never shown back).
     pub token_prefix: String,
     /// APNs topic (bundle id).
@@ -51,7 +52,7 @@ pub struct Device {
     /// APNs sandbox environment.
     pub sandbox: bool,
     /// Locale of the app.
-    pub locale: String,
+    pub locale: Vocab<Locale>,
     /// Whether pushes go to it.
     pub active: bool,
     /// Why it stopped, when a provider said the token is gone.
@@ -67,11 +68,9 @@ pub struct Device {
 #[oai(example)]
 pub struct NewDevice {
     /// `ios` or `android`.
-    #[oai(validator(max_length = 16))]
-    pub platform: String,
+    pub platform: Vocab<Platform>,
     /// `apns` or `fcm`.
-    #[oai(validator(max_length = 16))]
-    pub provider: String,
+    pub provider: Vocab<PushProvider>,
     /// The push token from the OS.
     #[oai(validator(min_length = 8, max_length = 4096))]
     pub token: String,
@@ -81,18 +80,18 @@ pub struct NewDevice {
     /// APNs development environment.
     pub sandbox: Option<bool>,
     /// `zh-CN` or `en`.
-    pub locale: Option<String>,
+    pub locale: Option<Vocab<Locale>>,
 }
 
 impl Example for NewDevice {
     fn example() -> Self {
         Self {
-            platform: "ios".into(),
-            provider: "apns".into(),
+            platform: Platform::Ios.into(),
+            provider: PushProvider::Apns.into(),
             token: "a".repeat(64),
             topic: Some("com.courtyard.resident".into()),
             sandbox: Some(false),
-            locale: Some("zh-CN".into()),
+            locale: Some(Locale::ZhCn.into()),
         }
     }
 }
@@ -241,14 +240,8 @@ impl NotificationsApi {
         body: Json<NewDevice>,
     ) -> ApiResult<DeviceRegistered, { BAD_REQUEST | UNAUTHORIZED | VALIDATION }> {
         let (owner_kind, owner_id) = owner(&auth.0);
-        let platform = match body.platform.as_str() {
-            "ios" | "android" => body.platform.clone(),
-            _ => return Err(ApiError::invalid("platform", "ios or android").into()),
-        };
-        let provider = match body.provider.as_str() {
-            "apns" | "fcm" => body.provider.clone(),
-            _ => return Err(ApiError::invalid("provider", "apns or fcm").into()),
-        };
+        let platform = body.platform.get("platform")?.as_str().to_owned();
+        let provider = body.provider.get("provider")?.as_str().to_owned();
         let token = body.token.trim().to_owned();
         if provider == "apns" {
             if !(token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())) {
@@ -262,7 +255,10 @@ impl NotificationsApi {
                 );
             }
         }
-        let locale = Locale::parse(body.locale.as_deref().unwrap_or("zh-CN")).field("locale")?;
+        let locale = match &body.locale {
+            Some(locale) => locale.get("locale")?,
+            None => Locale::ZhCn,
+        };
         let now = self.state.clock.now();
         // Write first, read after: a read-then-write transaction can fail on SQLite when
         // another writer commits in between, and the update-or-insert needs no transaction.
@@ -666,12 +662,12 @@ async fn preferences(state: &AppState, resident_id: Uuid) -> Result<Preferences,
 fn device_dto(row: device::Model) -> Device {
     Device {
         id: row.id,
-        platform: row.platform,
-        provider: row.provider,
+        platform: Vocab::stored(&row.platform),
+        provider: Vocab::stored(&row.provider),
         token_prefix: row.token.chars().take(8).collect(),
         topic: row.topic,
         sandbox: row.sandbox,
-        locale: row.locale,
+        locale: Vocab::stored(&row.locale),
         active: row.active,
         invalid_reason: row.invalid_reason,
         invalidated_at: row.invalidated_at,

@@ -103,6 +103,26 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// A phone's operating system.
+    Platform {
+        /// iOS (pushes through APNs).
+        Ios = "ios",
+        /// Android (pushes through FCM).
+        Android = "android",
+    }
+}
+
+string_enum! {
+    /// The push service a device token belongs to.
+    PushProvider {
+        /// Apple Push Notification service.
+        Apns = "apns",
+        /// Firebase Cloud Messaging (HTTP v1).
+        Fcm = "fcm",
+    }
+}
+
 /// Quiet hours in the community's time zone; the window may wrap midnight (22:00–07:00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuietHours {
