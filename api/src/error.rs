@@ -444,11 +444,18 @@ pub fn unique_violation(e: sea_orm::DbErr, kind: &'static str, detail: &str) -> 
 
 /// Maps a foreign-key violation to a 409.
 pub fn fk_violation(e: sea_orm::DbErr, detail: &str) -> ApiError {
-    match e.sql_err() {
-        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::Conflict {
+    // sea-orm recognises SQLite's SQLITE_CONSTRAINT_FOREIGNKEY (787) only; a RESTRICT
+    // reference is reported with another extended code (1811) and the same message.
+    let refused = matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+    ) || e.to_string().contains("FOREIGN KEY constraint failed");
+    if refused {
+        ApiError::Conflict {
             kind: "in-use",
             detail: detail.into(),
-        },
-        _ => e.into(),
+        }
+    } else {
+        e.into()
     }
 }

@@ -292,3 +292,15 @@ async fn staff_see_only_their_communities() {
     let all = app.get("/v1/communities", t).await.expect(200);
     assert_eq!(all.body["items"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn a_household_with_tickets_is_refused_deletion_not_a_500() {
+    let app = spawn_app().await;
+    let world = courtyard_tests::world::World::build(&app).await;
+    app.delete(
+        &format!("/v1/households/{}", world.a.household),
+        &world.admin.access,
+    )
+    .await
+    .expect_problem(409, "/problems/in-use");
+}
