@@ -814,4 +814,48 @@ impl TestApp {
         })
         .await;
     }
+
+    /// Fails unless the workers finish everything: the database idle (as
+    /// [`TestApp::wait_for_idle`]), then no job left in any stream (waiting, leased or
+    /// parked for later) and none in the dead letters. A test ends with this so work it
+    /// caused cannot be lost or stuck unnoticed.
+    pub async fn assert_no_jobs_left(&self) {
+        use courtyard_workers::{CHANNELS, queue::streams};
+        self.wait_for_idle().await;
+        let queue = self
+            .workers
+            .as_ref()
+            .expect("the app runs its workers in-process")
+            .pipeline()
+            .queue
+            .clone();
+        let mut stream_names = vec![streams::FANOUT.to_owned()];
+        stream_names.extend(CHANNELS.iter().map(|c| streams::send(c)));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let mut left = Vec::new();
+            for stream in &stream_names {
+                let n = queue.backlog(stream).await.expect("backlog");
+                if n > 0 {
+                    left.push(format!("{stream}: {n}"));
+                }
+            }
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "jobs left in the queue: {left:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let dead = queue.dead_letters(10).await.expect("dead letters");
+        assert!(
+            dead.is_empty(),
+            "dead letters left: {:?}",
+            dead.iter()
+                .map(|d| (&d.stream, &d.job.kind, &d.reason))
+                .collect::<Vec<_>>()
+        );
+    }
 }

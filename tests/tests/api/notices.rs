@@ -153,6 +153,7 @@ async fn an_outage_notice_reaches_inboxes_devices_and_sms_fallback() {
             .as_str()
             .is_some_and(|p| p.starts_with("rec-"))
     );
+    app.assert_no_jobs_left().await;
 }
 
 #[tokio::test]

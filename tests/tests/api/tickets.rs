@@ -442,6 +442,7 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         .expect("the ticket's line");
     assert!(line.contains(",closed,"), "{line}");
     assert!(csv.text.starts_with('\u{feff}'), "a BOM for spreadsheets");
+    app.assert_no_jobs_left().await;
 }
 
 #[tokio::test]
