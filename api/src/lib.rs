@@ -6,6 +6,7 @@ pub mod authz;
 pub mod communities;
 pub mod error;
 pub mod households;
+pub mod idempotency;
 pub mod imports;
 pub mod limits;
 pub mod me;

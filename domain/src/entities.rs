@@ -9,7 +9,7 @@ pub mod delivery;
 pub mod device;
 pub mod household;
 pub mod household_member;
-pub mod idempotency_key;
+pub mod idempotency_record;
 pub mod login_code;
 pub mod message;
 pub mod notice;

@@ -1,6 +1,8 @@
 //! Reporting a repair or filing a complaint: who it is from and for, the idempotency
 //! record, and the one transaction (one statement on PostgreSQL) that writes a new ticket.
 
+use courtyard_store::idempotency::Saved;
+
 use super::*;
 
 /// Who a new ticket is from and for.
@@ -175,62 +177,13 @@ impl Reporter {
     }
 }
 
-/// SHA-256 of an operation and its body.
-pub(super) fn request_hash(operation: &str, body: &str) -> String {
-    hex::encode(Sha256::digest(format!("{operation}\n{body}")))
-}
-
-/// The caller's id: the scope of their idempotency keys.
-pub(super) fn caller_id(principal: &Principal) -> Uuid {
-    match principal {
-        Principal::Resident(r) => r.id,
-        Principal::Staff(s) => s.id,
-    }
-}
-
-/// The ticket a previous request with this key created, or a 422 when the key was used
-/// for a different request.
-pub(super) async fn saved_response(
-    state: &AppState,
-    principal: &Principal,
-    key: Option<&str>,
-    hash: &str,
-) -> Result<Option<Ticket>, ApiError> {
-    use courtyard_domain::entities::idempotency_key;
-    let Some(key) = key else {
-        return Ok(None);
-    };
-    let Some(saved) = idempotency_key::Entity::find_by_id((caller_id(principal), key.to_owned()))
-        .one(&state.db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if saved.request_hash != hash {
-        return Err(ApiError::Validation {
-            detail: "this Idempotency-Key was used for a different request".into(),
-            errors: vec![crate::error::FieldError {
-                field: "Idempotency-Key".into(),
-                message: "use a new key for a new request".into(),
-                row: None,
-            }],
-        });
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(&saved.body).map_err(|e| anyhow::anyhow!("saved response: {e}"))?;
-    Ticket::parse_from_json(Some(value))
-        .map(Some)
-        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("saved response: {}", e.message())))
-}
-
 /// Writes a new ticket: the row, its `reported` event (and, for complaints routed to the
 /// butler, `dispatched`), its clocks, the outbox row that tells the butler, and the
 /// idempotency record, in one transaction.
 pub(super) async fn create(
     state: &AppState,
     principal: &Principal,
-    key: Option<&str>,
-    hash: &str,
+    claim: Option<&Claim>,
     reporter: &Reporter,
     mut row: ticket::Model,
     subject: Subject,
@@ -257,40 +210,17 @@ pub(super) async fn create(
     let clocks = work_clocks(subject, now, &policy, &hours, tz);
     row.next_due_at = clocks.iter().map(|c| c.due_at).min();
     let dto = ticket_view(row.clone());
-    let body = dto.to_json_string();
+    let saved = claim.map(|_| idempotency::saved(201, &dto));
+    let key = claim.zip(saved.as_ref());
     let data = reporter
         .registered_by
         .map(|by| json!({ "registered_by": by }));
     let written = if state.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        insert_new_ticket_pg(
-            state, principal, key, hash, &body, &row, &events, data, &clocks,
-        )
-        .await
+        insert_new_ticket_pg(state, principal, key, &row, &events, data, &clocks).await
     } else {
-        insert_new_ticket(
-            state, principal, key, hash, &body, &row, &events, data, &clocks,
-        )
-        .await
+        insert_new_ticket(state, principal, key, &row, &events, data, &clocks).await
     };
-    match written {
-        Ok(()) => {}
-        // The same key won a moment ago (or is being written): answer with its ticket.
-        Err(e)
-            if key.is_some()
-                && matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) =>
-        {
-            return saved_response(state, principal, key, hash)
-                .await?
-                .ok_or_else(|| ApiError::Conflict {
-                    kind: "idempotency-key-in-use",
-                    detail: "a request with this Idempotency-Key is in progress".into(),
-                });
-        }
-        Err(e) => return Err(e.into()),
-    }
+    written?;
     tracing::info!(ticket = %row.id, kind = %row.kind, "ticket reported");
     Ok(dto)
 }
@@ -306,9 +236,7 @@ pub(super) type NewEvents = [CreationEvent];
 pub(super) async fn insert_new_ticket(
     state: &AppState,
     principal: &Principal,
-    key: Option<&str>,
-    hash: &str,
-    body: &str,
+    key: Option<(&Claim, &Saved)>,
     row: &ticket::Model,
     events: &NewEvents,
     data: Option<serde_json::Value>,
@@ -316,21 +244,8 @@ pub(super) async fn insert_new_ticket(
 ) -> Result<(), sea_orm::DbErr> {
     let now = row.created_at;
     let txn = state.db.begin().await?;
-    if let Some(key) = key {
-        // First, so that a concurrent request with the same key waits here and then finds
-        // the saved response instead of creating a second ticket.
-        courtyard_domain::entities::idempotency_key::Entity::insert(
-            courtyard_domain::entities::idempotency_key::ActiveModel {
-                caller_id: Set(caller_id(principal)),
-                key: Set(key.to_owned()),
-                request_hash: Set(hash.to_owned()),
-                status: Set(201),
-                body: Set(body.to_owned()),
-                created_at: Set(now),
-            },
-        )
-        .exec_without_returning(&txn)
-        .await?;
+    if let Some((claim, saved)) = key {
+        courtyard_store::idempotency::complete(&txn, claim, saved, now).await?;
     }
     let actor = actor_of(principal);
     row.clone().into_active_model().insert(&txn).await?;
@@ -369,9 +284,7 @@ pub(super) async fn insert_new_ticket(
 pub(super) async fn insert_new_ticket_pg(
     state: &AppState,
     principal: &Principal,
-    key: Option<&str>,
-    hash: &str,
-    body: &str,
+    key: Option<(&Claim, &Saved)>,
     row: &ticket::Model,
     events: &NewEvents,
     data: Option<serde_json::Value>,
@@ -394,8 +307,8 @@ pub(super) async fn insert_new_ticket_pg(
         SELECT $1, c.clock, 0, c.started_at, c.warn_at, c.due_at \
         FROM UNNEST($30::text[], $31::timestamptz[], $32::timestamptz[], $33::timestamptz[]) \
         AS c (clock, started_at, warn_at, due_at)";
-    const WITH_KEY: &str = "WITH k AS (INSERT INTO idempotency_keys (caller_id, key, \
-        request_hash, status, body, created_at) VALUES ($35, $36, $37, 201, $38, $19)), ";
+    const WITH_KEY: &str = "WITH k AS (UPDATE idempotency_records SET status = $38, \
+        body = $39, completed_at = $19 WHERE principal_id = $35 AND route = $36 AND key = $37), ";
     let actor = actor_of(principal);
     let event_ids: Vec<Uuid> = events.iter().map(|_| new_id()).collect();
     let texts = |f: &dyn Fn(&CreationEvent) -> String| {
@@ -441,15 +354,16 @@ pub(super) async fn insert_new_ticket_pg(
         Value::from(clocks.iter().map(|c| c.warn_at).collect::<Vec<_>>()),
         Value::from(clocks.iter().map(|c| c.due_at).collect::<Vec<_>>()),
     ];
-    // $34 is the next deadline; $35–$38 the idempotency record's, when there is one.
+    // $34 is the next deadline; $35–$39 complete the Idempotency-Key claim, if any.
     values.push(row.next_due_at.into());
     let sql = match key {
-        Some(key) => {
+        Some((claim, saved)) => {
             values.extend([
-                caller_id(principal).into(),
-                key.to_owned().into(),
-                hash.to_owned().into(),
-                body.to_owned().into(),
+                claim.principal_id.into(),
+                claim.route.to_owned().into(),
+                claim.key.clone().into(),
+                i32::from(saved.status).into(),
+                saved.body.clone().into(),
             ]);
             format!("{WITH_KEY}{}", &SQL["WITH ".len()..])
         }

@@ -26,57 +26,21 @@ impl TicketsApi {
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 100))]
         idempotency_key: Header<Option<String>>,
     ) -> ApiResult<TicketCreated, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let key = idempotency_key.0.as_deref();
-        let hash = request_hash("create_repair", &body.0.to_json_string());
-        if let Some(saved) = saved_response(&self.state, &auth.0, key, &hash).await? {
-            return Ok(TicketCreated::Created(Json(saved)));
-        }
-        let category = body.category.get("category")?;
-        let urgency = body.urgency.get("urgency")?;
-        let now = self.state.clock.now();
-        if let (Some(from), Some(to)) = (body.preferred_from, body.preferred_to)
-            && to <= from
-        {
-            return Err(
-                ApiError::invalid("preferred_to", "the window ends after it starts").into(),
-            );
-        }
-        if body.preferred_to.is_some_and(|to| to <= now) {
-            return Err(ApiError::invalid("preferred_to", "the window is in the past").into());
-        }
-        let reporter = Reporter::resolve(
+        let claim = match idempotency::start::<Ticket>(
             &self.state,
             &auth.0,
-            body.household_id,
-            body.community_id,
-            body.resident_id,
-            body.source.as_ref(),
+            "POST /v1/repairs",
+            "create_repair",
+            idempotency_key.0.as_deref(),
+            &body.0.to_json_string(),
         )
-        .await?;
-        if reporter.household.is_none()
-            && body.location.as_deref().is_none_or(|l| l.trim().is_empty())
+        .await?
         {
-            return Err(ApiError::invalid("location", "a public-area repair says where").into());
-        }
-        let subject = Subject::Repair {
-            urgency,
-            public_area: reporter.household.is_none(),
-            agreed_by: body.preferred_to,
+            Start::Replay(saved) => return Ok(TicketCreated::Created(Json(saved))),
+            Start::Proceed(claim) => claim,
         };
-        let row = reporter.new_ticket(
-            TicketKind::Repair,
-            category.as_str(),
-            &body.description,
-            now,
-        );
-        let row = ticket::Model {
-            urgency: Some(urgency.as_str().into()),
-            location: body.location.as_ref().map(|l| l.trim().to_owned()),
-            preferred_from: body.preferred_from,
-            preferred_to: body.preferred_to,
-            ..row
-        };
-        let created = create(&self.state, &auth.0, key, &hash, &reporter, row, subject).await?;
+        let reported = self.report_repair(&auth.0, &body, claim.as_ref()).await;
+        let created = idempotency::finish(&self.state, claim.as_ref(), reported).await?;
         Ok(TicketCreated::Created(Json(created)))
     }
 
@@ -98,35 +62,21 @@ impl TicketsApi {
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 100))]
         idempotency_key: Header<Option<String>>,
     ) -> ApiResult<TicketCreated, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let key = idempotency_key.0.as_deref();
-        let hash = request_hash("create_complaint", &body.0.to_json_string());
-        if let Some(saved) = saved_response(&self.state, &auth.0, key, &hash).await? {
-            return Ok(TicketCreated::Created(Json(saved)));
-        }
-        let category = body.category.get("category")?;
-        let severity = match &body.severity {
-            Some(s) => s.get("severity")?,
-            None => Severity::Ordinary,
-        };
-        let reporter = Reporter::resolve(
+        let claim = match idempotency::start::<Ticket>(
             &self.state,
             &auth.0,
-            Some(body.household_id),
-            None,
-            body.resident_id,
-            body.source.as_ref(),
+            "POST /v1/complaints",
+            "create_complaint",
+            idempotency_key.0.as_deref(),
+            &body.0.to_json_string(),
         )
-        .await?;
-        let now = self.state.clock.now();
-        let mut row = reporter.new_ticket(
-            TicketKind::Complaint,
-            category.as_str(),
-            &body.description,
-            now,
-        );
-        row.severity = Some(severity.as_str().into());
-        let subject = Subject::Complaint { category, severity };
-        let created = create(&self.state, &auth.0, key, &hash, &reporter, row, subject).await?;
+        .await?
+        {
+            Start::Replay(saved) => return Ok(TicketCreated::Created(Json(saved))),
+            Start::Proceed(claim) => claim,
+        };
+        let filed = self.file_complaint(&auth.0, &body, claim.as_ref()).await;
+        let created = idempotency::finish(&self.state, claim.as_ref(), filed).await?;
         Ok(TicketCreated::Created(Json(created)))
     }
 
@@ -607,6 +557,101 @@ impl TicketsApi {
 }
 
 impl TicketsApi {
+    /// Reports a repair (the work behind `create_repair`, after its key is claimed).
+    async fn report_repair(
+        &self,
+        principal: &Principal,
+        body: &NewRepair,
+        claim: Option<&Claim>,
+    ) -> Result<Ticket, ApiError> {
+        let category = body.category.get("category")?;
+        let urgency = body.urgency.get("urgency")?;
+        let now = self.state.clock.now();
+        if let (Some(from), Some(to)) = (body.preferred_from, body.preferred_to)
+            && to <= from
+        {
+            return Err(ApiError::invalid(
+                "preferred_to",
+                "the window ends after it starts",
+            ));
+        }
+        if body.preferred_to.is_some_and(|to| to <= now) {
+            return Err(ApiError::invalid(
+                "preferred_to",
+                "the window is in the past",
+            ));
+        }
+        let reporter = Reporter::resolve(
+            &self.state,
+            principal,
+            body.household_id,
+            body.community_id,
+            body.resident_id,
+            body.source.as_ref(),
+        )
+        .await?;
+        if reporter.household.is_none()
+            && body.location.as_deref().is_none_or(|l| l.trim().is_empty())
+        {
+            return Err(ApiError::invalid(
+                "location",
+                "a public-area repair says where",
+            ));
+        }
+        let subject = Subject::Repair {
+            urgency,
+            public_area: reporter.household.is_none(),
+            agreed_by: body.preferred_to,
+        };
+        let row = reporter.new_ticket(
+            TicketKind::Repair,
+            category.as_str(),
+            &body.description,
+            now,
+        );
+        let row = ticket::Model {
+            urgency: Some(urgency.as_str().into()),
+            location: body.location.as_ref().map(|l| l.trim().to_owned()),
+            preferred_from: body.preferred_from,
+            preferred_to: body.preferred_to,
+            ..row
+        };
+        create(&self.state, principal, claim, &reporter, row, subject).await
+    }
+
+    /// Files a complaint (the work behind `create_complaint`, after its key is claimed).
+    async fn file_complaint(
+        &self,
+        principal: &Principal,
+        body: &NewComplaint,
+        claim: Option<&Claim>,
+    ) -> Result<Ticket, ApiError> {
+        let category = body.category.get("category")?;
+        let severity = match &body.severity {
+            Some(s) => s.get("severity")?,
+            None => Severity::Ordinary,
+        };
+        let reporter = Reporter::resolve(
+            &self.state,
+            principal,
+            Some(body.household_id),
+            None,
+            body.resident_id,
+            body.source.as_ref(),
+        )
+        .await?;
+        let now = self.state.clock.now();
+        let mut row = reporter.new_ticket(
+            TicketKind::Complaint,
+            category.as_str(),
+            &body.description,
+            now,
+        );
+        row.severity = Some(severity.as_str().into());
+        let subject = Subject::Complaint { category, severity };
+        create(&self.state, principal, claim, &reporter, row, subject).await
+    }
+
     /// Dispatch or reassign: picks the department and assignee, then transitions.
     async fn assign(
         &self,

@@ -24,25 +24,26 @@ use courtyard_domain::{
         TransitionError, Urgency, callback_clock, clock_met_by, transition, work_clocks,
     },
 };
+use courtyard_store::idempotency::Claim;
 use courtyard_store::tickets::{self as store_tickets, Actor, NewEvent, list_page, record_event};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
-    types::{Example, ParseFromJSON, ToJSON},
+    types::{Example, ToJSON},
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
     ApiTags,
     authz::{ALL_STAFF, BearerAuth, Principal},
     error::{ApiError, ApiResult, FieldContext, status::*},
+    idempotency::{self, Start},
     pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor},
     state::AppState,
     vocab::Vocab,

@@ -6,6 +6,7 @@ mod authz_matrix;
 mod communities;
 mod faults;
 mod health;
+mod idempotency;
 mod imports;
 mod jobs;
 mod notices;
