@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use courtyard_domain::jobs::{OutboxJob, TicketNotify};
 use courtyard_domain::{
     entities::{
         butler_assignment, community, household, household_member, resident, staff,
@@ -25,7 +24,9 @@ use courtyard_domain::{
     },
 };
 use courtyard_store::idempotency::Claim;
-use courtyard_store::tickets::{self as store_tickets, Actor, NewEvent, list_page, record_event};
+use courtyard_store::tickets::{
+    self as store_tickets, Actor, NewEvent, NewTicket, clock_row, list_page, record_event,
+};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -33,8 +34,8 @@ use poem_openapi::{
     types::{Example, ToJSON},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;

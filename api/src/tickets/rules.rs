@@ -17,24 +17,6 @@ pub(crate) fn actor_of(principal: &Principal) -> Actor {
     }
 }
 
-pub(super) fn clock_row(
-    ticket_id: Uuid,
-    round: i32,
-    c: &courtyard_domain::tickets::Clock,
-) -> ticket_clock::Model {
-    ticket_clock::Model {
-        ticket_id,
-        clock: c.kind.as_str().into(),
-        round,
-        started_at: c.started_at,
-        warn_at: c.warn_at,
-        due_at: c.due_at,
-        met_at: None,
-        warned_at: None,
-        breached_at: None,
-    }
-}
-
 /// A community's policy, working hours and time zone.
 pub fn rules_of(
     community: &community::Model,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{ticket, ticket_event},
+    entities::{ticket, ticket_clock, ticket_event},
     jobs::TicketNotify,
     new_id,
     people::InvalidValue,
@@ -16,6 +16,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::outbox;
+
+mod create;
+
+pub use create::{CreationEvent, NewEvents, NewTicket, create, create_orm, create_pg};
 
 /// Who did something, for the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,4 +188,23 @@ fn ticket_from_pg(
         breached: row.try_get("breached")?,
     };
     Ok(model)
+}
+
+/// The row of an SLA clock of `round` on a ticket.
+pub fn clock_row(
+    ticket_id: Uuid,
+    round: i32,
+    c: &courtyard_domain::tickets::Clock,
+) -> ticket_clock::Model {
+    ticket_clock::Model {
+        ticket_id,
+        clock: c.kind.as_str().into(),
+        round,
+        started_at: c.started_at,
+        warn_at: c.warn_at,
+        due_at: c.due_at,
+        met_at: None,
+        warned_at: None,
+        breached_at: None,
+    }
 }
