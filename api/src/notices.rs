@@ -10,7 +10,10 @@ use courtyard_domain::jobs::{Audience, DeliveriesEnqueue, NoticeFanout};
 use courtyard_domain::{
     entities::{delivery, message, notice},
     new_id,
-    notifications::{Channel, NoticeCategory, PestControlError, pest_control_send_at},
+    notifications::{
+        Channel, DeliveryChannel, DeliveryStatus, NoticeCategory, NoticeStatus, PestControlError,
+        pest_control_send_at,
+    },
     org::Timezone,
 };
 use courtyard_store::outbox;
@@ -147,7 +150,7 @@ pub struct Notice {
     /// Sent at once despite rules.
     pub urgent: bool,
     /// scheduled, sending, sent or cancelled.
-    pub status: String,
+    pub status: Vocab<NoticeStatus>,
     /// When it goes (or went) out.
     pub send_at: DateTime<Utc>,
     /// Created.
@@ -167,10 +170,10 @@ pub struct DeliveryTrail {
     pub id: Uuid,
     /// Resident.
     pub resident_id: Uuid,
-    /// apns, fcm, sms, wechat.
-    pub channel: String,
+    /// apns, fcm, sms, wechat (push: suppressed before a device was chosen).
+    pub channel: Vocab<DeliveryChannel>,
     /// pending, sending, retrying, sent, failed, invalid_token, suppressed, dead.
-    pub status: String,
+    pub status: Vocab<DeliveryStatus>,
     /// Attempts made.
     pub attempts: i32,
     /// The provider's last error.
@@ -721,7 +724,7 @@ async fn notice_dto(state: &AppState, row: notice::Model) -> Result<Notice, ApiE
             .map(|c| Vocab::stored(c))
             .collect(),
         urgent: row.urgent,
-        status: row.status,
+        status: Vocab::stored(&row.status),
         send_at: row.send_at,
         created_at: row.created_at,
         sent_at: row.sent_at,
@@ -733,8 +736,8 @@ fn trail_dto(d: delivery::Model) -> DeliveryTrail {
     DeliveryTrail {
         id: d.id,
         resident_id: d.resident_id,
-        channel: d.channel,
-        status: d.status,
+        channel: Vocab::stored(&d.channel),
+        status: Vocab::stored(&d.status),
         attempts: d.attempts,
         last_error: d.last_error,
         provider_id: d.provider_id,

@@ -121,7 +121,7 @@ pub struct Preferences {
     /// For each category (`outage`, `pest_control`, `emergency`, `notice`, `greeting`,
     /// `fee_reminder`, `ticket_update`), the channels wanted (`push`, `sms`, `wechat`).
     /// A category not listed gets every channel. The in-app inbox always receives.
-    pub channels: BTreeMap<String, Vec<String>>,
+    pub channels: BTreeMap<String, Vec<Vocab<Channel>>>,
     /// Quiet hours in the community's time zone; greetings and reminders wait for them to
     /// end, outages and emergencies do not.
     pub quiet_hours: Option<QuietHoursDto>,
@@ -131,8 +131,11 @@ impl Example for Preferences {
     fn example() -> Self {
         Self {
             channels: BTreeMap::from([
-                ("greeting".into(), vec!["wechat".into()]),
-                ("outage".into(), vec!["push".into(), "sms".into()]),
+                ("greeting".into(), vec![Channel::Wechat.into()]),
+                (
+                    "outage".into(),
+                    vec![Channel::Push.into(), Channel::Sms.into()],
+                ),
             ]),
             quiet_hours: Some(QuietHoursDto {
                 start: "22:00".into(),
@@ -159,7 +162,7 @@ pub struct InboxMessage {
     /// Id.
     pub id: Uuid,
     /// Category.
-    pub category: String,
+    pub category: Vocab<Category>,
     /// Title.
     pub title: String,
     /// Body.
@@ -189,7 +192,7 @@ pub struct StaffInboxMessage {
     /// Id.
     pub id: Uuid,
     /// Category (`ticket_update`).
-    pub category: String,
+    pub category: Vocab<Category>,
     /// Title.
     pub title: String,
     /// Body.
@@ -405,8 +408,8 @@ impl NotificationsApi {
             let mut parsed = Vec::new();
             for channel in channels {
                 parsed.push(
-                    Channel::parse(channel)
-                        .field(&format!("channels.{category}"))?
+                    channel
+                        .get(&format!("channels.{category}"))?
                         .as_str()
                         .to_owned(),
                 );
@@ -581,7 +584,7 @@ impl NotificationsApi {
                 .into_iter()
                 .map(|m| StaffInboxMessage {
                     id: m.id,
-                    category: m.category,
+                    category: Vocab::stored(&m.category),
                     title: m.title,
                     body: m.body,
                     ticket_id: m.ticket_id,
@@ -646,9 +649,10 @@ async fn preferences(state: &AppState, resident_id: Uuid) -> Result<Preferences,
         channels: rows
             .into_iter()
             .map(|r| {
+                let channels: Vec<String> = serde_json::from_value(r.channels).unwrap_or_default();
                 (
                     r.category,
-                    serde_json::from_value(r.channels).unwrap_or_default(),
+                    channels.iter().map(|c| Vocab::stored(c)).collect(),
                 )
             })
             .collect(),
@@ -678,7 +682,7 @@ fn device_dto(row: device::Model) -> Device {
 fn inbox_dto(row: message::Model) -> InboxMessage {
     InboxMessage {
         id: row.id,
-        category: row.category,
+        category: Vocab::stored(&row.category),
         title: row.title,
         body: row.body,
         notice_id: row.notice_id,

@@ -123,6 +123,58 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a notice is in its life.
+    NoticeStatus {
+        /// Waiting for its send time.
+        Scheduled = "scheduled",
+        /// Being fanned out to its audience.
+        Sending = "sending",
+        /// Fanned out to everyone.
+        Sent = "sent",
+        /// Withdrawn before it went out.
+        Cancelled = "cancelled",
+    }
+}
+
+string_enum! {
+    /// Where one send to one recipient is.
+    DeliveryStatus {
+        /// Waiting to be sent (possibly until quiet hours end).
+        Pending = "pending",
+        /// Claimed by a sender.
+        Sending = "sending",
+        /// Failed for now; tried again later.
+        Retrying = "retrying",
+        /// Accepted by the provider.
+        Sent = "sent",
+        /// Refused for good by the provider.
+        Failed = "failed",
+        /// The device token is gone; the device was turned off.
+        InvalidToken = "invalid_token",
+        /// Not sent: the resident's preferences, a missing device or a paid bill.
+        Suppressed = "suppressed",
+        /// Out of attempts: in the dead letters, where an admin may replay it.
+        Dead = "dead",
+    }
+}
+
+string_enum! {
+    /// The channel a delivery row is for.
+    DeliveryChannel {
+        /// Apple Push Notification service.
+        Apns = "apns",
+        /// Firebase Cloud Messaging.
+        Fcm = "fcm",
+        /// SMS.
+        Sms = "sms",
+        /// WeChat subscription message.
+        Wechat = "wechat",
+        /// A push suppressed before a device was chosen (no device, or not wanted).
+        Push = "push",
+    }
+}
+
 /// Quiet hours in the community's time zone; the window may wrap midnight (22:00–07:00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuietHours {

@@ -114,7 +114,7 @@ pub struct TicketRating {
     /// Comment.
     pub comment: Option<String>,
     /// app or phone (the front desk's callback).
-    pub via: String,
+    pub via: Vocab<RatedVia>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -189,7 +189,7 @@ pub struct Ticket {
     /// app, phone or walk_in.
     pub source: Vocab<Source>,
     /// Category.
-    pub category: String,
+    pub category: Vocab<TicketCategory>,
     /// Repairs: emergency, simple, ordinary.
     pub urgency: Option<Vocab<Urgency>>,
     /// Complaints: ordinary, serious.

@@ -19,8 +19,9 @@ use courtyard_domain::{
     ticket_messages::ActorKind,
     tickets::{
         Action, ClockKind, ComplaintCategory, Department, EventAction, Facts, Party, PriceStatus,
-        Rating, RepairCategory, Severity, Source, Subject, TicketKind, TicketPolicy, TicketState,
-        TransitionError, Urgency, callback_clock, clock_met_by, transition, work_clocks,
+        RatedVia, Rating, RepairCategory, Severity, Source, Subject, TicketCategory, TicketKind,
+        TicketPolicy, TicketState, TransitionError, Urgency, callback_clock, clock_met_by,
+        transition, work_clocks,
     },
 };
 use courtyard_store::idempotency::Claim;

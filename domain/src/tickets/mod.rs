@@ -108,6 +108,48 @@ string_enum! {
 }
 
 string_enum! {
+    /// A ticket's category, of any kind: a repair's or a complaint's.
+    TicketCategory {
+        /// Water (repair).
+        Water = "water",
+        /// Electricity (repair).
+        Electricity = "electricity",
+        /// Gas (repair).
+        Gas = "gas",
+        /// Door or lock (repair).
+        DoorLock = "door_lock",
+        /// Appliance (repair).
+        Appliance = "appliance",
+        /// Structure (repair).
+        Structure = "structure",
+        /// Public facility (repair).
+        PublicFacility = "public_facility",
+        /// Service attitude (complaint).
+        ServiceAttitude = "service_attitude",
+        /// Engineering (complaint).
+        Engineering = "engineering",
+        /// Neighbour behaviour (complaint).
+        NeighbourBehaviour = "neighbour_behaviour",
+        /// Environment (complaint).
+        Environment = "environment",
+        /// Security (complaint).
+        Security = "security",
+        /// Anything else.
+        Other = "other",
+    }
+}
+
+string_enum! {
+    /// Where a rating was given.
+    RatedVia {
+        /// By the resident in the app.
+        App = "app",
+        /// On the front desk's phone callback.
+        Phone = "phone",
+    }
+}
+
+string_enum! {
     /// How soon a repair must be done.
     Urgency {
         /// Leak, flooding, outage, blocked toilet: on site in 15 minutes, fixed in 6 hours.

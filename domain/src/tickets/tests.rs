@@ -412,3 +412,17 @@ fn ratings_and_money_are_parsed() {
     assert!(Fen::parse(0).is_err());
     assert!(Fen::parse(-5).is_err());
 }
+
+#[test]
+fn ticket_categories_are_the_repair_and_complaint_categories() {
+    let mut union: Vec<&str> = RepairCategory::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .chain(ComplaintCategory::ALL.iter().map(|c| c.as_str()))
+        .collect();
+    union.sort_unstable();
+    union.dedup();
+    let mut all: Vec<&str> = TicketCategory::ALL.iter().map(|c| c.as_str()).collect();
+    all.sort_unstable();
+    assert_eq!(all, union);
+}
