@@ -26,6 +26,7 @@ use crate::{
     error::{ApiError, ApiResult, status::*},
     state::AppState,
     tickets::{Ticket, rules_of, ticket_view},
+    vocab::Vocab,
 };
 
 /// Most tickets a report reads: a large community reports a few thousand a month.
@@ -150,7 +151,7 @@ pub struct PolicyDto {
     #[oai(validator(maximum(value = "90")))]
     pub warn_at_percent_left: u8,
     /// Repair category → department (engineering unless listed).
-    pub departments: BTreeMap<String, String>,
+    pub departments: BTreeMap<String, Vocab<Department>>,
 }
 
 impl Example for PolicyDto {
@@ -179,7 +180,7 @@ fn policy_dto(p: &TicketPolicy) -> PolicyDto {
         departments: p
             .departments
             .iter()
-            .map(|(c, d)| (c.as_str().to_owned(), d.as_str().to_owned()))
+            .map(|(c, d)| (c.as_str().to_owned(), Vocab::from(*d)))
             .collect(),
     }
 }
@@ -189,8 +190,7 @@ fn parse_policy(dto: &PolicyDto) -> Result<TicketPolicy, ApiError> {
     for (category, department) in &dto.departments {
         let category = RepairCategory::parse(category)
             .map_err(|e| ApiError::invalid(&format!("departments.{category}"), e.0))?;
-        let department = Department::parse(department)
-            .map_err(|e| ApiError::invalid(&format!("departments.{category}"), e.0))?;
+        let department = department.get(&format!("departments.{category}"))?;
         departments.insert(category, department);
     }
     let policy = TicketPolicy {
