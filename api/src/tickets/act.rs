@@ -191,139 +191,52 @@ pub(super) async fn transact(
         active.answered_at = Set(None);
     }
     change(&mut active, now);
-    let actor = actor_of(principal);
-    let txn = state.db.begin().await?;
-    // Write first (SQLite), and only over the state we checked: a concurrent change makes
-    // this update nothing, and the caller gets a 409 instead of a lost update.
-    let mut update = ticket::Entity::update_many()
-        .filter(ticket::Column::Id.eq(row.id))
-        .filter(ticket::Column::State.eq(from.as_str()))
-        .filter(ticket::Column::UpdatedAt.eq(row.updated_at));
-    for column in [
-        ticket::Column::State,
-        ticket::Column::UpdatedAt,
-        ticket::Column::ReworkCount,
-        ticket::Column::ArrivedAt,
-        ticket::Column::CompletedAt,
-        ticket::Column::AnsweredAt,
-        ticket::Column::AssigneeId,
-        ticket::Column::Department,
-        ticket::Column::DispatchedAt,
-        ticket::Column::PriceFen,
-        ticket::Column::PriceStatus,
-        ticket::Column::PriceNote,
-        ticket::Column::Rating,
-        ticket::Column::Satisfied,
-        ticket::Column::RatingComment,
-        ticket::Column::RatedVia,
-        ticket::Column::RatedAt,
-        ticket::Column::ClosedAt,
-        ticket::Column::CancelledAt,
-    ] {
-        let value = active.get(column);
-        if value.is_set()
-            && let Some(value) = value.into_value()
-        {
-            update = update.col_expr(column, Expr::value(value));
-        }
-    }
-    let updated = update.exec(&txn).await?.rows_affected;
-    if updated == 0 {
-        return Err(ApiError::Conflict {
-            kind: "changed-meanwhile",
-            detail: "the ticket changed while you were acting on it; reload and try again".into(),
-        });
-    }
     let price = match &active.price_status {
         sea_orm::ActiveValue::Set(p) | sea_orm::ActiveValue::Unchanged(p) => p.clone(),
         sea_orm::ActiveValue::NotSet => None,
     };
-    let event_action = event_action(action, price.as_deref());
-    record_event(
-        &txn,
-        NewEvent {
-            ticket_id: row.id,
-            actor,
-            action: event_action,
-            from: Some(from),
-            to: Some(
-                if matches!(action, Action::Rate { .. } | Action::RecordCallback { .. }) {
-                    from
-                } else {
-                    to
-                },
-            ),
-            note: note.clone(),
-            data: data.clone(),
+    let rated = matches!(action, Action::Rate { .. } | Action::RecordCallback { .. });
+    let clocks = match &community {
+        Some(community) => {
+            let (policy, hours, tz) = rules_of(community)?;
+            Some(if reopen {
+                work_clocks(subject_of(&row, kind)?, now, &policy, &hours, tz)
+            } else {
+                vec![callback_clock(kind, now, &policy, &hours, tz)]
+            })
+        }
+        None => None,
+    };
+    let id = row.id;
+    let saved = store_tickets::apply(
+        &state.db,
+        Transition {
+            row,
+            active,
+            actor: actor_of(principal),
+            event: event_action(action, price.as_deref()),
+            // A rating keeps the state in its own entry; what it leads to is the next.
+            event_to: if rated { from } else { to },
+            follow: rated.then_some(if to == TicketState::Closed {
+                EventAction::Closed
+            } else {
+                EventAction::Reopened
+            }),
+            from,
+            to,
+            note,
+            data,
+            meets: clock_met_by(action),
+            starts: clocks.map(|clocks| (round, clocks)),
         },
         now,
     )
-    .await?;
-    if let Some(clock) = clock_met_by(action) {
-        ticket_clock::Entity::update_many()
-            .col_expr(ticket_clock::Column::MetAt, Expr::value(now))
-            .filter(ticket_clock::Column::TicketId.eq(row.id))
-            .filter(ticket_clock::Column::Clock.eq(clock.as_str()))
-            .filter(ticket_clock::Column::MetAt.is_null())
-            .exec(&txn)
-            .await?;
-    }
-    if matches!(action, Action::Rate { .. } | Action::RecordCallback { .. }) {
-        // The rating is one event; what it leads to (closed, reopened) is the next.
-        let follow = if to == TicketState::Closed {
-            EventAction::Closed
-        } else {
-            EventAction::Reopened
-        };
-        record_event(
-            &txn,
-            NewEvent {
-                ticket_id: row.id,
-                actor,
-                action: follow,
-                from: Some(from),
-                to: Some(to),
-                note: None,
-                data: None,
-            },
-            now,
-        )
-        .await?;
-    }
-    if let Some(community) = &community {
-        let (policy, hours, tz) = rules_of(community)?;
-        let clocks = if reopen {
-            work_clocks(subject_of(&row, kind)?, now, &policy, &hours, tz)
-        } else {
-            vec![callback_clock(kind, now, &policy, &hours, tz)]
-        };
-        // A completion after a rework round replaces that round's unmet callback clock.
-        ticket_clock::Entity::delete_many()
-            .filter(ticket_clock::Column::TicketId.eq(row.id))
-            .filter(ticket_clock::Column::Round.eq(round))
-            .filter(ticket_clock::Column::Clock.is_in(clocks.iter().map(|c| c.kind.as_str())))
-            .exec(&txn)
-            .await?;
-        ticket_clock::Entity::insert_many(
-            clocks
-                .iter()
-                .map(|c| clock_row(row.id, round, c).into_active_model()),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    }
-    // The row keeps its earliest open deadline for the lists.
-    ticket::Entity::update_many()
-        .col_expr(ticket::Column::NextDueAt, Expr::cust(NEXT_DUE_SQL))
-        .filter(ticket::Column::Id.eq(row.id))
-        .exec(&txn)
-        .await?;
-    let saved = ticket::Entity::find_by_id(row.id)
-        .one(&txn)
-        .await?
-        .ok_or(ApiError::NotFound("ticket"))?;
-    txn.commit().await?;
-    tracing::info!(ticket = %row.id, action = action.name(), from = %from, to = %to, "ticket transition");
+    .await?
+    .ok_or_else(|| ApiError::Conflict {
+        kind: "changed-meanwhile",
+        detail: "the ticket changed while you were acting on it; reload and try again".into(),
+    })?;
+    tracing::info!(ticket = %id, action = action.name(), from = %from, to = %to, "ticket transition");
     Ok(saved)
 }
 

@@ -25,9 +25,7 @@ use courtyard_domain::{
     },
 };
 use courtyard_store::idempotency::Claim;
-use courtyard_store::tickets::{
-    self as store_tickets, Actor, NewEvent, NewTicket, clock_row, list_page, record_event,
-};
+use courtyard_store::tickets::{self as store_tickets, Actor, NewTicket, Transition, list_page};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -35,8 +33,8 @@ use poem_openapi::{
     types::{Example, ToJSON},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;

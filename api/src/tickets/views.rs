@@ -19,9 +19,6 @@ pub fn ticket_dto(t: ticket::Model, clocks: &[ticket_clock::Model]) -> Ticket {
     })
 }
 
-/// The earliest unmet deadline of a ticket's current round, from its clocks.
-pub(super) const NEXT_DUE_SQL: &str = r#"(SELECT MIN("c"."due_at") FROM "ticket_clocks" AS "c" WHERE "c"."ticket_id" = "tickets"."id" AND "c"."round" = "tickets"."rework_count" AND "c"."met_at" IS NULL)"#;
-
 /// A ticket as the API shows it, with its clock summary.
 pub fn ticket_view(t: ticket::Model) -> Ticket {
     let open = TicketState::parse(&t.state).is_ok_and(TicketState::is_open);

@@ -18,8 +18,10 @@ use uuid::Uuid;
 use crate::outbox;
 
 mod create;
+mod transition;
 
 pub use create::{CreationEvent, NewEvents, NewTicket, create, create_orm, create_pg};
+pub use transition::{NEXT_DUE_SQL, Transition, apply};
 
 /// Who did something, for the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
