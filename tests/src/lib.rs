@@ -30,6 +30,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub mod endpoints;
 pub mod mocks;
 pub mod recording;
 pub mod world;

@@ -297,10 +297,7 @@ async fn staff_see_only_their_communities() {
 async fn a_household_with_tickets_is_refused_deletion_not_a_500() {
     let app = spawn_app().await;
     let world = courtyard_tests::world::World::build(&app).await;
-    app.delete(
-        &format!("/v1/households/{}", world.a.household),
-        &world.admin.access,
-    )
-    .await
-    .expect_problem(409, "/problems/in-use");
+    app.delete_household(&world.admin.access, world.a.household)
+        .await
+        .expect_problem(409, "/problems/in-use");
 }

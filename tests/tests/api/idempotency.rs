@@ -5,19 +5,11 @@
 use chrono::Duration;
 use courtyard_domain::entities::idempotency_record;
 use courtyard_tests::{ClockExt, TestApp, spawn_app, world::World};
-use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
 
 async fn report(app: &TestApp, token: &str, body: &Value, key: &str) -> courtyard_tests::Reply {
-    app.request_with_headers(
-        Method::POST,
-        "/v1/repairs",
-        Some(token),
-        body,
-        &[("Idempotency-Key", key)],
-    )
-    .await
+    app.create_repair(token, body, Some(key)).await
 }
 
 /// Puts the saved record of `key` back in flight, as if its request were still running,
@@ -109,16 +101,14 @@ async fn a_failed_request_frees_its_key_and_keys_are_per_route() {
 
     // The same key on another route is another request's key.
     let complaint = app
-        .request_with_headers(
-            Method::POST,
-            "/v1/complaints",
-            Some(token),
+        .create_complaint(
+            token,
             &json!({
                 "household_id": world.a.household,
                 "category": "environment",
                 "description": "楼道堆放杂物",
             }),
-            &[("Idempotency-Key", "k-2")],
+            Some("k-2"),
         )
         .await
         .expect(201);

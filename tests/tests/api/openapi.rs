@@ -68,3 +68,26 @@ fn every_operation_is_documented() {
     }
     assert!(count >= 40, "only {count} operations");
 }
+
+#[test]
+fn every_operation_has_a_helper_on_the_test_app() {
+    let helpers = concat!(
+        include_str!("../../src/lib.rs"),
+        include_str!("../../src/endpoints.rs")
+    );
+    let document: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../../openapi/courtyard.yaml")).expect("yaml");
+    let mut missing = Vec::new();
+    for (_, item) in document["paths"].as_mapping().expect("paths") {
+        for (_, operation) in item.as_mapping().expect("operations") {
+            let id = operation["operationId"].as_str().expect("operationId");
+            if !helpers.contains(&format!("pub async fn {id}(")) {
+                missing.push(id.to_owned());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without a TestApp helper in tests/src/endpoints.rs: {missing:?}"
+    );
+}
