@@ -4,6 +4,7 @@
 //! maps them to its own error type (the API to problems, jobs to retries).
 
 pub mod communities;
+pub mod deliveries;
 pub mod idempotency;
 pub mod outbox;
 pub mod photos;

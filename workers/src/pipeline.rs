@@ -43,11 +43,8 @@ pub struct Pipeline {
 
 /// The job kind of a send.
 pub const SEND: &str = "send";
-/// Ids per `IN (...)` list, and rows per multi-row statement: well under SQLite's 32,766
-/// and PostgreSQL's 65,535 bound parameters even at 16 columns a row, and small enough that
-/// a list of ids goes out in one TLS record (sqlx 0.9.0 leaves Nagle on, and a statement
-/// split over records waits out the server's delayed ACK: 40 ms).
-pub const CHUNK: usize = 500;
+/// Ids per `IN (...)` list, and rows per multi-row statement (the store's).
+pub use courtyard_store::deliveries::CHUNK;
 
 impl Pipeline {
     /// The pipeline a workers process runs from `settings`: a pool on the (already migrated)

@@ -4,10 +4,9 @@
 //! preferences say no), then enqueues the sends. Idempotent: messages and deliveries have
 //! unique dedupe keys, so a re-run adds nothing and only re-enqueues what is still pending.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use courtyard_domain::{
     entities::{
@@ -22,13 +21,11 @@ use courtyard_domain::{
     people::Locale,
 };
 use futures::TryStreamExt;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, QueryTrait, Statement, Value,
-    sea_query::{Expr, OnConflict},
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use serde_json::json;
 use uuid::Uuid;
+
+use courtyard_store::deliveries as store_deliveries;
 
 use crate::pipeline::{CHUNK, Pipeline, send_job};
 
@@ -315,7 +312,7 @@ pub async fn deliver_batch(
             read_at: None,
         });
     }
-    let inserted = insert_messages(p, &messages).await?;
+    let inserted = store_deliveries::insert_messages(&p.db, &messages).await?;
     let mut message_of: HashMap<Uuid, message::Model> = HashMap::with_capacity(messages.len());
     let mut existing = Vec::new();
     for m in messages {
@@ -396,7 +393,7 @@ pub async fn deliver_batch(
         }
     }
     let rows: Vec<&delivery::Model> = deliveries.iter().map(|row| &row.0).collect();
-    let inserted = insert_deliveries(p, &rows).await?;
+    let inserted = store_deliveries::insert_deliveries(&p.db, &rows).await?;
     // The rows this run wrote become send jobs straight from what is in hand.
     let mut jobs = Vec::with_capacity(inserted.len());
     for (d, r, device) in &deliveries {
@@ -429,175 +426,6 @@ pub async fn deliver_batch(
         }
         pending.retain(|id| !inserted.contains(id));
         p.enqueue_deliveries(&pending).await?;
-    }
-    Ok(())
-}
-
-/// Rows per `INSERT ... FROM UNNEST`: a batch's worth in one statement.
-const INSERT_ROWS: usize = BATCH;
-/// Stands for NULL in a `uuid[]` parameter (sea-query binds arrays without NULL elements).
-const NO_ID: Uuid = Uuid::nil();
-
-/// Inserts new inbox messages, skipping those whose dedupe key exists; returns the ids it
-/// inserted. On PostgreSQL one `INSERT ... SELECT ... FROM UNNEST(...)` per [`INSERT_ROWS`], one
-/// array parameter per column: PostgreSQL parses and plans it as one small statement,
-/// where a `VALUES` list of the same rows costs it tens of microseconds a row.
-async fn insert_messages(p: &Pipeline, rows: &[message::Model]) -> anyhow::Result<HashSet<Uuid>> {
-    if p.db.get_database_backend() != DbBackend::Postgres {
-        let models = rows.iter().cloned().map(IntoActiveModel::into_active_model);
-        return insert_returning_ids::<message::Entity>(
-            p,
-            models.collect(),
-            message::Column::DedupeKey,
-        )
-        .await;
-    }
-    const SQL: &str = "INSERT INTO messages \
-        (id, resident_id, community_id, notice_id, dedupe_key, category, title, body, data, created_at) \
-        SELECT id, resident_id, community_id, NULLIF(notice_id, $11), dedupe_key, category, title, body, data::json, created_at \
-        FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[]) \
-        AS t (id, resident_id, community_id, notice_id, dedupe_key, category, title, body, data, created_at) \
-        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
-    let mut inserted = HashSet::with_capacity(rows.len());
-    for chunk in rows.chunks(INSERT_ROWS) {
-        // New messages are unread.
-        debug_assert!(chunk.iter().all(|m| m.read_at.is_none()));
-        let uuids =
-            |f: fn(&message::Model) -> Uuid| Value::from(chunk.iter().map(f).collect::<Vec<_>>());
-        let texts =
-            |f: fn(&message::Model) -> String| Value::from(chunk.iter().map(f).collect::<Vec<_>>());
-        let values = vec![
-            uuids(|m| m.id),
-            uuids(|m| m.resident_id),
-            uuids(|m| m.community_id),
-            uuids(|m| m.notice_id.unwrap_or(NO_ID)),
-            texts(|m| m.dedupe_key.clone()),
-            texts(|m| m.category.clone()),
-            texts(|m| m.title.clone()),
-            texts(|m| m.body.clone()),
-            texts(|m| m.data.to_string()),
-            Value::from(chunk.iter().map(|m| m.created_at).collect::<Vec<_>>()),
-            Value::from(NO_ID),
-        ];
-        inserted.extend(insert_unnest(p, SQL, values).await?);
-    }
-    Ok(inserted)
-}
-
-/// Inserts new deliveries, skipping those whose dedupe key exists; returns the ids it
-/// inserted. On PostgreSQL as [`insert_messages`] does.
-async fn insert_deliveries(
-    p: &Pipeline,
-    rows: &[&delivery::Model],
-) -> anyhow::Result<HashSet<Uuid>> {
-    if p.db.get_database_backend() != DbBackend::Postgres {
-        let models = rows.iter().map(|d| (*d).clone().into_active_model());
-        return insert_returning_ids::<delivery::Entity>(
-            p,
-            models.collect(),
-            delivery::Column::DedupeKey,
-        )
-        .await;
-    }
-    const SQL: &str = "INSERT INTO deliveries \
-        (id, message_id, resident_id, notice_id, channel, device_id, dedupe_key, status, attempts, created_at, updated_at, due_at) \
-        SELECT id, message_id, resident_id, NULLIF(notice_id, $13), channel, NULLIF(device_id, $13), dedupe_key, status, attempts, created_at, updated_at, due_at \
-        FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::int4[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[]) \
-        AS t (id, message_id, resident_id, notice_id, channel, device_id, dedupe_key, status, attempts, created_at, updated_at, due_at) \
-        ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
-    let mut inserted = HashSet::with_capacity(rows.len());
-    for chunk in rows.chunks(INSERT_ROWS) {
-        // New deliveries have not been tried: no error, provider id, claim or send yet.
-        debug_assert!(chunk.iter().all(|d| d.last_error.is_none()
-            && d.provider_id.is_none()
-            && d.claimed_at.is_none()
-            && d.sent_at.is_none()));
-        let uuids = |f: fn(&delivery::Model) -> Uuid| {
-            Value::from(chunk.iter().map(|d| f(d)).collect::<Vec<_>>())
-        };
-        let texts = |f: fn(&delivery::Model) -> String| {
-            Value::from(chunk.iter().map(|d| f(d)).collect::<Vec<_>>())
-        };
-        let times = |f: fn(&delivery::Model) -> DateTime<Utc>| {
-            Value::from(chunk.iter().map(|d| f(d)).collect::<Vec<_>>())
-        };
-        let values = vec![
-            uuids(|d| d.id),
-            uuids(|d| d.message_id),
-            uuids(|d| d.resident_id),
-            uuids(|d| d.notice_id.unwrap_or(NO_ID)),
-            texts(|d| d.channel.clone()),
-            uuids(|d| d.device_id.unwrap_or(NO_ID)),
-            texts(|d| d.dedupe_key.clone()),
-            texts(|d| d.status.clone()),
-            Value::from(chunk.iter().map(|d| d.attempts).collect::<Vec<_>>()),
-            times(|d| d.created_at),
-            times(|d| d.updated_at),
-            times(|d| d.due_at),
-            Value::from(NO_ID),
-        ];
-        inserted.extend(insert_unnest(p, SQL, values).await?);
-    }
-    Ok(inserted)
-}
-
-/// Runs a PostgreSQL `INSERT ... RETURNING id`; the ids inserted.
-async fn insert_unnest(p: &Pipeline, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<Uuid>> {
-    let rows =
-        p.db.query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await
-        .context("batch insert")?;
-    rows.iter()
-        .map(|row| Ok(row.try_get::<Uuid>("", "id")?))
-        .collect()
-}
-
-/// Inserts rows, [`CHUNK`] to a statement, skipping those whose `key` already exists;
-/// returns the ids of the rows it inserted.
-async fn insert_returning_ids<E>(
-    p: &Pipeline,
-    rows: Vec<E::ActiveModel>,
-    key: E::Column,
-) -> anyhow::Result<HashSet<Uuid>>
-where
-    E: EntityTrait,
-{
-    let mut inserted = HashSet::with_capacity(rows.len());
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<E::ActiveModel> = rows.by_ref().take(CHUNK).collect();
-        let mut insert = E::insert_many(batch)
-            .on_conflict(OnConflict::column(key).do_nothing().to_owned())
-            .into_query();
-        insert.returning_col("id");
-        for row in p.db.query_all(&insert).await.context("batch insert")? {
-            inserted.insert(row.try_get::<Uuid>("", "id")?);
-        }
-    }
-    Ok(inserted)
-}
-
-/// Inserts rows in batches, skipping those whose `key` already exists.
-pub async fn insert_ignoring_duplicates<E>(
-    p: &Pipeline,
-    rows: Vec<E::ActiveModel>,
-    key: E::Column,
-) -> anyhow::Result<()>
-where
-    E: EntityTrait,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<E::ActiveModel> = rows.by_ref().take(200).collect();
-        E::insert_many(batch)
-            .on_conflict(OnConflict::column(key).do_nothing().to_owned())
-            .exec_without_returning(&p.db)
-            .await
-            .context("batch insert")?;
     }
     Ok(())
 }

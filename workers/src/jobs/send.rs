@@ -27,6 +27,7 @@ use courtyard_domain::{
     new_id,
     notifications::Category,
 };
+use courtyard_store::deliveries::insert_ignoring_duplicates;
 use futures::StreamExt;
 use rand::Rng;
 use sea_orm::{
@@ -41,7 +42,6 @@ use courtyard_providers::SendOutcome;
 
 use crate::{
     deliver::SendJob,
-    jobs::fanout::insert_ignoring_duplicates,
     pipeline::{CHUNK, Pipeline, SEND, decode_send},
     queue::{Job, Rate, Window, streams},
 };
@@ -602,7 +602,7 @@ async fn sms_fallback(p: &Pipeline, job: &SendJob) -> anyhow::Result<()> {
     let now = p.clock.now();
     let key = format!("{}:sms:{}", failed.message_id, failed.resident_id);
     insert_ignoring_duplicates::<delivery::Entity>(
-        p,
+        &p.db,
         vec![delivery::ActiveModel {
             id: Set(new_id()),
             message_id: Set(failed.message_id),

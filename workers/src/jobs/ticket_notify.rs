@@ -25,6 +25,7 @@ use courtyard_domain::{
     },
     tickets::{ClockKind, EventAction, TicketKind},
 };
+use courtyard_store::deliveries::insert_ignoring_duplicates;
 use sea_orm::{
     ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     sea_query::Query,
@@ -34,7 +35,7 @@ use uuid::Uuid;
 
 use crate::{
     jobs::{
-        fanout::{Composed, Target, deliver_batch, insert_ignoring_duplicates},
+        fanout::{Composed, Target, deliver_batch},
         relay,
     },
     pipeline::{Pipeline, RECIPIENT_STAFF},
@@ -224,7 +225,7 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
     }
     let keys: Vec<String> = messages.iter().map(|m| m.dedupe_key.clone()).collect();
     insert_ignoring_duplicates::<staff_message::Entity>(
-        p,
+        &p.db,
         messages
             .into_iter()
             .map(IntoActiveModel::into_active_model)
@@ -273,7 +274,7 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    insert_ignoring_duplicates::<delivery::Entity>(p, rows, delivery::Column::DedupeKey)
+    insert_ignoring_duplicates::<delivery::Entity>(&p.db, rows, delivery::Column::DedupeKey)
         .await
         .context("writing staff deliveries")?;
     let pending: Vec<Uuid> = delivery::Entity::find()
