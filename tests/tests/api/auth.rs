@@ -21,46 +21,30 @@ async fn app_with_resident(phone: &str) -> (TestApp, courtyard_tests::Tokens) {
 
 async fn add_resident(app: &TestApp, admin: &str, phone: &str) {
     let community = app
-        .post(
-            "/v1/communities",
-            Some(admin),
-            json!({ "name": format!("C{phone}") }),
-        )
+        .create_community(admin, &json!({ "name": format!("C{phone}") }))
         .await
         .expect(201)
         .id();
     let building = app
-        .post(
-            &format!("/v1/communities/{community}/buildings"),
-            Some(admin),
-            json!({ "name": "1栋" }),
-        )
+        .create_building(admin, community, &json!({ "name": "1栋" }))
         .await
         .expect(201)
         .id();
     let unit = app
-        .post(
-            &format!("/v1/buildings/{building}/units"),
-            Some(admin),
-            json!({ "name": "1单元" }),
-        )
+        .create_unit(admin, building, &json!({ "name": "1单元" }))
         .await
         .expect(201)
         .id();
     let household = app
-        .post(
-            &format!("/v1/units/{unit}/households"),
-            Some(admin),
-            json!({ "room_number": "101", "floor_area_m2": 80 }),
+        .create_household(
+            admin,
+            unit,
+            &json!({ "room_number": "101", "floor_area_m2": 80 }),
         )
         .await
         .expect(201)
         .id();
-    app.post(
-        "/v1/residents",
-        Some(admin),
-        json!({ "name": "张三", "phone": phone, "memberships": [{ "household_id": household, "role": "owner" }] }),
-    )
+    app.create_resident(admin, &json!({ "name": "张三", "phone": phone, "memberships": [{ "household_id": household, "role": "owner" }] }))
     .await
     .expect(201);
 }
@@ -73,7 +57,7 @@ async fn resident_logs_in_with_an_sms_code_and_reads_me() {
     let code = app.codes.last_for("13812341234").expect("code sent");
     assert_eq!(code.len(), 6);
     let tokens = tokens(app.sms_login("13812341234", &code).await.expect(200));
-    let me = app.get("/v1/me", &tokens.access).await.expect(200);
+    let me = app.get_me(&tokens.access).await.expect(200);
     assert_eq!(me.body["kind"], "resident");
     assert_eq!(me.body["phone"], "13812341234");
     assert_eq!(me.body["households"][0]["building"], "1栋");
@@ -217,30 +201,26 @@ async fn bad_phone_numbers_are_422_with_the_field() {
 async fn staff_log_in_with_passwords() {
     let app = spawn_app().await;
     let (_, admin) = app.bootstrap_admin("Co").await;
-    let me = app.get("/v1/me", &admin.access).await.expect(200);
+    let me = app.get_me(&admin.access).await.expect(200);
     assert_eq!(me.body["kind"], "staff");
     assert_eq!(me.body["role"], "admin");
     app.staff_login("admin-nope", "admin-password")
         .await
         .expect_problem(401, "/problems/unauthorized");
     let created = app
-        .post(
-            "/v1/staff",
-            Some(&admin.access),
-            json!({ "name": "Li", "username": "li.engineer", "password": "long-password", "role": "engineer", "community_ids": [] }),
-        )
+        .create_staff(&admin.access, &json!({ "name": "Li", "username": "li.engineer", "password": "long-password", "role": "engineer", "community_ids": [] }))
         .await
         .expect(201);
     app.staff_login("li.engineer", "wrong-password")
         .await
         .expect_problem(401, "/problems/unauthorized");
     let li = app.login_staff("li.engineer", "long-password").await;
-    app.get("/v1/me", &li.access).await.expect(200);
+    app.get_me(&li.access).await.expect(200);
     // Deactivation ends access at once, even with a live token.
-    app.delete(&format!("/v1/staff/{}", created.id()), &admin.access)
+    app.deactivate_staff(&admin.access, created.id())
         .await
         .expect(204);
-    app.get("/v1/me", &li.access)
+    app.get_me(&li.access)
         .await
         .expect_problem(401, "/problems/unauthorized");
     app.staff_login("li.engineer", "long-password")
@@ -257,7 +237,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let first = app.login_resident("13812341234").await;
     let second = tokens(app.refresh(&first.refresh).await.expect(200));
     assert_ne!(second.refresh, first.refresh);
-    app.get("/v1/me", &second.access).await.expect(200);
+    app.get_me(&second.access).await.expect(200);
     // Replaying the first token is theft: the family dies, including the second token.
     let reuse = app
         .refresh(&first.refresh)
@@ -280,20 +260,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 async fn logout_revokes_and_is_idempotent() {
     let (app, _) = app_with_resident("13812341234").await;
     let session = app.login_resident("13812341234").await;
-    app.post(
-        "/v1/auth/logout",
-        None,
-        json!({ "refresh_token": session.refresh }),
-    )
-    .await
-    .expect(204);
-    app.post(
-        "/v1/auth/logout",
-        None,
-        json!({ "refresh_token": session.refresh }),
-    )
-    .await
-    .expect(204);
+    app.logout(&json!({ "refresh_token": session.refresh }))
+        .await
+        .expect(204);
+    app.logout(&json!({ "refresh_token": session.refresh }))
+        .await
+        .expect(204);
     app.refresh(&session.refresh)
         .await
         .expect_problem(401, "/problems/unauthorized");
@@ -304,10 +276,10 @@ async fn access_tokens_expire_after_fifteen_minutes() {
     let (app, _) = app_with_resident("13812341234").await;
     let session = app.login_resident("13812341234").await;
     app.clock.advance(Duration::minutes(14));
-    app.get("/v1/me", &session.access).await.expect(200);
+    app.get_me(&session.access).await.expect(200);
     app.clock.advance(Duration::minutes(2));
     let expired = app
-        .get("/v1/me", &session.access)
+        .get_me(&session.access)
         .await
         .expect_problem(401, "/problems/unauthorized");
     assert!(
@@ -316,7 +288,7 @@ async fn access_tokens_expire_after_fifteen_minutes() {
         expired.text
     );
     let fresh = tokens(app.refresh(&session.refresh).await.expect(200));
-    app.get("/v1/me", &fresh.access).await.expect(200);
+    app.get_me(&fresh.access).await.expect(200);
 }
 
 #[tokio::test]
@@ -350,10 +322,7 @@ async fn one_phone_in_two_companies_needs_a_company_id() {
         )
         .await
         .expect(200);
-    let me = app
-        .get("/v1/me", &reply.str("access_token"))
-        .await
-        .expect(200);
+    let me = app.get_me(&reply.str("access_token")).await.expect(200);
     assert_eq!(me.body["company_id"], json!(company2));
 }
 
@@ -411,43 +380,26 @@ async fn wechat_login_binds_once_then_logs_in_by_code() {
     let (_, admin) = app.bootstrap_admin("Co").await;
     add_resident(&app, &admin.access, "13812341234").await;
 
-    app.post(
-        "/v1/auth/wechat-login",
-        None,
-        json!({ "code": "good-openid-1" }),
-    )
-    .await
-    .expect_problem(409, "/problems/wechat-not-bound");
+    app.wechat_login(&json!({ "code": "good-openid-1" }))
+        .await
+        .expect_problem(409, "/problems/wechat-not-bound");
     app.send_code("13812341234").await.expect(202);
     let code = app.codes.last_for("13812341234").expect("code");
     let bound = app
-        .post(
-            "/v1/auth/wechat-login",
-            None,
-            json!({ "code": "good-openid-1", "phone": "13812341234", "sms_code": code }),
-        )
+        .wechat_login(&json!({ "code": "good-openid-1", "phone": "13812341234", "sms_code": code }))
         .await
         .expect(200);
-    let me = app
-        .get("/v1/me", &bound.str("access_token"))
-        .await
-        .expect(200);
+    let me = app.get_me(&bound.str("access_token")).await.expect(200);
     assert_eq!(me.body["wechat_bound"], true);
     let again = app
-        .post(
-            "/v1/auth/wechat-login",
-            None,
-            json!({ "code": "good-openid-1" }),
-        )
+        .wechat_login(&json!({ "code": "good-openid-1" }))
         .await
         .expect(200);
-    app.get("/v1/me", &again.str("access_token"))
-        .await
-        .expect(200);
-    app.post("/v1/auth/wechat-login", None, json!({ "code": "bogus" }))
+    app.get_me(&again.str("access_token")).await.expect(200);
+    app.wechat_login(&json!({ "code": "bogus" }))
         .await
         .expect_problem(401, "/problems/unauthorized");
-    app.post("/v1/auth/wechat-login", None, json!({ "code": "used" }))
+    app.wechat_login(&json!({ "code": "used" }))
         .await
         .expect_problem(401, "/problems/unauthorized");
 }
@@ -455,7 +407,7 @@ async fn wechat_login_binds_once_then_logs_in_by_code() {
 #[tokio::test]
 async fn wechat_login_is_unavailable_when_not_configured_or_down() {
     let app = spawn_app().await;
-    app.post("/v1/auth/wechat-login", None, json!({ "code": "good-x" }))
+    app.wechat_login(&json!({ "code": "good-x" }))
         .await
         .expect_problem(503, "/problems/unavailable");
     let down = spawn_app_with(|s| {
@@ -464,7 +416,7 @@ async fn wechat_login_is_unavailable_when_not_configured_or_down() {
         s.wechat.app_secret = Some(SecretString::from("wx-test-secret"));
     })
     .await;
-    down.post("/v1/auth/wechat-login", None, json!({ "code": "good-x" }))
+    down.wechat_login(&json!({ "code": "good-x" }))
         .await
         .expect_problem(503, "/problems/unavailable");
 }

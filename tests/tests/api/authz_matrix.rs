@@ -466,28 +466,19 @@ async fn residents_see_only_their_own_households() {
     let app = spawn_app().await;
     let world = World::build(&app).await;
     let own = app
-        .get(
-            &format!("/v1/households/{}", world.a.household),
-            &world.resident.access,
-        )
+        .get_household(&world.resident.access, world.a.household)
         .await
         .expect(200);
     assert_eq!(own.id(), world.a.household);
     for other in [&world.b, &world.c] {
-        app.get(
-            &format!("/v1/households/{}", other.household),
-            &world.resident.access,
-        )
-        .await
-        .expect_problem(404, "/problems/not-found");
-        app.get(
-            &format!("/v1/households/{}/members", other.household),
-            &world.resident.access,
-        )
-        .await
-        .expect_problem(404, "/problems/not-found");
+        app.get_household(&world.resident.access, other.household)
+            .await
+            .expect_problem(404, "/problems/not-found");
+        app.list_household_members(&world.resident.access, other.household)
+            .await
+            .expect_problem(404, "/problems/not-found");
     }
-    let me = app.get("/v1/me", &world.resident.access).await.expect(200);
+    let me = app.get_me(&world.resident.access).await.expect(200);
     let households = me.body["households"].as_array().expect("households");
     assert_eq!(households.len(), 1);
     assert_eq!(households[0]["household_id"], json!(world.a.household));

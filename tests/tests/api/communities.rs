@@ -9,15 +9,11 @@ async fn admin_builds_a_community_down_to_households() {
     let (_, admin) = app.bootstrap_admin("Co").await;
     let t = admin.access.as_str();
     let community = app
-        .post(
-            "/v1/communities",
-            Some(t),
-            json!({
+        .create_community(t, &json!({
                 "name": "翠湖花园",
                 "timezone": "Asia/Shanghai",
                 "working_hours": { "start": "08:30", "end": "17:30", "days": [1, 2, 3, 4, 5], "holidays": ["2026-10-01"] },
-            }),
-        )
+            }))
         .await
         .expect(201);
     assert_eq!(
@@ -26,28 +22,20 @@ async fn admin_builds_a_community_down_to_households() {
     );
     let community = community.id();
     let building = app
-        .post(
-            &format!("/v1/communities/{community}/buildings"),
-            Some(t),
-            json!({ "name": "3栋" }),
-        )
+        .create_building(t, community, &json!({ "name": "3栋" }))
         .await
         .expect(201)
         .id();
     let unit = app
-        .post(
-            &format!("/v1/buildings/{building}/units"),
-            Some(t),
-            json!({ "name": "1单元" }),
-        )
+        .create_unit(t, building, &json!({ "name": "1单元" }))
         .await
         .expect(201)
         .id();
     let household = app
-        .post(
-            &format!("/v1/units/{unit}/households"),
-            Some(t),
-            json!({ "room_number": "b-1203", "floor": 12, "floor_area_m2": 89.505 }),
+        .create_household(
+            t,
+            unit,
+            &json!({ "room_number": "b-1203", "floor": 12, "floor_area_m2": 89.505 }),
         )
         .await
         .expect(201);
@@ -56,38 +44,28 @@ async fn admin_builds_a_community_down_to_households() {
     let household = household.id();
 
     let listed = app
-        .get(
-            &format!("/v1/communities/{community}/households?unit_id={unit}"),
-            t,
-        )
+        .list_households(t, community, &[("unit_id", &unit.to_string())])
         .await
         .expect(200);
     assert_eq!(listed.body["items"][0]["id"], json!(household));
     let by_room = app
-        .get(
-            &format!("/v1/communities/{community}/households?room_number=b-1203"),
-            t,
-        )
+        .list_households(t, community, &[("room_number", "b-1203")])
         .await
         .expect(200);
     assert_eq!(by_room.body["items"].as_array().map(Vec::len), Some(1));
 
     let patched = app
-        .patch(
-            &format!("/v1/households/{household}"),
-            t,
-            json!({ "floor": null, "floor_area_m2": 90 }),
-        )
+        .update_household(t, household, &json!({ "floor": null, "floor_area_m2": 90 }))
         .await
         .expect(200);
     assert_eq!(patched.body["floor"], json!(null));
     assert_eq!(patched.body["floor_area_m2"], 90.0);
 
     let renamed = app
-        .patch(
-            &format!("/v1/communities/{community}"),
+        .update_community(
             t,
-            json!({ "name": "翠湖花园二期", "address": "翠湖路 1 号" }),
+            community,
+            &json!({ "name": "翠湖花园二期", "address": "翠湖路 1 号" }),
         )
         .await
         .expect(200);
@@ -95,25 +73,17 @@ async fn admin_builds_a_community_down_to_households() {
     assert_eq!(renamed.body["address"], "翠湖路 1 号");
 
     // Deleting goes bottom-up; a parent with children is refused.
-    app.delete(&format!("/v1/communities/{community}"), t)
+    app.delete_community(t, community)
         .await
         .expect_problem(409, "/problems/in-use");
-    app.delete(&format!("/v1/units/{unit}"), t)
+    app.delete_unit(t, unit)
         .await
         .expect_problem(409, "/problems/in-use");
-    app.delete(&format!("/v1/households/{household}"), t)
-        .await
-        .expect(204);
-    app.delete(&format!("/v1/units/{unit}"), t)
-        .await
-        .expect(204);
-    app.delete(&format!("/v1/buildings/{building}"), t)
-        .await
-        .expect(204);
-    app.delete(&format!("/v1/communities/{community}"), t)
-        .await
-        .expect(204);
-    app.get(&format!("/v1/communities/{community}"), t)
+    app.delete_household(t, household).await.expect(204);
+    app.delete_unit(t, unit).await.expect(204);
+    app.delete_building(t, building).await.expect(204);
+    app.delete_community(t, community).await.expect(204);
+    app.get_community(t, community)
         .await
         .expect_problem(404, "/problems/not-found");
 }
@@ -124,93 +94,77 @@ async fn invalid_input_names_the_field() {
     let (_, admin) = app.bootstrap_admin("Co").await;
     let t = admin.access.as_str();
     let reply = app
-        .post(
-            "/v1/communities",
-            Some(t),
-            json!({ "name": "X", "timezone": "Mars/Base" }),
-        )
+        .create_community(t, &json!({ "name": "X", "timezone": "Mars/Base" }))
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "timezone");
     let reply = app
-        .post("/v1/communities", Some(t), json!({ "name": "X", "working_hours": { "start": "18:00", "end": "09:00", "days": [1], "holidays": [] } }))
+        .create_community(t, &json!({ "name": "X", "working_hours": { "start": "18:00", "end": "09:00", "days": [1], "holidays": [] } }))
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "working_hours");
-    app.post("/v1/communities", Some(t), json!({ "name": "" }))
+    app.create_community(t, &json!({ "name": "" }))
         .await
         .expect_problem(400, "/problems/bad-request");
-    app.post("/v1/communities", Some(t), json!({ "name": "  " }))
+    app.create_community(t, &json!({ "name": "  " }))
         .await
         .expect_problem(422, "/problems/validation");
 
     let community = app
-        .post("/v1/communities", Some(t), json!({ "name": "X" }))
+        .create_community(t, &json!({ "name": "X" }))
         .await
         .expect(201)
         .id();
-    app.post("/v1/communities", Some(t), json!({ "name": "X" }))
+    app.create_community(t, &json!({ "name": "X" }))
         .await
         .expect_problem(409, "/problems/duplicate-name");
     let building = app
-        .post(
-            &format!("/v1/communities/{community}/buildings"),
-            Some(t),
-            json!({ "name": "1栋" }),
-        )
+        .create_building(t, community, &json!({ "name": "1栋" }))
         .await
         .expect(201)
         .id();
-    app.post(
-        &format!("/v1/communities/{community}/buildings"),
-        Some(t),
-        json!({ "name": "1栋" }),
-    )
-    .await
-    .expect_problem(409, "/problems/duplicate-name");
+    app.create_building(t, community, &json!({ "name": "1栋" }))
+        .await
+        .expect_problem(409, "/problems/duplicate-name");
     let unit = app
-        .post(
-            &format!("/v1/buildings/{building}/units"),
-            Some(t),
-            json!({ "name": "1单元" }),
-        )
+        .create_unit(t, building, &json!({ "name": "1单元" }))
         .await
         .expect(201)
         .id();
     let reply = app
-        .post(
-            &format!("/v1/units/{unit}/households"),
-            Some(t),
-            json!({ "room_number": "12 03", "floor_area_m2": 80 }),
+        .create_household(
+            t,
+            unit,
+            &json!({ "room_number": "12 03", "floor_area_m2": 80 }),
         )
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "room_number");
-    app.post(
-        &format!("/v1/units/{unit}/households"),
-        Some(t),
-        json!({ "room_number": "101", "floor_area_m2": -1 }),
+    app.create_household(
+        t,
+        unit,
+        &json!({ "room_number": "101", "floor_area_m2": -1 }),
     )
     .await
     .expect_problem(400, "/problems/bad-request");
-    app.post(
-        &format!("/v1/units/{unit}/households"),
-        Some(t),
-        json!({ "room_number": "101", "floor_area_m2": 80 }),
+    app.create_household(
+        t,
+        unit,
+        &json!({ "room_number": "101", "floor_area_m2": 80 }),
     )
     .await
     .expect(201);
-    app.post(
-        &format!("/v1/units/{unit}/households"),
-        Some(t),
-        json!({ "room_number": "101", "floor_area_m2": 80 }),
+    app.create_household(
+        t,
+        unit,
+        &json!({ "room_number": "101", "floor_area_m2": 80 }),
     )
     .await
     .expect_problem(409, "/problems/duplicate-room");
-    app.get("/v1/communities?cursor=garbage", t)
+    app.list_communities(t, &[("cursor", "garbage")])
         .await
         .expect_problem(422, "/problems/validation");
-    app.get("/v1/communities?limit=0", t)
+    app.list_communities(t, &[("limit", "0")])
         .await
         .expect_problem(400, "/problems/bad-request");
 }
@@ -221,21 +175,17 @@ async fn lists_page_with_cursors_in_creation_order() {
     let (_, admin) = app.bootstrap_admin("Co").await;
     let t = admin.access.as_str();
     let community = app
-        .post("/v1/communities", Some(t), json!({ "name": "X" }))
+        .create_community(t, &json!({ "name": "X" }))
         .await
         .expect(201)
         .id();
     let mut created = Vec::new();
     for i in 0..7 {
         created.push(
-            app.post(
-                &format!("/v1/communities/{community}/buildings"),
-                Some(t),
-                json!({ "name": format!("{i}栋") }),
-            )
-            .await
-            .expect(201)
-            .id(),
+            app.create_building(t, community, &json!({ "name": format!("{i}栋") }))
+                .await
+                .expect(201)
+                .id(),
         );
     }
     let mut seen: Vec<uuid::Uuid> = Vec::new();
@@ -266,22 +216,18 @@ async fn staff_see_only_their_communities() {
     let (_, admin) = app.bootstrap_admin("Co").await;
     let t = admin.access.as_str();
     let mine = app
-        .post("/v1/communities", Some(t), json!({ "name": "Mine" }))
+        .create_community(t, &json!({ "name": "Mine" }))
         .await
         .expect(201)
         .id();
-    app.post("/v1/communities", Some(t), json!({ "name": "Other" }))
+    app.create_community(t, &json!({ "name": "Other" }))
         .await
         .expect(201);
-    app.post(
-        "/v1/staff",
-        Some(t),
-        json!({ "name": "Sup", "username": "sup", "password": "long-password", "role": "supervisor", "community_ids": [mine] }),
-    )
+    app.create_staff(t, &json!({ "name": "Sup", "username": "sup", "password": "long-password", "role": "supervisor", "community_ids": [mine] }))
     .await
     .expect(201);
     let sup = app.login_staff("sup", "long-password").await;
-    let listed = app.get("/v1/communities", &sup.access).await.expect(200);
+    let listed = app.list_communities(&sup.access, &[]).await.expect(200);
     let ids: Vec<&str> = listed.body["items"]
         .as_array()
         .expect("items")
@@ -289,7 +235,7 @@ async fn staff_see_only_their_communities() {
         .map(|c| c["id"].as_str().expect("id"))
         .collect();
     assert_eq!(ids, [mine.to_string()]);
-    let all = app.get("/v1/communities", t).await.expect(200);
+    let all = app.list_communities(t, &[]).await.expect(200);
     assert_eq!(all.body["items"].as_array().map(Vec::len), Some(2));
 }
 

@@ -23,11 +23,7 @@ use uuid::Uuid;
 async fn community_with_devices(app: &TestApp, n: usize) -> (String, Uuid, Vec<String>) {
     let (_, admin) = app.bootstrap_admin("Fault Co").await;
     let community = app
-        .post(
-            "/v1/communities",
-            Some(&admin.access),
-            json!({ "name": "Fault" }),
-        )
+        .create_community(&admin.access, &json!({ "name": "Fault" }))
         .await
         .expect(201)
         .id();
@@ -121,10 +117,10 @@ async fn kill_mid_notice(redis: Option<String>) {
     let (admin, community, tokens) = community_with_devices(&first, 120).await;
     first.sent.slow_down(Duration::from_millis(20));
     let notice = first
-        .post(
-            &format!("/v1/communities/{community}/notices"),
-            Some(&admin),
-            json!({ "category": "emergency", "title": "断电", "body": "x" }),
+        .create_notice(
+            &admin,
+            community,
+            &json!({ "category": "emergency", "title": "断电", "body": "x" }),
         )
         .await
         .expect(201)
@@ -284,7 +280,7 @@ async fn redis_restarted_mid_notice_loses_nothing() {
     let (admin, community, tokens) = community_with_devices(&app, 100).await;
     app.sent.slow_down(Duration::from_millis(20));
     let notice = app
-        .post(&format!("/v1/communities/{community}/notices"), Some(&admin), json!({ "category": "water_outage", "title": "停水", "body": "x", "reason": "抢修", "restores_at": "2026-11-26T00:00:00Z" }))
+        .create_notice(&admin, community, &json!({ "category": "water_outage", "title": "停水", "body": "x", "reason": "抢修", "restores_at": "2026-11-26T00:00:00Z" }))
         .await
         .expect(201)
         .id();
@@ -298,10 +294,10 @@ async fn redis_restarted_mid_notice_loses_nothing() {
     let ready = app.request(Method::GET, "/readyz", None, None).await;
     assert_eq!(ready.status.as_u16(), 503, "{}", ready.text);
     let during = app
-        .post(
-            &format!("/v1/communities/{community}/notices"),
-            Some(&admin),
-            json!({ "category": "general", "title": "Redis 宕机期间", "body": "x" }),
+        .create_notice(
+            &admin,
+            community,
+            &json!({ "category": "general", "title": "Redis 宕机期间", "body": "x" }),
         )
         .await
         .expect(201)

@@ -93,13 +93,9 @@ async fn framework_errors_are_problem_json() {
     )
     .await
     .expect_problem(415, "/problems/unsupported-media-type");
-    app.post(
-        "/v1/auth/sms-codes",
-        None,
-        json!({ "phone": ["13812341234"] }),
-    )
-    .await
-    .expect_problem(400, "/problems/bad-request");
+    app.send_login_code(&json!({ "phone": ["13812341234"] }))
+        .await
+        .expect_problem(400, "/problems/bad-request");
     let huge = vec![b'a'; courtyard_api::startup::MAX_BODY_BYTES + 1];
     app.request_raw(
         Method::POST,

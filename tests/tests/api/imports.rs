@@ -8,11 +8,7 @@ use uuid::Uuid;
 async fn community(app: &TestApp) -> (String, Uuid) {
     let (_, admin) = app.bootstrap_admin("Co").await;
     let id = app
-        .post(
-            "/v1/communities",
-            Some(&admin.access),
-            json!({ "name": "翠湖" }),
-        )
+        .create_community(&admin.access, &json!({ "name": "翠湖" }))
         .await
         .expect(201)
         .id();
@@ -56,15 +52,12 @@ async fn a_roll_creates_buildings_units_households_and_residents() {
         })
     );
     let households = app
-        .get(&format!("/v1/communities/{community}/households"), &token)
+        .list_households(&token, community, &[])
         .await
         .expect(200);
     assert_eq!(households.body["items"].as_array().map(Vec::len), Some(3));
     let residents = app
-        .get(
-            &format!("/v1/communities/{community}/residents?phone=13900001111"),
-            &token,
-        )
+        .list_residents(&token, community, &[("phone", "13900001111")])
         .await
         .expect(200);
     assert_eq!(residents.body["items"][0]["birthday"], "1990-03-08");
@@ -97,10 +90,7 @@ async fn reimport_updates_instead_of_duplicating() {
     assert_eq!(report.body["residents_updated"], 1);
     assert_eq!(report.body["memberships_updated"], 1);
     let households = app
-        .get(
-            &format!("/v1/communities/{community}/households?room_number=1201"),
-            &token,
-        )
+        .list_households(&token, community, &[("room_number", "1201")])
         .await
         .expect(200);
     assert_eq!(households.body["items"][0]["floor_area_m2"], 90.0);
@@ -126,7 +116,7 @@ async fn a_bad_row_rejects_the_whole_file_with_every_error() {
         .collect();
     assert_eq!(found, [(6, "floor"), (6, "phone"), (6, "role")]);
     let households = app
-        .get(&format!("/v1/communities/{community}/households"), &token)
+        .list_households(&token, community, &[])
         .await
         .expect(200);
     assert_eq!(
@@ -162,7 +152,7 @@ async fn a_dry_run_writes_nothing() {
     assert_eq!(report.body["dry_run"], true);
     assert_eq!(report.body["households_created"], 3);
     let households = app
-        .get(&format!("/v1/communities/{community}/households"), &token)
+        .list_households(&token, community, &[])
         .await
         .expect(200);
     assert_eq!(households.body["items"].as_array().map(Vec::len), Some(0));

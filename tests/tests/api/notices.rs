@@ -16,11 +16,7 @@ async fn spawn_app() -> TestApp {
 }
 
 async fn register_apns(app: &TestApp, resident: &Tokens, token: &str) -> Uuid {
-    app.post(
-        "/v1/me/devices",
-        Some(&resident.access),
-        json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.resident" }),
-    )
+    app.register_device(&resident.access, &json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.resident" }))
     .await
     .expect(201)
     .id()
@@ -31,22 +27,14 @@ fn apns_token(n: u32) -> String {
 }
 
 async fn notice(app: &TestApp, token: &str, community: Uuid, body: Value) -> Uuid {
-    app.post(
-        &format!("/v1/communities/{community}/notices"),
-        Some(token),
-        body,
-    )
-    .await
-    .expect(201)
-    .id()
+    app.create_notice(token, community, &body)
+        .await
+        .expect(201)
+        .id()
 }
 
 async fn add_resident(app: &TestApp, admin: &str, household: Uuid, phone: &str) -> Tokens {
-    app.post(
-        "/v1/residents",
-        Some(admin),
-        json!({ "name": "邻居", "phone": phone, "memberships": [{ "household_id": household, "role": "family" }] }),
-    )
+    app.create_resident(admin, &json!({ "name": "邻居", "phone": phone, "memberships": [{ "household_id": household, "role": "family" }] }))
     .await
     .expect(201);
     app.login_resident(phone).await
@@ -103,14 +91,14 @@ async fn an_outage_notice_reaches_inboxes_devices_and_sms_fallback() {
     assert_eq!(sms[0].channel, "sms");
 
     let inbox = app
-        .get("/v1/me/messages?unread=true", &neighbour.access)
+        .list_messages(&neighbour.access, &[("unread", "true")])
         .await
         .expect(200);
     let message = &inbox.body["items"][0];
     assert_eq!(message["title"], "停电通知");
     assert_eq!(message["notice_id"], json!(id));
     let unread = app
-        .get("/v1/me/messages/unread-count", &neighbour.access)
+        .count_unread_messages(&neighbour.access)
         .await
         .expect(200);
     assert_eq!(unread.body["unread"], 1);
@@ -126,20 +114,11 @@ async fn an_outage_notice_reaches_inboxes_devices_and_sms_fallback() {
         .await
         .expect(200);
     assert!(read.body["read_at"].is_string());
-    let after = app
-        .get(&format!("/v1/notices/{id}"), front)
-        .await
-        .expect(200);
+    let after = app.get_notice(front, id).await.expect(200);
     assert_eq!(after.body["counts"]["read"], 1);
 
     let trail = app
-        .get(
-            &format!(
-                "/v1/notices/{id}/recipients?resident_id={}",
-                world.a.resident
-            ),
-            front,
-        )
+        .list_notice_recipients(front, id, &[("resident_id", &world.a.resident.to_string())])
         .await
         .expect(200);
     let deliveries = trail.body["items"][0]["deliveries"]
@@ -195,18 +174,13 @@ async fn preferences_suppress_channels_and_quiet_hours_delay_non_urgent_notices(
     let world = World::build(&app).await;
     let resident = &world.resident;
     let saved = app
-        .put(
-            "/v1/me/notification-preferences",
-            &resident.access,
-            json!({ "channels": { "notice": ["wechat"] }, "quiet_hours": { "start": "22:00", "end": "07:00" } }),
-        )
+        .put_preferences(&resident.access, &json!({ "channels": { "notice": ["wechat"] }, "quiet_hours": { "start": "22:00", "end": "07:00" } }))
         .await
         .expect(200);
     assert_eq!(saved.body["channels"]["notice"], json!(["wechat"]));
-    app.put(
-        "/v1/me/notification-preferences",
+    app.put_preferences(
         &resident.access,
-        json!({ "channels": { "notice": ["fax"] } }),
+        &json!({ "channels": { "notice": ["fax"] } }),
     )
     .await
     .expect_problem(422, "/problems/validation");
@@ -224,10 +198,9 @@ async fn preferences_suppress_channels_and_quiet_hours_delay_non_urgent_notices(
     assert_eq!(settled.body["counts"]["sent"], 0, "{}", settled.text);
 
     // Quiet hours: 23:30 Shanghai. An emergency goes at once; a general notice waits.
-    app.put(
-        "/v1/me/notification-preferences",
+    app.put_preferences(
         &resident.access,
-        json!({ "channels": {}, "quiet_hours": { "start": "22:00", "end": "07:00" } }),
+        &json!({ "channels": {}, "quiet_hours": { "start": "22:00", "end": "07:00" } }),
     )
     .await
     .expect(200);
@@ -253,15 +226,12 @@ async fn preferences_suppress_channels_and_quiet_hours_delay_non_urgent_notices(
     )
     .await;
     app.wait_for("the general notice to fan out", 10, || async {
-        app.get(&format!("/v1/notices/{general}"), world.token("admin"))
-            .await
-            .body["status"]
-            == "sent"
+        app.get_notice(world.token("admin"), general).await.body["status"] == "sent"
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let waiting = app
-        .get(&format!("/v1/notices/{general}"), world.token("admin"))
+        .get_notice(world.token("admin"), general)
         .await
         .expect(200);
     assert_eq!(
@@ -322,10 +292,7 @@ async fn pest_control_goes_out_the_day_before_at_ten() {
     app.wait_for_notice(urgent.id(), admin).await;
 
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let still = app
-        .get(&format!("/v1/notices/{id}"), admin)
-        .await
-        .expect(200);
+    let still = app.get_notice(admin, id).await.expect(200);
     assert_eq!(still.body["status"], "scheduled", "not before its time");
     // The day before, 10:00 community time: it goes.
     app.clock.set(
@@ -365,10 +332,7 @@ async fn scheduled_notices_can_be_cancelled_until_they_go() {
     assert_eq!(cancelled.body["status"], "cancelled");
     app.clock.advance(Duration::hours(3));
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let after = app
-        .get(&format!("/v1/notices/{id}"), admin)
-        .await
-        .expect(200);
+    let after = app.get_notice(admin, id).await.expect(200);
     assert_eq!(after.body["counts"]["targeted"], 0, "{}", after.text);
     assert!(app.sent.sent().iter().all(|s| s.title != "取消我"));
     let conflict = app
@@ -417,16 +381,13 @@ async fn invalid_tokens_deactivate_the_device_and_fall_back_to_sms() {
         settled.text
     );
     assert_eq!(app.sent.sends_to(&world.a.resident_phone).len(), 1);
-    let devices = app
-        .get("/v1/me/devices", &world.resident.access)
-        .await
-        .expect(200);
+    let devices = app.list_devices(&world.resident.access).await.expect(200);
     let device = &devices.body["items"][0];
     assert_eq!(device["active"], false);
     assert_eq!(device["invalid_reason"], "Unregistered");
     // The phone registers its token again: active again.
     let again = app
-        .post("/v1/me/devices", Some(&world.resident.access), json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.resident" }))
+        .register_device(&world.resident.access, &json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.resident" }))
         .await
         .expect(200);
     assert_eq!(again.body["active"], true);
@@ -467,10 +428,7 @@ async fn temporary_failures_retry_with_backoff_then_dead_letter_and_replay() {
     app.clock.advance(Duration::seconds(31));
     let settled = app.wait_for_notice(id, admin).await;
     assert_eq!(settled.body["counts"]["sent"], 1, "{}", settled.text);
-    let trail = app
-        .get(&format!("/v1/notices/{id}/recipients"), admin)
-        .await
-        .expect(200);
+    let trail = app.list_notice_recipients(admin, id, &[]).await.expect(200);
     assert_eq!(trail.body["items"][0]["deliveries"][0]["attempts"], 2);
 
     // Five temporary failures: dead letter. (Notices are outages-free here, so no SMS.)
@@ -488,7 +446,7 @@ async fn temporary_failures_retry_with_backoff_then_dead_letter_and_replay() {
     }
     let settled = app.wait_for_notice(id, admin).await;
     assert_eq!(settled.body["counts"]["failed"], 1, "{}", settled.text);
-    let dead = app.get("/v1/dead-letters", admin).await.expect(200);
+    let dead = app.list_dead_letters(admin, &[]).await.expect(200);
     let items = dead.body["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{}", dead.text);
     assert_eq!(items[0]["attempts"], 5);
@@ -532,14 +490,11 @@ async fn devices_belong_to_one_owner() {
     let first = register_apns(&app, &world.resident, &token).await;
     // The same phone, now logged in as a butler: the token moves.
     let moved = app
-        .post("/v1/me/devices", Some(world.token("butler")), json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.staff" }))
+        .register_device(world.token("butler"), &json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.staff" }))
         .await
         .expect(200);
     assert_eq!(moved.id(), first);
-    let mine = app
-        .get("/v1/me/devices", &world.resident.access)
-        .await
-        .expect(200);
+    let mine = app.list_devices(&world.resident.access).await.expect(200);
     assert!(
         mine.body["items"]
             .as_array()
@@ -547,24 +502,22 @@ async fn devices_belong_to_one_owner() {
             .iter()
             .all(|d| d["id"] != json!(first))
     );
-    app.delete(&format!("/v1/me/devices/{first}"), &world.resident.access)
+    app.delete_device(&world.resident.access, first)
         .await
         .expect_problem(404, "/problems/not-found");
-    app.delete(&format!("/v1/me/devices/{first}"), world.token("butler"))
+    app.delete_device(world.token("butler"), first)
         .await
         .expect(204);
     let reply = app
-        .post(
-            "/v1/me/devices",
-            Some(&world.resident.access),
-            json!({ "platform": "ios", "provider": "apns", "token": "short" }),
+        .register_device(
+            &world.resident.access,
+            &json!({ "platform": "ios", "provider": "apns", "token": "short" }),
         )
         .await;
     assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
-    app.post(
-        "/v1/me/devices",
-        Some(&world.resident.access),
-        json!({ "platform": "ios", "provider": "apns", "token": "z".repeat(64), "topic": "x" }),
+    app.register_device(
+        &world.resident.access,
+        &json!({ "platform": "ios", "provider": "apns", "token": "z".repeat(64), "topic": "x" }),
     )
     .await
     .expect_problem(422, "/problems/validation");

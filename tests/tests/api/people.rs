@@ -9,10 +9,9 @@ async fn residents_are_registered_found_and_masked_for_field_staff() {
     let world = World::build(&app).await;
     let front = world.token("front_desk");
     let created = app
-        .post(
-            "/v1/residents",
-            Some(front),
-            json!({
+        .create_resident(
+            front,
+            &json!({
                 "name": "李四",
                 "phone": "139 1234 5678",
                 "birthday": "1975-02-03",
@@ -24,65 +23,49 @@ async fn residents_are_registered_found_and_masked_for_field_staff() {
         .expect(201);
     assert_eq!(created.body["phone"], "13912345678");
     let id = created.id();
-    app.post(
-        "/v1/residents",
-        Some(front),
-        json!({ "name": "Dup", "phone": "13912345678", "memberships": [{ "household_id": world.a.household, "role": "owner" }] }),
-    )
+    app.create_resident(front, &json!({ "name": "Dup", "phone": "13912345678", "memberships": [{ "household_id": world.a.household, "role": "owner" }] }))
     .await
     .expect_problem(409, "/problems/duplicate-phone");
-    app.post(
-        "/v1/residents",
-        Some(front),
-        json!({ "name": "Nobody", "phone": "13912340000", "memberships": [] }),
+    app.create_resident(
+        front,
+        &json!({ "name": "Nobody", "phone": "13912340000", "memberships": [] }),
     )
     .await
     .expect_problem(422, "/problems/validation");
 
     let community = world.a.community;
     let found = app
-        .get(
-            &format!("/v1/communities/{community}/residents?phone=13912345678"),
-            front,
-        )
+        .list_residents(front, community, &[("phone", "13912345678")])
         .await
         .expect(200);
     assert_eq!(found.body["items"][0]["id"], json!(id));
     let by_name = app
-        .get(
-            &format!("/v1/communities/{community}/residents?q=李"),
-            front,
-        )
+        .list_residents(front, community, &[("q", "李")])
         .await
         .expect(200);
     assert_eq!(by_name.body["items"].as_array().map(Vec::len), Some(1));
     let in_household = app
-        .get(
-            &format!(
-                "/v1/communities/{community}/residents?household_id={}",
-                world.a.household
-            ),
+        .list_residents(
             front,
+            community,
+            &[("household_id", &world.a.household.to_string())],
         )
         .await
         .expect(200);
     assert_eq!(in_household.body["items"].as_array().map(Vec::len), Some(2));
 
     let engineer = app
-        .get(&format!("/v1/residents/{id}"), world.token("engineer"))
+        .get_resident(world.token("engineer"), id)
         .await
         .expect(200);
     assert_eq!(engineer.body["phone"], "139****5678");
     let butler = app
-        .get(&format!("/v1/residents/{id}"), world.token("butler"))
+        .get_resident(world.token("butler"), id)
         .await
         .expect(200);
     assert_eq!(butler.body["phone"], "13912345678");
     let members = app
-        .get(
-            &format!("/v1/households/{}/members", world.a.household),
-            world.token("cleaner"),
-        )
+        .list_household_members(world.token("cleaner"), world.a.household)
         .await
         .expect(200);
     assert!(
@@ -94,49 +77,29 @@ async fn residents_are_registered_found_and_masked_for_field_staff() {
     );
 
     let patched = app
-        .patch(
-            &format!("/v1/residents/{id}"),
-            front,
-            json!({ "birthday": null, "locale": "zh-CN" }),
-        )
+        .update_resident(front, id, &json!({ "birthday": null, "locale": "zh-CN" }))
         .await
         .expect(200);
     assert_eq!(patched.body["birthday"], json!(null));
-    app.patch(
-        &format!("/v1/residents/{id}"),
-        front,
-        json!({ "phone": "13800000101" }),
-    )
-    .await
-    .expect_problem(409, "/problems/duplicate-phone");
-
-    app.put(
-        &format!("/v1/households/{}/members/{id}", world.a.household),
-        front,
-        json!({ "role": "family" }),
-    )
-    .await
-    .expect(200);
-    app.delete(
-        &format!("/v1/households/{}/members/{id}", world.a.household),
-        front,
-    )
-    .await
-    .expect(204);
-    app.delete(
-        &format!("/v1/households/{}/members/{id}", world.a.household),
-        front,
-    )
-    .await
-    .expect_problem(404, "/problems/not-found");
-    // Without a household in the front desk's community, the resident is out of their sight.
-    app.get(&format!("/v1/residents/{id}"), front)
+    app.update_resident(front, id, &json!({ "phone": "13800000101" }))
         .await
-        .expect_problem(404, "/problems/not-found");
-    app.get(&format!("/v1/residents/{id}"), &world.admin.access)
+        .expect_problem(409, "/problems/duplicate-phone");
+
+    app.put_household_member(front, world.a.household, id, &json!({ "role": "family" }))
         .await
         .expect(200);
-    app.delete(&format!("/v1/residents/{id}"), &world.admin.access)
+    app.delete_household_member(front, world.a.household, id)
+        .await
+        .expect(204);
+    app.delete_household_member(front, world.a.household, id)
+        .await
+        .expect_problem(404, "/problems/not-found");
+    // Without a household in the front desk's community, the resident is out of their sight.
+    app.get_resident(front, id)
+        .await
+        .expect_problem(404, "/problems/not-found");
+    app.get_resident(&world.admin.access, id).await.expect(200);
+    app.delete_resident(&world.admin.access, id)
         .await
         .expect(204);
 }
@@ -146,21 +109,20 @@ async fn residents_edit_their_own_profile() {
     let app = spawn_app().await;
     let world = World::build(&app).await;
     let me = app
-        .patch(
-            "/v1/me",
+        .update_me(
             &world.resident.access,
-            json!({ "name": "新名字", "locale": "en", "birthday": "1988-08-08" }),
+            &json!({ "name": "新名字", "locale": "en", "birthday": "1988-08-08" }),
         )
         .await
         .expect(200);
     assert_eq!(me.body["name"], "新名字");
     assert_eq!(me.body["locale"], "en");
     assert_eq!(me.body["birthday"], "1988-08-08");
-    app.patch("/v1/me", &world.resident.access, json!({ "locale": "fr" }))
+    app.update_me(&world.resident.access, &json!({ "locale": "fr" }))
         .await
         .expect_problem(422, "/problems/validation");
     let staff = app
-        .patch("/v1/me", world.token("butler"), json!({ "name": "王管家" }))
+        .update_me(world.token("butler"), &json!({ "name": "王管家" }))
         .await
         .expect(200);
     assert_eq!(staff.body["name"], "王管家");
@@ -174,40 +136,43 @@ async fn admins_manage_staff_and_butler_assignments() {
     let admin = world.admin.access.as_str();
     let (butler_id, _) = &world.staff["butler"];
     let set = app
-        .put(
-            &format!("/v1/staff/{butler_id}/assignments"),
+        .put_butler_assignments(
             world.token("supervisor"),
-            json!({ "building_ids": [world.a.building], "household_ids": [world.a.household] }),
+            butler_id,
+            &json!({ "building_ids": [world.a.building], "household_ids": [world.a.household] }),
         )
         .await
         .expect(200);
     assert_eq!(set.body["building_ids"], json!([world.a.building]));
     let got = app
-        .get(&format!("/v1/staff/{butler_id}/assignments"), admin)
+        .get_butler_assignments(admin, butler_id)
         .await
         .expect(200);
     assert_eq!(got.body["household_ids"], json!([world.a.household]));
     // Buildings outside the butler's communities are refused.
-    app.put(
-        &format!("/v1/staff/{butler_id}/assignments"),
+    app.put_butler_assignments(
         admin,
-        json!({ "building_ids": [world.b.building], "household_ids": [] }),
+        butler_id,
+        &json!({ "building_ids": [world.b.building], "household_ids": [] }),
     )
     .await
     .expect_problem(422, "/problems/validation");
     let (engineer_id, _) = &world.staff["engineer"];
-    app.put(
-        &format!("/v1/staff/{engineer_id}/assignments"),
+    app.put_butler_assignments(
         admin,
-        json!({ "building_ids": [], "household_ids": [] }),
+        engineer_id,
+        &json!({ "building_ids": [], "household_ids": [] }),
     )
     .await
     .expect_problem(422, "/problems/validation");
 
     let listed = app
-        .get(
-            &format!("/v1/staff?role=butler&community_id={}", world.a.community),
+        .list_staff(
             admin,
+            &[
+                ("role", "butler"),
+                ("community_id", &world.a.community.to_string()),
+            ],
         )
         .await
         .expect(200);
@@ -219,28 +184,20 @@ async fn admins_manage_staff_and_butler_assignments() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     let moved = app
-        .patch(
-            &format!("/v1/staff/{engineer_id}"),
+        .update_staff(
             admin,
-            json!({ "community_ids": [world.b.community], "role": "cleaner" }),
+            engineer_id,
+            &json!({ "community_ids": [world.b.community], "role": "cleaner" }),
         )
         .await
         .expect(200);
     assert_eq!(moved.body["role"], "cleaner");
     assert_eq!(moved.body["community_ids"], json!([world.b.community]));
-    app.post(
-        "/v1/staff",
-        Some(admin),
-        json!({ "name": "Dup", "username": "butler-a", "password": "long-password", "role": "cleaner", "community_ids": [] }),
-    )
+    app.create_staff(admin, &json!({ "name": "Dup", "username": "butler-a", "password": "long-password", "role": "cleaner", "community_ids": [] }))
     .await
     .expect_problem(409, "/problems/duplicate-username");
     let admin_id = &world.staff["admin"].0;
-    app.patch(
-        &format!("/v1/staff/{admin_id}"),
-        admin,
-        json!({ "role": "butler" }),
-    )
-    .await
-    .expect_problem(409, "/problems/self-demotion");
+    app.update_staff(admin, admin_id, &json!({ "role": "butler" }))
+        .await
+        .expect_problem(409, "/problems/self-demotion");
 }

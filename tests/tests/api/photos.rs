@@ -38,15 +38,15 @@ fn heic() -> Vec<u8> {
 
 /// Reports a repair as the resident of A's household.
 async fn report(app: &TestApp, world: &World) -> Uuid {
-    app.post(
-        "/v1/repairs",
-        Some(&world.resident.access),
-        json!({
+    app.create_repair(
+        &world.resident.access,
+        &json!({
             "household_id": world.a.household,
             "category": "water",
             "urgency": "ordinary",
             "description": "leak",
         }),
+        None,
     )
     .await
     .expect(201)
@@ -129,10 +129,7 @@ async fn residents_add_photos_and_get_them_back_byte_for_byte() {
     // The office sees them too, on the ticket and by URL; the history has one entry.
     let desk = world.token("front_desk");
     assert_eq!(app.download(url, desk).await.bytes, second);
-    let detail = app
-        .get(&format!("/v1/tickets/{ticket}"), desk)
-        .await
-        .expect(200);
+    let detail = app.get_ticket(desk, ticket).await.expect(200);
     assert_eq!(detail.body["photos"].as_array().map(Vec::len), Some(2));
     let added_events: Vec<&Value> = detail.body["events"]
         .as_array()
@@ -335,10 +332,10 @@ async fn photos_are_only_for_the_tickets_parties() {
         .await
         .expect(201);
     assert_eq!(desk.body[0]["stage"], "report");
-    app.put(
-        &format!("/v1/staff/{}/assignments", world.staff["butler"].0),
+    app.put_butler_assignments(
         &world.admin.access,
-        json!({ "building_ids": [world.a.building], "household_ids": [] }),
+        world.staff["butler"].0,
+        &json!({ "building_ids": [world.a.building], "household_ids": [] }),
     )
     .await
     .expect(200);
@@ -352,10 +349,10 @@ async fn photos_are_only_for_the_tickets_parties() {
 
     // The assignee: report photos until accepted, completion photos at work.
     let engineer = world.token("engineer");
-    app.post(
-        &format!("/v1/tickets/{ticket}/dispatch"),
-        Some(world.token("front_desk")),
-        json!({ "assignee_id": world.staff["engineer"].0 }),
+    app.dispatch_ticket(
+        world.token("front_desk"),
+        ticket,
+        &json!({ "assignee_id": world.staff["engineer"].0 }),
     )
     .await
     .expect(200);
@@ -396,13 +393,9 @@ async fn cancelled_tickets_take_no_photos() {
     let app = spawn_app().await;
     let world = World::build(&app).await;
     let ticket = report(&app, &world).await;
-    app.post(
-        &format!("/v1/tickets/{ticket}/cancel"),
-        Some(&world.resident.access),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.cancel_ticket(&world.resident.access, ticket, &json!({}))
+        .await
+        .expect(200);
     for token in [world.resident.access.as_str(), world.token("supervisor")] {
         let refused = app
             .upload_ticket_photos(ticket, token, &[&jpeg(1, 64)])
@@ -440,10 +433,7 @@ async fn uploads_at_once_cannot_pass_nine_together_nor_leave_files_behind() {
     let mut statuses = [first.status.as_u16(), second.status.as_u16()];
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 422], "{} / {}", first.text, second.text);
-    let detail = app
-        .get(&format!("/v1/tickets/{ticket}"), token)
-        .await
-        .expect(200);
+    let detail = app.get_ticket(token, ticket).await.expect(200);
     assert_eq!(detail.body["photos"].as_array().map(Vec::len), Some(8));
     assert_eq!(
         stored_files(&app, ticket).len(),

@@ -99,10 +99,9 @@ async fn an_outage_reaches_apns_fcm_wechat_and_sms_as_the_providers_expect() {
     // A's resident has an APNs device (from the world); add an FCM phone, a WeChat binding
     // and a neighbour with no app at all.
     let fcm_token = "fcm-registration-token-0001:APA91bHexample";
-    app.post(
-        "/v1/me/devices",
-        Some(&world.resident.access),
-        json!({ "platform": "android", "provider": "fcm", "token": fcm_token }),
+    app.register_device(
+        &world.resident.access,
+        &json!({ "platform": "android", "provider": "fcm", "token": fcm_token }),
     )
     .await
     .expect(201);
@@ -115,21 +114,13 @@ async fn an_outage_reaches_apns_fcm_wechat_and_sms_as_the_providers_expect() {
         .exec(&app.db)
         .await
         .expect("bind openid");
-    app.post(
-        "/v1/residents",
-        Some(admin),
-        json!({ "name": "李四", "phone": "13900000888", "memberships": [{ "household_id": world.a.household, "role": "tenant" }] }),
-    )
+    app.create_resident(admin, &json!({ "name": "李四", "phone": "13900000888", "memberships": [{ "household_id": world.a.household, "role": "tenant" }] }))
     .await
     .expect(201);
     let before_apns = mocks.apns.delivered_count();
 
     let notice = app
-        .post(
-            &format!("/v1/communities/{}/notices", world.a.community),
-            Some(admin),
-            json!({ "category": "water_outage", "title": "今晚停水", "body": "今晚停水。", "reason": "管道抢修", "restores_at": "2026-11-25T14:00:00Z" }),
-        )
+        .create_notice(admin, world.a.community, &json!({ "category": "water_outage", "title": "今晚停水", "body": "今晚停水。", "reason": "管道抢修", "restores_at": "2026-11-25T14:00:00Z" }))
         .await
         .expect(201)
         .id();
@@ -211,10 +202,10 @@ async fn apns_says_unregistered_then_the_device_is_off_and_sms_takes_over() {
     let token = format!("{:0>64}", &world.a.resident_phone[3..]);
     mocks.apns.fail_token(&token, 410, "Unregistered", None);
     let notice = app
-        .post(
-            &format!("/v1/communities/{}/notices", world.a.community),
-            Some(admin),
-            json!({ "category": "emergency", "title": "燃气泄漏", "body": "请立即开窗" }),
+        .create_notice(
+            admin,
+            world.a.community,
+            &json!({ "category": "emergency", "title": "燃气泄漏", "body": "请立即开窗" }),
         )
         .await
         .expect(201)
@@ -233,10 +224,7 @@ async fn apns_says_unregistered_then_the_device_is_off_and_sms_takes_over() {
     assert_eq!(sms.len(), 1);
     assert_eq!(sms[0].phone_numbers, world.a.resident_phone);
     assert_eq!(sms[0].template_code, "SMS_0002");
-    let devices = app
-        .get("/v1/me/devices", &world.resident.access)
-        .await
-        .expect(200);
+    let devices = app.list_devices(&world.resident.access).await.expect(200);
     assert_eq!(devices.body["items"][0]["active"], false);
     assert_eq!(devices.body["items"][0]["invalid_reason"], "Unregistered");
 }
@@ -251,10 +239,10 @@ async fn a_throttled_apns_send_is_retried_after_retry_after_and_sent_once() {
         .apns
         .fail_token_times(&token, 1, 429, "TooManyRequests", Some(20));
     let notice = app
-        .post(
-            &format!("/v1/communities/{}/notices", world.a.community),
-            Some(admin),
-            json!({ "category": "general", "title": "电梯保养", "body": "周五上午" }),
+        .create_notice(
+            admin,
+            world.a.community,
+            &json!({ "category": "general", "title": "电梯保养", "body": "周五上午" }),
         )
         .await
         .expect(201)
@@ -264,10 +252,7 @@ async fn a_throttled_apns_send_is_retried_after_retry_after_and_sent_once() {
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let waiting = app
-        .get(&format!("/v1/notices/{notice}"), admin)
-        .await
-        .expect(200);
+    let waiting = app.get_notice(admin, notice).await.expect(200);
     assert_eq!(
         waiting.body["counts"]["pending"], 1,
         "waits for Retry-After: {}",

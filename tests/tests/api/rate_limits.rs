@@ -72,11 +72,7 @@ async fn app_with(
 async fn community(app: &TestApp, n: usize) -> (String, Uuid, Vec<resident::Model>) {
     let (_, admin) = app.bootstrap_admin("Rate Co").await;
     let community = app
-        .post(
-            "/v1/communities",
-            Some(&admin.access),
-            json!({ "name": "Rate" }),
-        )
+        .create_community(&admin.access, &json!({ "name": "Rate" }))
         .await
         .expect(201)
         .id();
@@ -138,14 +134,10 @@ async fn fcm_devices(app: &TestApp, residents: &[resident::Model]) -> Vec<String
 }
 
 async fn post_notice(app: &TestApp, admin: &str, community: Uuid, body: Value) -> Uuid {
-    app.post(
-        &format!("/v1/communities/{community}/notices"),
-        Some(admin),
-        body,
-    )
-    .await
-    .expect(201)
-    .id()
+    app.create_notice(admin, community, &body)
+        .await
+        .expect(201)
+        .id()
 }
 
 /// 30 sends at 600 a minute (10 a second, bursts of 10): the first 10 at once, the other
@@ -217,7 +209,7 @@ fn outage(title: &str) -> Value {
 /// The one delivery of a notice with one recipient, as the recipients trail shows it.
 async fn trail(app: &TestApp, admin: &str, notice: Uuid) -> Value {
     let reply = app
-        .get(&format!("/v1/notices/{notice}/recipients"), admin)
+        .list_notice_recipients(admin, notice, &[])
         .await
         .expect(200);
     reply.body["items"][0]["deliveries"][0].clone()

@@ -21,17 +21,17 @@ async fn birthdays_are_greeted_at_nine_once_a_year() {
     // 2026-11-26 08:00 Shanghai: the world's residents, one of them born on 26 November.
     app.clock.set(shanghai(2026, 11, 26, 8, 0));
     let world = World::build(&app).await;
-    app.patch(
-        &format!("/v1/residents/{}", world.a.resident),
+    app.update_resident(
         world.token("admin"),
-        json!({ "birthday": "1990-11-26" }),
+        world.a.resident,
+        &json!({ "birthday": "1990-11-26" }),
     )
     .await
     .expect(200);
-    app.patch(
-        &format!("/v1/residents/{}", world.b.resident),
+    app.update_resident(
         world.token("admin"),
-        json!({ "birthday": "1990-11-27" }),
+        world.b.resident,
+        &json!({ "birthday": "1990-11-27" }),
     )
     .await
     .expect(200);
@@ -53,7 +53,7 @@ async fn birthdays_are_greeted_at_nine_once_a_year() {
     assert_eq!(sent[0].channel, "apns");
     assert!(sent[0].body.contains("生日快乐"), "{}", sent[0].body);
     let inbox = app
-        .get("/v1/me/messages", &world.resident.access)
+        .list_messages(&world.resident.access, &[])
         .await
         .expect(200);
     assert!(

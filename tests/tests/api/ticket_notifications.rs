@@ -37,10 +37,9 @@ const SUPERVISOR_TOKEN: &str = "fcm-supervisor-of-a-0001";
 
 /// Registers a staff member's Android phone.
 async fn staff_phone(app: &TestApp, access: &str, token: &str, locale: &str) {
-    app.post(
-        "/v1/me/devices",
-        Some(access),
-        json!({ "platform": "android", "provider": "fcm", "token": token, "locale": locale }),
+    app.register_device(
+        access,
+        &json!({ "platform": "android", "provider": "fcm", "token": token, "locale": locale }),
     )
     .await
     .expect(201);
@@ -251,7 +250,7 @@ async fn a_dispatch_tells_the_assignee_the_butler_and_the_resident() {
 
     // The resident's inbox has it; each staff member has one message in theirs.
     let inbox = app
-        .get("/v1/me/messages", &world.resident.access)
+        .list_messages(&world.resident.access, &[])
         .await
         .expect(200);
     assert!(

@@ -43,11 +43,7 @@ impl<'a> Desk<'a> {
             ("butler", BUTLER_TOKEN),
             ("supervisor", SUPERVISOR_TOKEN),
         ] {
-            app.post(
-                "/v1/me/devices",
-                Some(world.token(role)),
-                json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.staff" }),
-            )
+            app.register_device(world.token(role), &json!({ "platform": "ios", "provider": "apns", "token": token, "topic": "com.courtyard.staff" }))
             .await
             .expect(201);
         }
@@ -65,15 +61,15 @@ impl<'a> Desk<'a> {
 
     async fn report(&self, urgency: &str) -> Uuid {
         self.app
-            .post(
-                "/v1/repairs",
-                Some(self.resident()),
-                json!({
+            .create_repair(
+                self.resident(),
+                &json!({
                     "household_id": self.world.a.household,
                     "category": "water",
                     "urgency": urgency,
                     "description": "卫生间水管漏水",
                 }),
+                None,
             )
             .await
             .expect(201)
@@ -95,7 +91,7 @@ impl<'a> Desk<'a> {
 
     async fn ticket(&self, ticket: Uuid) -> Value {
         self.app
-            .get(&format!("/v1/tickets/{ticket}"), self.world.token("admin"))
+            .get_ticket(self.world.token("admin"), ticket)
             .await
             .expect(200)
             .body
@@ -230,7 +226,7 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
     )
     .await
     .expect_problem(422, "/problems/validation");
-    let mine = app.get("/v1/tickets", desk.resident()).await.expect(200);
+    let mine = app.list_tickets(desk.resident(), &[]).await.expect(200);
     let mine: Vec<&Value> = mine.body["items"]
         .as_array()
         .expect("items")
@@ -253,10 +249,7 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         .await;
     // In the engineer's staff inbox, which they mark read.
     let inbox = app
-        .get(
-            "/v1/me/staff-messages?unread=true",
-            desk.world.token("engineer"),
-        )
+        .list_staff_messages(desk.world.token("engineer"), &[("unread", "true")])
         .await
         .expect(200);
     let order_message = inbox.body["items"]
@@ -267,30 +260,28 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         .expect("the work order in the inbox")
         .clone();
     let marked = app
-        .post(
-            "/v1/me/staff-messages/read",
-            Some(desk.world.token("engineer")),
-            json!({ "ids": [order_message["id"]] }),
+        .mark_staff_messages_read(
+            desk.world.token("engineer"),
+            &json!({ "ids": [order_message["id"]] }),
         )
         .await
         .expect(200);
     assert_eq!(marked.body["marked"], 1);
     // Another's message id is ignored; residents have no staff inbox.
     let marked = app
-        .post(
-            "/v1/me/staff-messages/read",
-            Some(desk.world.token("butler")),
-            json!({ "ids": [order_message["id"]] }),
+        .mark_staff_messages_read(
+            desk.world.token("butler"),
+            &json!({ "ids": [order_message["id"]] }),
         )
         .await
         .expect(200);
     assert_eq!(marked.body["marked"], 0);
-    app.get("/v1/me/staff-messages", desk.resident())
+    app.list_staff_messages(desk.resident(), &[])
         .await
         .expect_problem(403, "/problems/forbidden");
     // On the engineer's task list.
     let tasks = app
-        .get("/v1/me/tasks", desk.world.token("engineer"))
+        .list_my_tasks(desk.world.token("engineer"))
         .await
         .expect(200);
     assert!(
@@ -305,13 +296,9 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
     );
 
     // Wrong person, wrong state.
-    app.post(
-        &format!("/v1/tickets/{ticket}/complete"),
-        Some(desk.resident()),
-        json!({}),
-    )
-    .await
-    .expect_problem(403, "/problems/forbidden");
+    app.complete_ticket(desk.resident(), ticket, &json!({}))
+        .await
+        .expect_problem(403, "/problems/forbidden");
     let wrong = app
         .post(
             &format!("/v1/tickets/{ticket}/arrive"),
@@ -321,10 +308,10 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         .await
         .expect_problem(409, "/problems/wrong-state");
     assert!(wrong.str("detail").contains("dispatched"), "{}", wrong.text);
-    app.post(
-        &format!("/v1/tickets/{ticket}/rating"),
-        Some(desk.world.token("engineer")),
-        json!({ "stars": 5, "satisfied": true }),
+    app.rate_ticket(
+        desk.world.token("engineer"),
+        ticket,
+        &json!({ "stars": 5, "satisfied": true }),
     )
     .await
     .expect_problem(403, "/problems/forbidden");
@@ -405,20 +392,17 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         "{}",
         closed["clocks"]
     );
-    app.post(
-        &format!("/v1/tickets/{ticket}/rating"),
-        Some(desk.resident()),
-        json!({ "stars": 1, "satisfied": false }),
+    app.rate_ticket(
+        desk.resident(),
+        ticket,
+        &json!({ "stars": 1, "satisfied": false }),
     )
     .await
     .expect_problem(409, "/problems/wrong-state");
 
     // KPIs and the export see it.
     let kpis = app
-        .get(
-            &format!("/v1/communities/{}/ticket-kpis", desk.world.a.community),
-            desk.world.token("supervisor"),
-        )
+        .ticket_kpis(desk.world.token("supervisor"), desk.world.a.community, &[])
         .await
         .expect(200);
     assert_eq!(kpis.body["completed"], 2, "{}", kpis.text);
@@ -429,10 +413,7 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
     assert_eq!(kpis.body["satisfaction_rate"], 0.5);
     assert_eq!(kpis.body["meets_satisfaction_target"], false);
     let csv = app
-        .get(
-            &format!("/v1/communities/{}/tickets.csv", desk.world.a.community),
-            desk.world.token("admin"),
-        )
+        .export_tickets(desk.world.token("admin"), desk.world.a.community, &[])
         .await
         .expect(200);
     let line = csv
@@ -453,13 +434,9 @@ async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
     desk.act(ticket, "dispatch", "front_desk", json!({})).await;
     desk.act(ticket, "accept", "engineer", json!({})).await;
     desk.act(ticket, "arrive", "engineer", json!({})).await;
-    app.post(
-        &format!("/v1/tickets/{ticket}/price"),
-        Some(desk.world.token("engineer")),
-        json!({ "fen": 0 }),
-    )
-    .await
-    .expect_problem(422, "/problems/validation");
+    app.price_ticket(desk.world.token("engineer"), ticket, &json!({ "fen": 0 }))
+        .await
+        .expect_problem(422, "/problems/validation");
     let priced = desk
         .act(
             ticket,
@@ -477,18 +454,14 @@ async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
         "the amount in yuan: {}",
         push.body
     );
-    app.post(
-        &format!("/v1/tickets/{ticket}/complete"),
-        Some(desk.world.token("engineer")),
-        json!({}),
-    )
-    .await
-    .expect_problem(409, "/problems/price-not-accepted");
+    app.complete_ticket(desk.world.token("engineer"), ticket, &json!({}))
+        .await
+        .expect_problem(409, "/problems/price-not-accepted");
     // Only the resident answers the price.
-    app.post(
-        &format!("/v1/tickets/{ticket}/price-answer"),
-        Some(desk.world.token("engineer")),
-        json!({ "accept": true }),
+    app.answer_price(
+        desk.world.token("engineer"),
+        ticket,
+        &json!({ "accept": true }),
     )
     .await
     .expect_problem(403, "/problems/forbidden");
@@ -506,13 +479,9 @@ async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
     let done = desk.act(ticket, "complete", "engineer", json!({})).await;
     assert_eq!(done["ticket"]["state"], "completed");
     // An accepted price is not changed afterwards.
-    app.post(
-        &format!("/v1/tickets/{ticket}/price-answer"),
-        Some(desk.resident()),
-        json!({ "accept": false }),
-    )
-    .await
-    .expect_problem(409, "/problems/wrong-state");
+    app.answer_price(desk.resident(), ticket, &json!({ "accept": false }))
+        .await
+        .expect_problem(409, "/problems/wrong-state");
 }
 
 #[tokio::test]
@@ -557,12 +526,12 @@ async fn an_emergency_repair_warns_then_escalates_to_the_supervisor() {
     let detail = desk.ticket(ticket).await;
     assert_eq!(detail["ticket"]["breached"], true);
     let breached = app
-        .get(
-            &format!(
-                "/v1/tickets?community_id={}&breached=true",
-                desk.world.a.community
-            ),
+        .list_tickets(
             desk.world.token("supervisor"),
+            &[
+                ("community_id", &desk.world.a.community.to_string()),
+                ("breached", "true"),
+            ],
         )
         .await
         .expect(200);
@@ -588,10 +557,7 @@ async fn an_emergency_repair_warns_then_escalates_to_the_supervisor() {
         .clone();
     assert!(clock["met_at"].is_string() && clock["breached_at"].is_string());
     let kpis = app
-        .get(
-            &format!("/v1/communities/{}/ticket-kpis", desk.world.a.community),
-            desk.world.token("admin"),
-        )
+        .ticket_kpis(desk.world.token("admin"), desk.world.a.community, &[])
         .await
         .expect(200);
     assert!(
@@ -611,14 +577,14 @@ async fn a_complaint_goes_to_the_butler_who_answers_within_four_hours() {
         let desk = &desk;
         async move {
             desk.app
-                .post(
-                    "/v1/complaints",
-                    Some(desk.resident()),
-                    json!({
+                .create_complaint(
+                    desk.resident(),
+                    &json!({
                         "household_id": desk.world.a.household,
                         "category": category,
                         "description": "楼上深夜噪音",
                     }),
+                    None,
                 )
                 .await
                 .expect(201)
@@ -642,10 +608,10 @@ async fn a_complaint_goes_to_the_butler_who_answers_within_four_hours() {
         "neighbour complaints: answer in 4 h, at the door in 15 min, reply: {clocks:?}"
     );
     // Only the butler answers, with what was found.
-    app.post(
-        &format!("/v1/tickets/{ticket}/answer"),
-        Some(desk.world.token("engineer")),
-        json!({ "note": "x" }),
+    app.answer_complaint(
+        desk.world.token("engineer"),
+        ticket,
+        &json!({ "note": "x" }),
     )
     .await
     .expect_problem(403, "/problems/forbidden");
@@ -743,10 +709,10 @@ async fn an_unrated_repair_lands_on_the_front_desk_callback_list_after_48_hours(
     .await;
     assert!(callbacks(&desk).await.contains(&ticket));
     // Reached without a rating: refused.
-    app.post(
-        &format!("/v1/tickets/{ticket}/callback"),
-        Some(desk.world.token("front_desk")),
-        json!({ "reached": true }),
+    app.record_callback(
+        desk.world.token("front_desk"),
+        ticket,
+        &json!({ "reached": true }),
     )
     .await
     .expect_problem(422, "/problems/validation");
@@ -767,10 +733,7 @@ async fn an_unrated_repair_lands_on_the_front_desk_callback_list_after_48_hours(
 /// The ids on A's front-desk callback list.
 async fn callbacks(desk: &Desk<'_>) -> Vec<Uuid> {
     desk.app
-        .get(
-            &format!("/v1/communities/{}/callbacks", desk.world.a.community),
-            desk.world.token("front_desk"),
-        )
+        .list_callbacks(desk.world.token("front_desk"), desk.world.a.community)
         .await
         .expect(200)
         .body
@@ -801,41 +764,29 @@ async fn reports_are_checked_and_scoped() {
         ),
     ] {
         let reply = app
-            .post("/v1/repairs", Some(desk.resident()), body)
+            .create_repair(desk.resident(), &body, None)
             .await
             .expect_problem(422, "/problems/validation");
         assert_eq!(reply.body["errors"][0]["field"], field, "{}", reply.text);
     }
     // Another community's household is not found.
-    app.post(
-        "/v1/repairs",
-        Some(desk.resident()),
-        json!({ "household_id": desk.world.b.household, "category": "water", "urgency": "ordinary", "description": "x" }),
-    )
+    app.create_repair(desk.resident(), &json!({ "household_id": desk.world.b.household, "category": "water", "urgency": "ordinary", "description": "x" }), None)
     .await
     .expect_problem(404, "/problems/not-found");
     // A public-area repair by a resident of the community; three working days.
     let public = app
-        .post(
-            "/v1/repairs",
-            Some(desk.resident()),
-            json!({ "community_id": desk.world.a.community, "location": "1栋大堂", "category": "public_facility", "urgency": "ordinary", "description": "灯不亮" }),
-        )
+        .create_repair(desk.resident(), &json!({ "community_id": desk.world.a.community, "location": "1栋大堂", "category": "public_facility", "urgency": "ordinary", "description": "灯不亮" }), None)
         .await
         .expect(201);
     assert!(public.body["household_id"].is_null());
     // The front desk registers a phone report for the resident.
     let phoned = app
-        .post(
-            "/v1/repairs",
-            Some(desk.world.token("front_desk")),
-            json!({ "household_id": desk.world.a.household, "resident_id": desk.world.a.resident, "source": "phone", "category": "electricity", "urgency": "simple", "description": "跳闸" }),
-        )
+        .create_repair(desk.world.token("front_desk"), &json!({ "household_id": desk.world.a.household, "resident_id": desk.world.a.resident, "source": "phone", "category": "electricity", "urgency": "simple", "description": "跳闸" }), None)
         .await
         .expect(201);
     assert_eq!(phoned.body["source"], "phone");
     // The resident sees it; a cleaner does not get to read an engineer's order.
-    let mine = app.get("/v1/tickets", desk.resident()).await.expect(200);
+    let mine = app.list_tickets(desk.resident(), &[]).await.expect(200);
     assert!(
         mine.body["items"]
             .as_array()
@@ -843,19 +794,13 @@ async fn reports_are_checked_and_scoped() {
             .iter()
             .any(|t| t["id"] == json!(phoned.id()))
     );
-    app.get(
-        &format!("/v1/tickets/{}", phoned.id()),
-        desk.world.token("cleaner"),
-    )
-    .await
-    .expect_problem(403, "/problems/forbidden");
+    app.get_ticket(desk.world.token("cleaner"), phoned.id())
+        .await
+        .expect_problem(403, "/problems/forbidden");
     // Another company's resident: not found.
-    app.get(
-        &format!("/v1/tickets/{}", phoned.id()),
-        &desk.world.c.resident_tokens.access,
-    )
-    .await
-    .expect_problem(404, "/problems/not-found");
+    app.get_ticket(&desk.world.c.resident_tokens.access, phoned.id())
+        .await
+        .expect_problem(404, "/problems/not-found");
     // The resident cancels before work starts; afterwards nothing moves it.
     let cancelled = desk
         .act(
@@ -867,11 +812,7 @@ async fn reports_are_checked_and_scoped() {
         .await;
     assert_eq!(cancelled["ticket"]["state"], "cancelled");
     let refused = app
-        .post(
-            &format!("/v1/tickets/{}/dispatch", phoned.id()),
-            Some(desk.world.token("front_desk")),
-            json!({}),
-        )
+        .dispatch_ticket(desk.world.token("front_desk"), phoned.id(), &json!({}))
         .await
         .expect_problem(409, "/problems/wrong-state");
     assert!(
@@ -932,36 +873,23 @@ async fn pushes_reach_the_mock_providers() {
     .await;
     let world = World::build(&app).await;
     // The engineer's phone is an Android on FCM, the butler's an iPhone on APNs.
-    app.post(
-        "/v1/me/devices",
-        Some(world.token("engineer")),
-        json!({ "platform": "android", "provider": "fcm", "token": "fcm-engineer-token" }),
+    app.register_device(
+        world.token("engineer"),
+        &json!({ "platform": "android", "provider": "fcm", "token": "fcm-engineer-token" }),
     )
     .await
     .expect(201);
-    app.post(
-        "/v1/me/devices",
-        Some(world.token("butler")),
-        json!({ "platform": "ios", "provider": "apns", "token": BUTLER_TOKEN, "topic": "com.courtyard.staff" }),
-    )
+    app.register_device(world.token("butler"), &json!({ "platform": "ios", "provider": "apns", "token": BUTLER_TOKEN, "topic": "com.courtyard.staff" }))
     .await
     .expect(201);
     let ticket = app
-        .post(
-            "/v1/repairs",
-            Some(&world.resident.access),
-            json!({ "household_id": world.a.household, "category": "water", "urgency": "emergency", "description": "水管爆裂" }),
-        )
+        .create_repair(&world.resident.access, &json!({ "household_id": world.a.household, "category": "water", "urgency": "emergency", "description": "水管爆裂" }), None)
         .await
         .expect(201)
         .id();
-    app.post(
-        &format!("/v1/tickets/{ticket}/dispatch"),
-        Some(world.token("front_desk")),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.dispatch_ticket(world.token("front_desk"), ticket, &json!({}))
+        .await
+        .expect(200);
     let resident_token = format!("{:0>64}", &world.a.resident_phone[3..]);
     let about = |data: &Value| data.to_string().contains(&ticket.to_string());
     app.wait_for("the three pushes", 15, || async {
