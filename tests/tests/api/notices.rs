@@ -103,14 +103,7 @@ async fn an_outage_notice_reaches_inboxes_devices_and_sms_fallback() {
         .expect(200);
     assert_eq!(unread.body["unread"], 1);
     let read = app
-        .post(
-            &format!(
-                "/v1/me/messages/{}/read",
-                message["id"].as_str().expect("id")
-            ),
-            Some(&neighbour.access),
-            json!({}),
-        )
+        .mark_message_read(&neighbour.access, message["id"].as_str().expect("id"))
         .await
         .expect(200);
     assert!(read.body["read_at"].is_string());
@@ -139,30 +132,29 @@ async fn an_outage_notice_reaches_inboxes_devices_and_sms_fallback() {
 async fn outage_notices_must_say_why_and_until_when() {
     let app = spawn_app().await;
     let world = World::build(&app).await;
-    let path = format!("/v1/communities/{}/notices", world.a.community);
     let reply = app
-        .post(
-            &path,
-            Some(world.token("admin")),
-            json!({ "category": "water_outage", "title": "停水", "body": "停水" }),
+        .create_notice(
+            world.token("admin"),
+            world.a.community,
+            &json!({ "category": "water_outage", "title": "停水", "body": "停水" }),
         )
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "reason");
     let reply = app
-        .post(&path, Some(world.token("admin")), json!({ "category": "water_outage", "title": "停水", "body": "停水", "reason": "检修" }))
+        .create_notice(world.token("admin"), world.a.community, &json!({ "category": "water_outage", "title": "停水", "body": "停水", "reason": "检修" }))
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "restores_at");
-    app.post(
-        &path,
-        Some(world.token("admin")),
-        json!({ "category": "flood", "title": "x", "body": "x" }),
+    app.create_notice(
+        world.token("admin"),
+        world.a.community,
+        &json!({ "category": "flood", "title": "x", "body": "x" }),
     )
     .await
     .expect_problem(422, "/problems/validation");
     let reply = app
-        .post(&path, Some(world.token("admin")), json!({ "category": "general", "title": "x", "body": "x", "audience": { "building_ids": [world.b.building] } }))
+        .create_notice(world.token("admin"), world.a.community, &json!({ "category": "general", "title": "x", "body": "x", "audience": { "building_ids": [world.b.building] } }))
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "audience.building_ids");
@@ -255,10 +247,9 @@ async fn pest_control_goes_out_the_day_before_at_ten() {
     let app = spawn_app().await;
     let world = World::build(&app).await;
     let admin = world.token("admin");
-    let path = format!("/v1/communities/{}/notices", world.a.community);
     // Now: 2026-11-25 10:00 Shanghai. Treatment 2026-11-28 09:00 Shanghai.
     let created = app
-        .post(&path, Some(admin), json!({ "category": "pest_control", "title": "灭鼠通知", "body": "请收好食物", "event_at": "2026-11-28T01:00:00Z" }))
+        .create_notice(admin, world.a.community, &json!({ "category": "pest_control", "title": "灭鼠通知", "body": "请收好食物", "event_at": "2026-11-28T01:00:00Z" }))
         .await
         .expect(201);
     let send_at: chrono::DateTime<Utc> = created.str("send_at").parse().expect("time");
@@ -273,10 +264,10 @@ async fn pest_control_goes_out_the_day_before_at_ten() {
     // Less than a day ahead is refused unless urgent.
     let soon = (app.clock.now_utc() + Duration::hours(20)).to_rfc3339();
     let reply = app
-        .post(
-            &path,
-            Some(admin),
-            json!({ "category": "pest_control", "title": "灭鼠", "body": "x", "event_at": soon }),
+        .create_notice(
+            admin,
+            world.a.community,
+            &json!({ "category": "pest_control", "title": "灭鼠", "body": "x", "event_at": soon }),
         )
         .await
         .expect_problem(422, "/problems/validation");
@@ -286,7 +277,7 @@ async fn pest_control_goes_out_the_day_before_at_ten() {
         reply.text
     );
     let urgent = app
-        .post(&path, Some(admin), json!({ "category": "pest_control", "title": "紧急灭鼠", "body": "x", "event_at": soon, "urgent": true }))
+        .create_notice(admin, world.a.community, &json!({ "category": "pest_control", "title": "紧急灭鼠", "body": "x", "event_at": soon, "urgent": true }))
         .await
         .expect(201);
     app.wait_for_notice(urgent.id(), admin).await;
@@ -325,10 +316,7 @@ async fn scheduled_notices_can_be_cancelled_until_they_go() {
         json!({ "category": "general", "title": "取消我", "body": "x", "send_at": later }),
     )
     .await;
-    let cancelled = app
-        .post(&format!("/v1/notices/{id}/cancel"), Some(admin), json!({}))
-        .await
-        .expect(200);
+    let cancelled = app.cancel_notice(admin, id).await.expect(200);
     assert_eq!(cancelled.body["status"], "cancelled");
     app.clock.advance(Duration::hours(3));
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
@@ -336,11 +324,7 @@ async fn scheduled_notices_can_be_cancelled_until_they_go() {
     assert_eq!(after.body["counts"]["targeted"], 0, "{}", after.text);
     assert!(app.sent.sent().iter().all(|s| s.title != "取消我"));
     let conflict = app
-        .post(
-            &format!("/v1/notices/{}/cancel", world.a.notice),
-            Some(admin),
-            json!({}),
-        )
+        .cancel_notice(admin, world.a.notice)
         .await
         .expect_problem(409, "/problems/wrong-state");
     assert!(conflict.str("detail").contains("sent"), "{}", conflict.text);
@@ -456,22 +440,12 @@ async fn temporary_failures_retry_with_backoff_then_dead_letter_and_replay() {
             .is_some_and(|e| e.contains("TooManyRequests"))
     );
     let delivery = items[0]["id"].as_str().expect("id").to_owned();
-    app.post(
-        &format!("/v1/dead-letters/{delivery}/replay"),
-        Some(admin),
-        json!({}),
-    )
-    .await
-    .expect(202);
+    app.replay_dead_letter(admin, &delivery).await.expect(202);
     let settled = app.wait_for_notice(id, admin).await;
     assert_eq!(settled.body["counts"]["sent"], 1, "{}", settled.text);
-    app.post(
-        &format!("/v1/dead-letters/{delivery}/replay"),
-        Some(admin),
-        json!({}),
-    )
-    .await
-    .expect_problem(409, "/problems/wrong-state");
+    app.replay_dead_letter(admin, &delivery)
+        .await
+        .expect_problem(409, "/problems/wrong-state");
     assert_eq!(
         app.sent
             .sends_to(&token)

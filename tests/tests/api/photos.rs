@@ -361,20 +361,8 @@ async fn photos_are_only_for_the_tickets_parties() {
         .await
         .expect(201);
     assert_eq!(before.body[0]["stage"], "report");
-    app.post(
-        &format!("/v1/tickets/{ticket}/accept"),
-        Some(engineer),
-        json!({}),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("/v1/tickets/{ticket}/arrive"),
-        Some(engineer),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.accept_ticket(engineer, ticket).await.expect(200);
+    app.arrive_ticket(engineer, ticket).await.expect(200);
     let at_work = app
         .upload_ticket_photos(ticket, engineer, &[&jpeg(7, 64)])
         .await

@@ -300,11 +300,7 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         .await
         .expect_problem(403, "/problems/forbidden");
     let wrong = app
-        .post(
-            &format!("/v1/tickets/{ticket}/arrive"),
-            Some(desk.world.token("engineer")),
-            json!({}),
-        )
+        .arrive_ticket(desk.world.token("engineer"), ticket)
         .await
         .expect_problem(409, "/problems/wrong-state");
     assert!(wrong.str("detail").contains("dispatched"), "{}", wrong.text);
@@ -821,19 +817,22 @@ async fn reports_are_checked_and_scoped() {
         refused.text
     );
     // The policy: admins change it, bad spans are refused.
-    let policy_path = format!("/v1/communities/{}/ticket-policy", desk.world.a.community);
     let mut policy = app
-        .get(&policy_path, desk.world.token("admin"))
+        .get_ticket_policy(desk.world.token("admin"), desk.world.a.community)
         .await
         .expect(200)
         .body;
     assert_eq!(policy["emergency_arrive"]["minutes"], 15);
     policy["emergency_arrive"] = json!({ "minutes": 10 });
-    app.put(&policy_path, desk.world.token("admin"), policy.clone())
-        .await
-        .expect(200);
+    app.put_ticket_policy(
+        desk.world.token("admin"),
+        desk.world.a.community,
+        &policy.clone(),
+    )
+    .await
+    .expect(200);
     policy["simple_fix"] = json!({ "minutes": 30, "working_days": 1.0 });
-    app.put(&policy_path, desk.world.token("admin"), policy)
+    app.put_ticket_policy(desk.world.token("admin"), desk.world.a.community, &policy)
         .await
         .expect_problem(422, "/problems/validation");
     let emergency = desk.report("emergency").await;
