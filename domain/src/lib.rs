@@ -5,6 +5,7 @@ pub mod auth;
 pub mod calendar;
 pub mod clock;
 pub mod entities;
+pub mod fees;
 pub mod imports;
 pub mod jobs;
 pub mod money;
