@@ -240,6 +240,7 @@ impl CommunitiesApi {
             work_days: Set(json!(hours.days)),
             holidays: Set(json!(hours.holidays)),
             ticket_policy: Set(None),
+            fee_policy: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

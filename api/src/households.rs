@@ -47,6 +47,8 @@ pub struct Household {
     pub floor: Option<i32>,
     /// Floor area in m², two decimals.
     pub floor_area_m2: f64,
+    /// Parking spaces the household pays a per-space fee for.
+    pub parking_spaces: i32,
     /// Created.
     pub created_at: DateTime<Utc>,
 }
@@ -64,6 +66,9 @@ pub struct NewHousehold {
     /// Floor area in m² (at most two decimals count).
     #[oai(validator(minimum(value = "0.01"), maximum(value = "100000")))]
     pub floor_area_m2: f64,
+    /// Parking spaces the household pays a per-space fee for, 0–20 (default 0).
+    #[oai(validator(minimum(value = "0"), maximum(value = "20")))]
+    pub parking_spaces: Option<i32>,
 }
 
 impl Example for NewHousehold {
@@ -72,6 +77,7 @@ impl Example for NewHousehold {
             room_number: "1203".into(),
             floor: Some(12),
             floor_area_m2: 89.5,
+            parking_spaces: Some(1),
         }
     }
 }
@@ -88,6 +94,9 @@ pub struct HouseholdPatch {
     /// Floor area in m².
     #[oai(validator(minimum(value = "0.01"), maximum(value = "100000")))]
     pub floor_area_m2: Option<f64>,
+    /// Parking spaces, 0–20.
+    #[oai(validator(minimum(value = "0"), maximum(value = "20")))]
+    pub parking_spaces: Option<i32>,
 }
 
 /// A resident's membership of a household.
@@ -169,6 +178,7 @@ impl HouseholdsApi {
             room_number: Set(room.as_str().into()),
             floor: Set(body.floor),
             floor_area_centi_m2: Set(area.centi_m2()),
+            parking_spaces: Set(body.parking_spaces.unwrap_or(0)),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -282,6 +292,9 @@ impl HouseholdsApi {
         if let Some(area) = body.floor_area_m2 {
             active.floor_area_centi_m2 =
                 Set(FloorArea::from_m2(area).field("floor_area_m2")?.centi_m2());
+        }
+        if let Some(spaces) = body.parking_spaces {
+            active.parking_spaces = Set(spaces);
         }
         active.updated_at = Set(self.state.clock.now());
         let row = active.update(&self.state.db).await.map_err(|e| {
@@ -501,6 +514,7 @@ pub fn household_dto(row: household::Model) -> Household {
         room_number: row.room_number,
         floor: row.floor,
         floor_area_m2: row.floor_area_centi_m2 as f64 / 100.0,
+        parking_spaces: row.parking_spaces,
         created_at: row.created_at,
     }
 }

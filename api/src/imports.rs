@@ -317,6 +317,7 @@ pub async fn write_roll(
                     room_number: key.1.clone(),
                     floor: h.floor,
                     floor_area_centi_m2: h.area.centi_m2(),
+                    parking_spaces: 0,
                     created_at: now,
                     updated_at: now,
                 };

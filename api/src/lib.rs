@@ -5,6 +5,7 @@ pub mod auth;
 pub mod authz;
 pub mod communities;
 pub mod error;
+pub mod fees;
 pub mod households;
 pub mod idempotency;
 pub mod imports;
@@ -49,4 +50,7 @@ pub enum ApiTags {
     /// Repairs (报修) and complaints (投诉): reporting, dispatch, the work, prices, SLA
     /// clocks, ratings and callbacks (回访).
     Tickets,
+    /// Fees (物业费, 水电气, 车位): fee items and policy, meter readings, one-off charges,
+    /// bill runs and bills.
+    Fees,
 }

@@ -20,6 +20,7 @@ pub use courtyard_store::connect_and_migrate;
 use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     communities::CommunitiesApi,
+    fees::{BillsApi, FeeSetupApi},
     households::HouseholdsApi,
     imports::ImportsApi,
     limits::FixedWindowLimiter,
@@ -140,6 +141,8 @@ pub type Apis = (
     TicketsApi,
     TicketReportsApi,
     PhotosApi,
+    FeeSetupApi,
+    BillsApi,
 );
 
 /// The OpenAPI service: every area of the API.
@@ -179,6 +182,12 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         PhotosApi {
+            state: state.clone(),
+        },
+        FeeSetupApi {
+            state: state.clone(),
+        },
+        BillsApi {
             state: state.clone(),
         },
     );

@@ -146,6 +146,7 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
             "2027-02-08"
         ])),
         ticket_policy: Set(None),
+        fee_policy: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -190,6 +191,7 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
                     room_number: Set(room.into()),
                     floor: Set(Some(floor)),
                     floor_area_centi_m2: Set(area),
+                    parking_spaces: Set(0),
                     created_at: Set(now),
                     updated_at: Set(now),
                 }

@@ -1,17 +1,23 @@
 //! sea-orm entities, one module per table.
 
 pub mod audit_entry;
+pub mod bill;
+pub mod bill_line;
+pub mod bill_run;
 pub mod building;
 pub mod butler_assignment;
 pub mod community;
 pub mod company;
 pub mod delivery;
 pub mod device;
+pub mod fee_item;
 pub mod household;
+pub mod household_charge;
 pub mod household_member;
 pub mod idempotency_record;
 pub mod login_code;
 pub mod message;
+pub mod meter_reading;
 pub mod notice;
 pub mod notification_preference;
 pub mod outbox_entry;

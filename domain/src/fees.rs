@@ -2,8 +2,20 @@
 //! quantity and unit price, tiered (阶梯价) consumption, and late fees (滞纳金) as simple
 //! interest on the unpaid principal, capped. One rounding rule, [`round_half_up`], applied
 //! once per line. Pure: the bill run and the payment call these.
+//!
+//! - [`items`]: what a community charges for (fee kinds, meters, units, rates);
+//! - [`bills`]: billing periods, bill states and the lines of one household's bill;
+//! - [`policy`]: a community's fee policy (due day, late fees);
+//! - [`messages`]: what residents are told about their bills.
+
+use serde::{Deserialize, Serialize};
 
 use crate::people::InvalidValue;
+
+pub mod bills;
+pub mod items;
+pub mod messages;
+pub mod policy;
 
 /// `numerator / denominator` rounded half up (away from zero at .5), for the non-negative
 /// amounts bills are made of: the one rounding rule of every fee line.
@@ -21,6 +33,8 @@ pub struct Quantity(i64);
 impl Quantity {
     /// Thousandths of a unit in one unit.
     pub const PER_UNIT: i64 = 1_000;
+    /// Nothing.
+    pub const ZERO: Quantity = Quantity(0);
 
     /// A quantity of `milli` thousandths; never negative.
     pub fn from_milli(milli: i64) -> Result<Self, InvalidValue> {
@@ -120,8 +134,18 @@ impl UnitPrice {
 
     /// `¥0.5283`.
     pub fn display_yuan(self) -> String {
-        format!("¥{}.{:04}", self.0 / 10_000, self.0 % 10_000)
+        format!("¥{}", price_text(self.0))
     }
+
+    /// `0.5283`: yuan with four decimals, as the API writes prices.
+    pub fn text(self) -> String {
+        price_text(self.0)
+    }
+}
+
+/// A price in hundredths of a fen as yuan with four decimals (`0.5283`).
+pub fn price_text(centi_fen: i64) -> String {
+    format!("{}.{:04}", centi_fen / 10_000, (centi_fen % 10_000).abs())
 }
 
 /// The amount in fen of `quantity` at `price`, rounded half up: the amount of one line.
@@ -172,6 +196,16 @@ impl Tiers {
         Ok(Self(bands))
     }
 
+    /// The bands, in increasing order.
+    pub fn bands(&self) -> &[Band] {
+        &self.0
+    }
+
+    /// The price of the first band: the price of a flat rate.
+    pub fn first_price(&self) -> UnitPrice {
+        self.0[0].price
+    }
+
     /// A single price for every unit.
     pub fn flat(price: UnitPrice) -> Self {
         Self(vec![Band { up_to: None, price }])
@@ -197,7 +231,7 @@ impl Tiers {
 }
 
 /// A community's late-fee rule (滞纳金): off unless enabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LateFeePolicy {
     /// Whether late fees are charged at all.
     pub enabled: bool,

@@ -57,6 +57,38 @@ impl OutboxJob for DeliveriesEnqueue {
     const KIND: &'static str = "deliveries.enqueue";
 }
 
+/// Generate a community's bills for a month (a `bill_runs` row), reporting progress there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillRun {
+    /// The `bill_runs` row.
+    pub run_id: Uuid,
+    /// The outbox row to settle when done; the relay adds it, the producer leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<Uuid>,
+}
+
+impl OutboxJob for BillRun {
+    const KIND: &'static str = "bills.run";
+}
+
+/// Tell the members of each bill's household that it was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillsIssued {
+    /// The bills.
+    pub bill_ids: Vec<Uuid>,
+    /// The outbox row to settle when done; the relay adds it, the producer leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<Uuid>,
+}
+
+impl OutboxJob for BillsIssued {
+    const KIND: &'static str = "bills.issued";
+}
+
+/// The kinds whose outbox row stays due until their job settles it (the job carries the
+/// row's id in `outbox_id`), because nothing else would show the job was lost.
+pub const SETTLED_BY_THE_JOB: &[&str] = &[TicketNotify::KIND, BillRun::KIND, BillsIssued::KIND];
+
 /// Who a notice is for; all empty means the whole community.
 #[derive(Debug, Default, Deserialize, Serialize, Clone, PartialEq, Eq)]
 pub struct Audience {

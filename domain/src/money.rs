@@ -28,3 +28,11 @@ impl Fen {
         format!("¥{}.{:02}", self.0 / 100, self.0 % 100)
     }
 }
+
+/// Any amount of fen as yuan: `¥1234.56` (no thousands separators); a negative amount keeps
+/// its sign (`-¥0.50`).
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    format!("{sign}¥{}.{:02}", abs / 100, abs % 100)
+}

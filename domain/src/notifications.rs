@@ -26,6 +26,8 @@ string_enum! {
         FeeReminder = "fee_reminder",
         /// Updates on one's repairs, complaints and bookings.
         TicketUpdate = "ticket_update",
+        /// New bills, payments and receipts.
+        Bill = "bill",
     }
 }
 

@@ -10,6 +10,7 @@ mod m20261125_000004_create_notifications;
 mod m20261125_000005_create_scheduled_runs;
 mod m20261125_000006_create_tickets;
 mod m20261201_000007_create_idempotency_records;
+mod m20261202_000008_create_fees;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_scheduled_runs::Migration),
             Box::new(m20261125_000006_create_tickets::Migration),
             Box::new(m20261201_000007_create_idempotency_records::Migration),
+            Box::new(m20261202_000008_create_fees::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod login_codes;
 pub mod sms;
 pub mod wechat;
 pub mod wechat_login;
+pub mod wechat_pay;
 
 /// How urgent a push is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

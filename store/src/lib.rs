@@ -5,6 +5,7 @@
 
 pub mod communities;
 pub mod deliveries;
+pub mod fees;
 pub mod idempotency;
 pub mod outbox;
 pub mod photos;

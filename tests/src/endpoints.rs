@@ -692,4 +692,172 @@ impl TestApp {
         let path = format!("/v1/tickets/{ticket_id}/photos/{photo_id}");
         self.request(Method::GET, &path, Some(token), None).await
     }
+
+    /// `GET /v1/communities/{community_id}/fee-policy`: Get the fee policy.
+    pub async fn get_fee_policy(&self, token: &str, community_id: impl Display) -> Reply {
+        let path = format!("/v1/communities/{community_id}/fee-policy");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `PUT /v1/communities/{community_id}/fee-policy`: Change the fee policy.
+    pub async fn put_fee_policy(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/communities/{community_id}/fee-policy");
+        self.request(Method::PUT, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/communities/{community_id}/fee-items`: Add a fee item.
+    pub async fn create_fee_item(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/communities/{community_id}/fee-items");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/communities/{community_id}/fee-items`: List fee items.
+    pub async fn list_fee_items(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/communities/{community_id}/fee-items"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `PATCH /v1/fee-items/{fee_item_id}`: Change a fee item.
+    pub async fn update_fee_item(
+        &self,
+        token: &str,
+        fee_item_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/fee-items/{fee_item_id}");
+        self.request(Method::PATCH, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/households/{household_id}/meter-readings`: Record a meter reading.
+    pub async fn record_meter_reading(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/households/{household_id}/meter-readings");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/households/{household_id}/meter-readings`: List a household's meter readings.
+    pub async fn list_meter_readings(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(
+            format!("/v1/households/{household_id}/meter-readings"),
+            query,
+        );
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/households/{household_id}/charges`: Add a one-off charge.
+    pub async fn create_charge(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/households/{household_id}/charges");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/households/{household_id}/charges`: List a household's one-off charges.
+    pub async fn list_charges(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/households/{household_id}/charges"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/communities/{community_id}/bill-runs`: Generate a month's bills.
+    pub async fn create_bill_run(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/communities/{community_id}/bill-runs");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/communities/{community_id}/bill-runs`: List a community's bill runs.
+    pub async fn list_bill_runs(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/communities/{community_id}/bill-runs"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/bill-runs/{bill_run_id}`: Get a bill run and its progress.
+    pub async fn get_bill_run(&self, token: &str, bill_run_id: impl Display) -> Reply {
+        let path = format!("/v1/bill-runs/{bill_run_id}");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/households/{household_id}/bills`: List a household's bills.
+    pub async fn list_household_bills(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/households/{household_id}/bills"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/me/bills`: List my bills.
+    pub async fn list_my_bills(&self, token: &str, query: &[(&str, &str)]) -> Reply {
+        let path = with_query("/v1/me/bills".to_owned(), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/bills/{bill_id}`: Get a bill with its lines.
+    pub async fn get_bill(&self, token: &str, bill_id: impl Display) -> Reply {
+        let path = format!("/v1/bills/{bill_id}");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/bills/{bill_id}/waive`: Waive a bill.
+    pub async fn waive_bill(&self, token: &str, bill_id: impl Display, body: &Value) -> Reply {
+        let path = format!("/v1/bills/{bill_id}/waive");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/bills/{bill_id}/reissue`: Cancel a bill and issue it again.
+    pub async fn reissue_bill(&self, token: &str, bill_id: impl Display, body: &Value) -> Reply {
+        let path = format!("/v1/bills/{bill_id}/reissue");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
 }

@@ -312,6 +312,14 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
@@ -700,6 +708,48 @@ impl TestApp {
         }
     }
 
+    /// Waits for a bill run to finish (done or failed) and returns it.
+    pub async fn wait_for_bill_run(&self, run: Uuid, token: &str) -> Reply {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let reply = self.get_bill_run(token, run).await.expect(200);
+            if reply.body["state"] == "done" || reply.body["state"] == "failed" {
+                return reply;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bill run never finished: {}",
+                reply.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `household` has a live bill for `period`; returns its id.
+    pub async fn wait_for_bill(&self, household: Uuid, period: &str, token: &str) -> Uuid {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let reply = self
+                .list_household_bills(token, household, &[("period", period)])
+                .await
+                .expect(200);
+            let live = reply.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["state"] != "cancelled");
+            if let Some(bill) = live {
+                return bill["id"].as_str().expect("bill id").parse().expect("uuid");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no bill of {period} for {household}: {}",
+                reply.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until a notice is fanned out and none of its deliveries is pending or in flight.
     pub async fn wait_for_notice(&self, notice: Uuid, token: &str) -> Reply {
         let path = format!("/v1/notices/{notice}");
@@ -793,7 +843,10 @@ impl TestApp {
                 .filter(
                     Condition::any()
                         .add(outbox_entry::Column::AvailableAt.lte(now))
-                        .add(outbox_entry::Column::Kind.eq("ticket.notify")),
+                        .add(
+                            outbox_entry::Column::Kind
+                                .is_in(courtyard_domain::jobs::SETTLED_BY_THE_JOB.iter().copied()),
+                        ),
                 )
                 .count(&self.db)
                 .await

@@ -42,6 +42,12 @@ pub struct Place {
     pub ticket: Uuid,
     /// A photo on A's ticket (nil elsewhere).
     pub photo: Uuid,
+    /// A fee item of the community (物业费, per m²).
+    pub fee_item: Uuid,
+    /// The bill run of 2026-11, done.
+    pub bill_run: Uuid,
+    /// The household's open bill of 2026-11.
+    pub bill: Uuid,
 }
 
 /// The world.
@@ -273,6 +279,21 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         .expect("a delivery")
         .parse()
         .expect("uuid");
+    let fee_item = app
+        .create_fee_item(
+            token,
+            community,
+            &json!({ "name": "物业费", "kind": "area", "unit_price": "2.35" }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let bill_run = app
+        .create_bill_run(token, community, &json!({ "period": "2026-11" }))
+        .await
+        .expect(202)
+        .id();
+    let bill = app.wait_for_bill(household, "2026-11", token).await;
     Place {
         community,
         building,
@@ -288,5 +309,8 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         resident_tokens,
         ticket: Uuid::nil(),
         photo: Uuid::nil(),
+        fee_item,
+        bill_run,
+        bill,
     }
 }

@@ -1,5 +1,6 @@
 //! One module per job.
 
+pub mod bills;
 pub mod birthdays;
 pub mod fanout;
 pub mod housekeeping;

@@ -9,7 +9,7 @@
 use std::{collections::BTreeMap, future::Future, pin::Pin};
 
 use async_trait::async_trait;
-use courtyard_domain::jobs::{NoticeFanout, OutboxJob, TicketNotify};
+use courtyard_domain::jobs::{BillRun, BillsIssued, NoticeFanout, OutboxJob, TicketNotify};
 
 use crate::{
     jobs,
@@ -35,6 +35,20 @@ impl Handler for NoticeFanout {
 impl Handler for TicketNotify {
     async fn handle(self, p: &Pipeline) -> anyhow::Result<()> {
         jobs::ticket_notify::run(p, &self).await
+    }
+}
+
+#[async_trait]
+impl Handler for BillRun {
+    async fn handle(self, p: &Pipeline) -> anyhow::Result<()> {
+        jobs::bills::run(p, &self).await
+    }
+}
+
+#[async_trait]
+impl Handler for BillsIssued {
+    async fn handle(self, p: &Pipeline) -> anyhow::Result<()> {
+        jobs::bills::issued(p, &self).await
     }
 }
 
@@ -111,6 +125,8 @@ impl Registry {
         };
         registry.register::<NoticeFanout>();
         registry.register::<TicketNotify>();
+        registry.register::<BillRun>();
+        registry.register::<BillsIssued>();
         registry
     }
 

@@ -22,6 +22,8 @@ pub struct Model {
     pub holidays: Json,
     /// The community's `TicketPolicy`; NULL means the defaults.
     pub ticket_policy: Option<Json>,
+    /// The community's `FeePolicy`; NULL means the defaults.
+    pub fee_policy: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -15,6 +15,8 @@ pub struct Model {
     pub floor: Option<i32>,
     /// Floor area in hundredths of a square metre.
     pub floor_area_centi_m2: i64,
+    /// Parking spaces the household pays a per-space fee for.
+    pub parking_spaces: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -24,9 +24,11 @@ pub mod apns;
 pub mod fcm;
 pub mod sms;
 pub mod wechat;
+pub mod wechat_pay;
 
 pub use apns::MockApns;
 pub use fcm::{MockFcm, service_account_json};
+pub use wechat_pay::MockWechatPay;
 
 /// How much a push mock keeps and re-checks per request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -56,6 +56,17 @@ const PRICERS: &[&str] = &["admin", "supervisor", "front_desk", "engineer"];
 const PHOTOGRAPHERS: &[&str] = &["admin", "supervisor", "front_desk", "engineer", "resident"];
 /// The household's butler.
 const BUTLER: &[&str] = &["butler"];
+/// Who keeps the fee roll: readings, charges.
+const FEE_KEEPERS: &[&str] = ROLL_KEEPERS;
+/// Who enters meter readings: the fee keepers and engineering.
+const METER_READERS: &[&str] = &["admin", "supervisor", "front_desk", "engineer"];
+/// Who reads a household's readings: the meter readers and its residents.
+const METER_READERS_AND_RESIDENT: &[&str] =
+    &["admin", "supervisor", "front_desk", "engineer", "resident"];
+/// Who reads a household's charges: the fee keepers and its residents.
+const FEE_KEEPERS_AND_RESIDENT: &[&str] = &["admin", "supervisor", "front_desk", "resident"];
+/// Who reads a household's bills: the fee keepers, butlers and its residents.
+const BILL_READERS: &[&str] = &["admin", "supervisor", "front_desk", "butler", "resident"];
 
 enum Body {
     None,
@@ -253,6 +264,42 @@ fn table() -> BTreeMap<&'static str, Case> {
         }))
     });
     add("replay_dead_letter", ADMIN, none);
+    add("get_fee_policy", FEE_KEEPERS, none);
+    add("put_fee_policy", ADMIN, |_, _| {
+        Body::Json(json!({
+            "due_day": 15,
+            "late_fee": { "enabled": false, "daily_rate_ppm": 300, "grace_days": 0, "cap_percent": 30 },
+        }))
+    });
+    add("create_fee_item", ADMIN, |_, n| {
+        Body::Json(json!({ "name": format!("Fixed {n}"), "kind": "fixed", "unit_price": "10" }))
+    });
+    add("list_fee_items", FEE_KEEPERS, none);
+    add("update_fee_item", ADMIN, |_, _| {
+        Body::Json(json!({ "unit_price": "2.35" }))
+    });
+    add("record_meter_reading", METER_READERS, |_, n| {
+        Body::Json(json!({ "meter": "water", "period": "2026-11", "value": format!("{n}") }))
+    });
+    add("list_meter_readings", METER_READERS_AND_RESIDENT, none);
+    add("create_charge", FEE_KEEPERS, |_, _| {
+        Body::Json(json!({ "description": "门禁卡补办", "amount_fen": 2000 }))
+    });
+    add("list_charges", FEE_KEEPERS_AND_RESIDENT, none);
+    add("create_bill_run", ADMIN, |_, _| {
+        Body::Json(json!({ "period": "2026-12" }))
+    });
+    add("list_bill_runs", MANAGERS, none);
+    add("get_bill_run", MANAGERS, none);
+    add("list_household_bills", BILL_READERS, none);
+    add("list_my_bills", RESIDENT, none);
+    add("get_bill", BILL_READERS, none);
+    add("waive_bill", ADMIN, |_, _| {
+        Body::Json(json!({ "reason": "减免" }))
+    });
+    add("reissue_bill", ADMIN, |_, _| {
+        Body::Json(json!({ "reason": "读数更正" }))
+    });
     t
 }
 
@@ -295,6 +342,9 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{delivery_id}", &place.delivery.to_string())
         .replace("{ticket_id}", &place.ticket.to_string())
         .replace("{photo_id}", &place.photo.to_string())
+        .replace("{fee_item_id}", &place.fee_item.to_string())
+        .replace("{bill_run_id}", &place.bill_run.to_string())
+        .replace("{bill_id}", &place.bill.to_string())
 }
 
 async fn call(

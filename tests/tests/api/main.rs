@@ -5,6 +5,7 @@ mod auth;
 mod authz_matrix;
 mod communities;
 mod faults;
+mod fees;
 mod health;
 mod idempotency;
 mod imports;

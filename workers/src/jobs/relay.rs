@@ -2,13 +2,13 @@
 //! time, a ticket event at once) into the queue, then marks them relayed. A crash between
 //! the two relays a row twice; every handler downstream is idempotent, so that costs a
 //! duplicate job, never a duplicate send. Rows missed while the workers were down are
-//! relayed on restart. A ticket notification's row is settled by its job instead, and
-//! relayed again if the job is lost.
+//! relayed on restart. The rows of ticket notifications and bill jobs are settled by their
+//! jobs instead, and relayed again if the job is lost.
 
 use anyhow::Context;
 use courtyard_domain::{
     entities::outbox_entry,
-    jobs::{DeliveriesEnqueue, NoticeFanout, OutboxJob, TicketNotify},
+    jobs::{DeliveriesEnqueue, NoticeFanout, OutboxJob, SETTLED_BY_THE_JOB, TicketNotify},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use serde_json::json;
@@ -53,16 +53,16 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
                 kind: NOTICE_FANOUT.into(),
                 payload: row.payload.clone(),
             }),
-            // A ticket event leaves no row behind that would show a lost job (a notice has its
-            // status), so its outbox row stays until the job settles it, and comes due again
-            // if the job never does.
-            TICKET_NOTIFY => {
+            // A ticket event or a bill job leaves no row behind that would show a lost job (a
+            // notice has its status), so its outbox row stays until the job settles it, and
+            // comes due again if the job never does.
+            kind if SETTLED_BY_THE_JOB.contains(&kind) => {
                 let mut payload = row.payload.clone();
                 if let Some(fields) = payload.as_object_mut() {
                     fields.insert(OUTBOX_ID.into(), json!(row.id));
                 }
                 fanouts.push(Job {
-                    kind: TICKET_NOTIFY.into(),
+                    kind: row.kind.clone(),
                     payload,
                 });
                 held.push(row.id);

@@ -1,0 +1,36 @@
+//! The `bills` table.
+
+use sea_orm::entity::prelude::*;
+
+/// One household's bill for one month.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "bills")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub community_id: Uuid,
+    pub household_id: Uuid,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// A `BillState`.
+    pub state: String,
+    /// The sum of its lines.
+    pub amount_fen: i64,
+    pub due_on: Date,
+    pub run_id: Option<Uuid>,
+    /// The cancelled bill this one re-issues.
+    pub replaces_id: Option<Uuid>,
+    pub issued_at: DateTimeUtc,
+    /// When it was paid, waived or cancelled.
+    pub closed_at: Option<DateTimeUtc>,
+    pub closed_by: Option<Uuid>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub close_reason: Option<String>,
+    pub updated_at: DateTimeUtc,
+}
+
+/// No relations are navigated through the ORM; queries join explicitly.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
