@@ -15,6 +15,7 @@ pub mod notices;
 pub mod notifications;
 pub mod ops;
 pub mod pagination;
+pub mod payments;
 pub mod residents;
 pub mod staff;
 pub mod startup;
@@ -53,4 +54,7 @@ pub enum ApiTags {
     /// Fees (物业费, 水电气, 车位): fee items and policy, meter readings, one-off charges,
     /// bill runs and bills.
     Fees,
+    /// Payments of bills: WeChat Pay (or the dev provider), offline payments recorded at the
+    /// front desk, receipts.
+    Payments,
 }

@@ -8,7 +8,10 @@ use std::{
 
 use anyhow::Context;
 use courtyard_domain::{Clock, Settings, auth::random_secret};
-use courtyard_providers::login_codes::{self, CodeSender};
+use courtyard_providers::{
+    login_codes::{self, CodeSender},
+    wechat_pay::Gateway,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -28,6 +31,7 @@ use crate::{
     notices::NoticesApi,
     notifications::NotificationsApi,
     ops,
+    payments::{PaymentsApi, notify::wechat_notify},
     residents::ResidentsApi,
     staff::StaffApi,
     state::{AppState, Inner},
@@ -100,6 +104,10 @@ pub async fn build_state(
         .timeout(Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
+    let payments = Arc::new(
+        Gateway::from_settings(&settings.payments, clock.clone())
+            .context("configuring the payment provider")?,
+    );
     let public_limiter = FixedWindowLimiter::new(settings.server.public_rate_limit_per_minute, 60);
     Ok(AppState::new(Inner {
         db,
@@ -112,6 +120,7 @@ pub async fn build_state(
         metrics: metrics_handle(),
         communities: Default::default(),
         photos: Arc::new(LocalDiskStore::new(&settings.storage.photo_dir)),
+        payments,
         settings,
     }))
 }
@@ -143,6 +152,7 @@ pub type Apis = (
     PhotosApi,
     FeeSetupApi,
     BillsApi,
+    PaymentsApi,
 );
 
 /// The OpenAPI service: every area of the API.
@@ -190,6 +200,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         BillsApi {
             state: state.clone(),
         },
+        PaymentsApi {
+            state: state.clone(),
+        },
     );
     OpenApiService::new(apis, "Courtyard API", env!("CARGO_PKG_VERSION"))
         .summary("Residential property management: residents, butlers, admins")
@@ -209,6 +222,9 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
         .at("/readyz", ops::readyz)
         .at("/metrics", ops::metrics)
         .at("/openapi.json", spec)
+        // WeChat Pay's protocol, not part of the API document: signed raw body in, 204 or
+        // `{"code":"FAIL"}` out.
+        .at("/v1/payments/wechat/notify", poem::post(wechat_notify))
         .nest("/docs", docs)
         .nest("/", api)
         .around(limit_body)

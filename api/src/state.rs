@@ -3,7 +3,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use courtyard_domain::{Clock, Settings};
-use courtyard_providers::login_codes::CodeSender;
+use courtyard_providers::{login_codes::CodeSender, wechat_pay::Gateway};
 use courtyard_store::photos::PhotoStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
@@ -40,6 +40,8 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// Where ticket photos' bytes are kept.
     pub photos: Arc<dyn PhotoStore>,
+    /// Online payments: WeChat Pay or the dev provider.
+    pub payments: Arc<Gateway>,
 }
 
 impl AppState {

@@ -16,6 +16,7 @@ use courtyard_domain::{
     entities::{company, staff},
     new_id,
     people::StaffRole,
+    settings::PaymentProviderKind,
 };
 use courtyard_providers::login_codes::CodeSender;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -152,6 +153,17 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, with_workers: bool, demo_mode: bool) -> anyhow::Result<()> {
+    if !demo_mode
+        && settings.payments.provider == PaymentProviderKind::Dev
+        && !settings.payments.allow_dev
+    {
+        anyhow::bail!(
+            "payments use the dev provider, with which a resident confirms their own payment: \
+             configure WeChat Pay (COURTYARD_PAYMENTS__PROVIDER=wechat_pay and \
+             payments.wechat_pay), or allow the dev provider explicitly for a staging server \
+             (COURTYARD_PAYMENTS__ALLOW_DEV=true)"
+        );
+    }
     let deps = Dependencies {
         workers: with_workers,
         // One demo process may sign with a key of its own; `serve` needs the shared one.

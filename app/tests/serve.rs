@@ -85,6 +85,8 @@ impl Scratch {
                 self.dir.join("photos").display().to_string(),
             ),
             ("RUST_LOG".into(), "info".into()),
+            // No WeChat Pay merchant here: the dev provider, allowed explicitly.
+            ("COURTYARD_PAYMENTS__ALLOW_DEV".into(), "true".into()),
         ]
     }
 

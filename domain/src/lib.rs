@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod money;
 pub mod notifications;
 pub mod org;
+pub mod payments;
 pub mod people;
 pub mod photos;
 pub mod settings;

@@ -30,6 +30,8 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     /// Where uploaded files (ticket photos) are kept.
     pub storage: StorageSettings,
+    /// Online payments: the dev provider (default) or WeChat Pay.
+    pub payments: PaymentSettings,
     /// Log output: `json` (default) or `pretty`.
     pub log_format: LogFormat,
 }
@@ -269,6 +271,83 @@ pub struct WechatSettings {
     pub app_secret: Option<SecretString>,
 }
 
+/// Which provider takes online payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentProviderKind {
+    /// The local dev provider: orders are confirmed through `POST
+    /// /v1/payments/{id}/dev-confirm`, whose notification is signed and encrypted with keys
+    /// made at start-up and goes through the same verification as WeChat Pay's.
+    Dev,
+    /// WeChat Pay API v3, with `payments.wechat_pay`.
+    WechatPay,
+}
+
+/// Online payment settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PaymentSettings {
+    /// `dev` (default) or `wechat_pay`.
+    pub provider: PaymentProviderKind,
+    /// Lets `courtyard serve` (not only `demo`) run the dev provider, for staging.
+    pub allow_dev: bool,
+    /// Minutes an unpaid order stays open before it is closed (default 30).
+    pub order_ttl_minutes: i64,
+    /// The notification URL WeChat Pay posts to: this server's public
+    /// `/v1/payments/wechat/notify` (HTTPS in production).
+    pub notify_url: String,
+    /// WeChat Pay credentials (with `provider = "wechat_pay"`).
+    pub wechat_pay: Option<WechatPaySettings>,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            provider: PaymentProviderKind::Dev,
+            allow_dev: false,
+            order_ttl_minutes: 30,
+            notify_url: "http://127.0.0.1:8080/v1/payments/wechat/notify".into(),
+            wechat_pay: None,
+        }
+    }
+}
+
+/// A WeChat Pay merchant's credentials. Every key is a secret and never logged.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WechatPaySettings {
+    /// Endpoint (tests point it at a mock).
+    #[serde(default = "wechat_pay_base_url")]
+    pub base_url: String,
+    /// Merchant id (商户号).
+    #[serde(deserialize_with = "digits::string")]
+    pub mchid: String,
+    /// The mini-program's AppID.
+    pub appid: String,
+    /// Serial number of the merchant API certificate.
+    pub merchant_serial_no: String,
+    /// The merchant API private key, PEM.
+    #[serde(serialize_with = "serialize_secret")]
+    pub merchant_private_key_pem: SecretString,
+    /// The APIv3 key (32 characters).
+    #[serde(serialize_with = "serialize_secret")]
+    pub api_v3_key: SecretString,
+    /// The WeChat Pay public key's id (`PUB_KEY_ID_...`); empty with platform certificates
+    /// only.
+    #[serde(default)]
+    pub public_key_id: String,
+    /// The WeChat Pay public key, PEM.
+    #[serde(default)]
+    pub public_key_pem: String,
+    /// Platform certificates still trusted during a migration: serial → the certificate's
+    /// public key PEM.
+    #[serde(default)]
+    pub platform_certificates: BTreeMap<String, String>,
+}
+
+fn wechat_pay_base_url() -> String {
+    "https://api.mch.weixin.qq.com".into()
+}
+
 /// File storage settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -306,6 +385,7 @@ impl Default for Settings {
             wechat: WechatSettings::default(),
             notifications: NotificationSettings::default(),
             storage: StorageSettings::default(),
+            payments: PaymentSettings::default(),
             log_format: LogFormat::Json,
         }
     }

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod fees;
 pub mod idempotency;
 pub mod outbox;
+pub mod payments;
 pub mod photos;
 pub mod tickets;
 
@@ -35,6 +36,28 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     Database::connect(options)
         .await
         .context("connecting to the database")
+}
+
+/// Begins a transaction that will write: on SQLite `BEGIN IMMEDIATE`, which takes the write
+/// lock at once (waiting out the busy timeout) instead of failing with `SQLITE_BUSY` when it
+/// first writes after another writer committed; on PostgreSQL a plain `BEGIN`.
+pub async fn begin_write(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Whether a database error is a unique-constraint violation (either database).
+pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 /// [`connect`], then applies every pending migration.

@@ -860,4 +860,52 @@ impl TestApp {
         self.request(Method::POST, &path, Some(token), Some(body))
             .await
     }
+
+    /// `POST /v1/payments`: Pay bills.
+    pub async fn create_payment(&self, token: &str, body: &Value) -> Reply {
+        let path = "/v1/payments".to_owned();
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/payments/{payment_id}`: Get a payment.
+    pub async fn get_payment(&self, token: &str, payment_id: impl Display) -> Reply {
+        let path = format!("/v1/payments/{payment_id}");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/households/{household_id}/payments`: List a household's payments.
+    pub async fn list_household_payments(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/households/{household_id}/payments"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/households/{household_id}/offline-payments`: Record an offline payment.
+    pub async fn record_offline_payment(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/households/{household_id}/offline-payments");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/payments/{payment_id}/receipt`: Get a payment's receipt.
+    pub async fn get_receipt(&self, token: &str, payment_id: impl Display) -> Reply {
+        let path = format!("/v1/payments/{payment_id}/receipt");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/payments/{payment_id}/dev-confirm`: Confirm a payment with the dev provider.
+    pub async fn dev_confirm_payment(&self, token: &str, payment_id: impl Display) -> Reply {
+        let path = format!("/v1/payments/{payment_id}/dev-confirm");
+        self.request(Method::POST, &path, Some(token), None).await
+    }
 }

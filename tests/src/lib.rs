@@ -198,6 +198,10 @@ async fn spawn_with_workers(
     clock: Option<ManualClock>,
     workers: bool,
 ) -> TestApp {
+    // `COURTYARD_TEST_LOG=1` shows the apps' logs (filtered by `RUST_LOG`) with `--nocapture`.
+    if std::env::var_os("COURTYARD_TEST_LOG").is_some() {
+        courtyard_api::telemetry::init(courtyard_domain::settings::LogFormat::Pretty);
+    }
     let mut settings = Settings::default();
     settings.server.port = 0;
     settings.server.public_rate_limit_per_minute = 100_000;

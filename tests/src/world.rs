@@ -46,8 +46,10 @@ pub struct Place {
     pub fee_item: Uuid,
     /// The bill run of 2026-11, done.
     pub bill_run: Uuid,
-    /// The household's open bill of 2026-11.
+    /// The household's bill of 2026-11.
     pub bill: Uuid,
+    /// A paid bill of 2026-10 and its payment, recorded at the front desk.
+    pub payment: Uuid,
 }
 
 /// The world.
@@ -294,6 +296,19 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         .expect(202)
         .id();
     let bill = app.wait_for_bill(household, "2026-11", token).await;
+    app.create_bill_run(token, community, &json!({ "period": "2026-10" }))
+        .await
+        .expect(202);
+    let october = app.wait_for_bill(household, "2026-10", token).await;
+    let payment = app
+        .record_offline_payment(
+            token,
+            household,
+            &json!({ "bill_ids": [october], "method": "cash" }),
+        )
+        .await
+        .expect(201)
+        .id();
     Place {
         community,
         building,
@@ -312,5 +327,6 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         fee_item,
         bill_run,
         bill,
+        payment,
     }
 }

@@ -16,20 +16,20 @@ pub use bills::BillsApi;
 pub use setup::FeeSetupApi;
 
 /// Staff who keep the fee roll: readings, charges, the bills of a household.
-const FEE_KEEPERS: &[StaffRole] = &[
+pub(crate) const FEE_KEEPERS: &[StaffRole] = &[
     StaffRole::Admin,
     StaffRole::Supervisor,
     StaffRole::FrontDesk,
 ];
 /// Staff who may enter meter readings: the fee keepers and engineering, who read the meters.
-const METER_READERS: &[StaffRole] = &[
+pub(crate) const METER_READERS: &[StaffRole] = &[
     StaffRole::Admin,
     StaffRole::Supervisor,
     StaffRole::FrontDesk,
     StaffRole::Engineer,
 ];
 /// Staff who may see a household's bills: the fee keepers and its butler's colleagues.
-const BILL_READERS: &[StaffRole] = &[
+pub(crate) const BILL_READERS: &[StaffRole] = &[
     StaffRole::Admin,
     StaffRole::Supervisor,
     StaffRole::FrontDesk,
@@ -38,7 +38,7 @@ const BILL_READERS: &[StaffRole] = &[
 
 /// A household the caller may see: staff with one of `roles` in its community, or a
 /// resident member of it (when `residents` is true).
-async fn household_for(
+pub(crate) async fn household_for(
     state: &AppState,
     principal: &Principal,
     id: Uuid,

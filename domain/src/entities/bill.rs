@@ -26,6 +26,8 @@ pub struct Model {
     pub closed_by: Option<Uuid>,
     #[sea_orm(column_type = "Text", nullable)]
     pub close_reason: Option<String>,
+    /// The payment holding it: its pending order, then the payment that paid it.
+    pub payment_id: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -18,12 +18,14 @@ use secrecy::SecretString;
 
 mod client;
 pub mod dev;
+mod gateway;
 pub mod notify;
 pub mod platform;
 pub mod sign;
 mod types;
 
 pub use client::{WechatPayClient, WechatPayError};
+pub use gateway::{DEV_APPID, DEV_MCHID, Gateway};
 pub use notify::{EventType, MerchantMismatch, Notification, NotifyError, NotifyResource};
 pub use sign::{ConfigError, VerifyError};
 pub use types::{

@@ -38,6 +38,9 @@ pub enum ConfigError {
     /// Key generation failed (dev provider only).
     #[error("could not generate an RSA key: {0}")]
     KeyGeneration(String),
+    /// A setting the provider needs is missing.
+    #[error("missing setting: {0}")]
+    Missing(String),
 }
 
 /// Why a signed answer or notification was refused.

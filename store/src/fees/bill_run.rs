@@ -24,12 +24,12 @@ use courtyard_domain::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    ExprTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    ExprTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::{item_rate, policy_of};
-use crate::outbox;
+use crate::{is_unique_violation, outbox};
 
 /// Households per batch (one transaction each).
 pub const BATCH: usize = 500;
@@ -87,7 +87,7 @@ pub async fn start(
         finished_at: None,
     };
     let write = async {
-        let txn = db.begin().await?;
+        let txn = crate::begin_write(db).await?;
         bill_run::Entity::insert(sea_orm::IntoActiveModel::into_active_model(row.clone()))
             .exec_without_returning(&txn)
             .await?;
@@ -448,7 +448,7 @@ impl Plan {
         if rows.bills.is_empty() {
             return Ok((0, missing));
         }
-        let txn = db.begin().await?;
+        let txn = crate::begin_write(db).await?;
         let made = rows.write(&txn, now).await?;
         txn.commit().await?;
         Ok((made.len(), missing))
@@ -485,6 +485,7 @@ impl Plan {
                 closed_at: Set(None),
                 closed_by: Set(None),
                 close_reason: Set(None),
+                payment_id: Set(None),
                 updated_at: Set(now),
             });
             rows.ids.push(bill_id);
@@ -601,12 +602,4 @@ fn line_rows(bill_id: Uuid, lines: Vec<Line>) -> impl Iterator<Item = bill_line:
             unit_price_centi_fen: Set(line.unit_price.centi_fen()),
             amount_fen: Set(line.amount_fen),
         })
-}
-
-/// Whether a database error is a unique-constraint violation (either database).
-pub fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }

@@ -9,10 +9,7 @@ use courtyard_domain::{
     entities::{bill, community, household, household_charge},
     fees::bills::{BillState, Period},
 };
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
 use super::bill_run::Plan;
@@ -60,13 +57,15 @@ async fn close(
         .col_expr(bill::Column::UpdatedAt, Expr::value(closing.now))
         .filter(bill::Column::Id.eq(bill.id))
         .filter(bill::Column::State.eq(BillState::Open.as_str()))
+        .filter(bill::Column::PaymentId.is_null())
         .exec(conn)
         .await?;
     if done.rows_affected == 0 {
-        let state = bill::Entity::find_by_id(bill.id)
-            .one(conn)
-            .await?
-            .map_or_else(|| "gone".to_owned(), |b| b.state);
+        let state = match bill::Entity::find_by_id(bill.id).one(conn).await? {
+            None => "gone".to_owned(),
+            Some(b) if b.state == BillState::Open.as_str() => "in a pending payment".to_owned(),
+            Some(b) => b.state,
+        };
         return Err(CloseError::NotOpen(state));
     }
     Ok(())
@@ -92,7 +91,7 @@ pub async fn reissue(
 ) -> Result<(bill::Model, Option<bill::Model>), CloseError> {
     let period =
         Period::parse(&bill.period).map_err(|e| CloseError::Unreadable(anyhow::anyhow!(e.0)))?;
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     close(&txn, bill, BillState::Cancelled, closing).await?;
     household_charge::Entity::update_many()
         .col_expr(

@@ -66,6 +66,21 @@ pub fn fixture_config(base_url: &str) -> WechatPayConfig {
     config
 }
 
+/// The app's `payments.wechat_pay` settings for the fixture merchant pointed at `base_url`.
+pub fn fixture_settings(base_url: &str) -> courtyard_domain::settings::WechatPaySettings {
+    courtyard_domain::settings::WechatPaySettings {
+        base_url: base_url.into(),
+        mchid: MCHID.into(),
+        appid: APPID.into(),
+        merchant_serial_no: MERCHANT_SERIAL_NO.into(),
+        merchant_private_key_pem: SecretString::from(fixture("wechat_pay/merchant-test-key.pem")),
+        api_v3_key: SecretString::from(API_V3_KEY),
+        public_key_id: PUBLIC_KEY_ID.into(),
+        public_key_pem: fixture("wechat_pay/platform-test-key.pub.pem"),
+        platform_certificates: BTreeMap::new(),
+    }
+}
+
 /// One request as it arrived, and the answer's status and code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WechatPayRequest {
@@ -189,6 +204,11 @@ impl MockWechatPay {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         self.running.base_url.clone()
+    }
+
+    /// The app's `payments.wechat_pay` settings, pointed here.
+    pub fn settings(&self) -> courtyard_domain::settings::WechatPaySettings {
+        fixture_settings(&self.base_url())
     }
 
     /// The fixture merchant's client configuration, pointed here.

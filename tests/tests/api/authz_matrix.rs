@@ -297,6 +297,16 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("waive_bill", ADMIN, |_, _| {
         Body::Json(json!({ "reason": "减免" }))
     });
+    add("create_payment", RESIDENT, |place, _| {
+        Body::Json(json!({ "household_id": place.household, "bill_ids": [place.bill] }))
+    });
+    add("get_payment", BILL_READERS, none);
+    add("list_household_payments", BILL_READERS, none);
+    add("record_offline_payment", FEE_KEEPERS, |place, _| {
+        Body::Json(json!({ "bill_ids": [place.bill], "method": "cash" }))
+    });
+    add("get_receipt", BILL_READERS, none);
+    add("dev_confirm_payment", RESIDENT, none);
     add("reissue_bill", ADMIN, |_, _| {
         Body::Json(json!({ "reason": "读数更正" }))
     });
@@ -345,6 +355,7 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{fee_item_id}", &place.fee_item.to_string())
         .replace("{bill_run_id}", &place.bill_run.to_string())
         .replace("{bill_id}", &place.bill.to_string())
+        .replace("{payment_id}", &place.payment.to_string())
 }
 
 async fn call(

@@ -12,6 +12,7 @@ mod imports;
 mod jobs;
 mod notices;
 mod openapi;
+mod payments;
 mod people;
 mod photos;
 mod providers_e2e;
