@@ -6,16 +6,24 @@ use courtyard_domain::{
     Clock,
     auth::Password,
     entities::{
-        building, butler_assignment, community, company, household, household_member, resident,
-        staff, staff_community, unit,
+        bill_run, building, butler_assignment, community, company, fee_item, household,
+        household_member, meter_reading, outbox_entry, resident, staff, staff_community, unit,
     },
+    fees::{
+        Band, Quantity, Tiers, UnitPrice,
+        bills::{BillRunState, Period},
+        items::{FeeKind, Meter, store_tiers},
+    },
+    jobs::{BillRun, OutboxJob},
     new_id,
+    org::Timezone,
     people::{PhoneNumber, StaffRole},
 };
 use courtyard_providers::login_codes::{CodeSender, LogCodeSender};
+use sea_orm::prelude::Uuid;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::json;
 
@@ -256,8 +264,12 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
         ("赵阿姨", "cleaner.zhao", StaffRole::Cleaner, &staff_hash),
         ("孙师傅", "gardener.sun", StaffRole::Gardener, &staff_hash),
     ];
+    let mut admin_id = None;
     for (name, username, role, hash) in members {
         let id = new_id();
+        if role == StaffRole::Admin {
+            admin_id = Some(id);
+        }
         staff::ActiveModel {
             id: Set(id),
             company_id: Set(company_id),
@@ -293,7 +305,126 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
             .await?;
         }
     }
+    if let Some(admin) = admin_id {
+        fees(&txn, community_id, &households, admin, clock).await?;
+    }
     txn.commit().await?;
     tracing::info!("demo data seeded");
     Ok(Seeded::Created)
+}
+
+/// The demo community's fees: 物业费 per m², tiered water, power, a fixed refuse fee; two
+/// months of meter readings for the first households; and last month's bill run, queued
+/// for the workers (residents find an open bill to pay once it has run).
+async fn fees(
+    txn: &DatabaseTransaction,
+    community_id: Uuid,
+    households: &[Uuid],
+    admin: Uuid,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    let price = |yuan: &str| UnitPrice::parse_yuan(yuan).map_err(|e| anyhow::anyhow!(e.0));
+    let flat = |yuan: &str| price(yuan).map(Tiers::flat);
+    let water = Tiers::new(vec![
+        Band {
+            up_to: Some(Quantity::units(18).map_err(|e| anyhow::anyhow!(e.0))?),
+            price: price("3.45")?,
+        },
+        Band {
+            up_to: None,
+            price: price("4.83")?,
+        },
+    ])
+    .map_err(|e| anyhow::anyhow!(e.0))?;
+    let items = [
+        ("物业费", FeeKind::Area, None, flat("2.35")?),
+        ("水费", FeeKind::Metered, Some(Meter::Water), water),
+        (
+            "电费",
+            FeeKind::Metered,
+            Some(Meter::Power),
+            flat("0.5283")?,
+        ),
+        ("垃圾清运费", FeeKind::Fixed, None, flat("10")?),
+    ];
+    for (name, kind, meter, tiers) in items {
+        fee_item::ActiveModel {
+            id: Set(new_id()),
+            community_id: Set(community_id),
+            name: Set(name.into()),
+            kind: Set(kind.as_str().into()),
+            meter: Set(meter.map(|m| m.as_str().into())),
+            tiers: Set(store_tiers(&tiers)),
+            active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+    }
+    let tz = Timezone::parse("Asia/Shanghai")
+        .map_err(|e| anyhow::anyhow!(e.0))?
+        .tz();
+    let today = now.with_timezone(&tz).date_naive();
+    let period = Period::of(today).minus_months(1);
+    for (n, household) in households.iter().take(4).enumerate() {
+        let n = n as i64;
+        for (meter, before, used) in [
+            (Meter::Water, 1_000_000, 12_500 + n * 4_000),
+            (Meter::Power, 3_000_000, 180_000 + n * 25_300),
+        ] {
+            for (month, value) in [(period.minus_months(1), before), (period, before + used)] {
+                meter_reading::ActiveModel {
+                    id: Set(new_id()),
+                    community_id: Set(community_id),
+                    household_id: Set(*household),
+                    meter: Set(meter.as_str().into()),
+                    period: Set(month.to_string()),
+                    value_milli: Set(value),
+                    initial_milli: Set(None),
+                    source: Set("manual".into()),
+                    entered_by: Set(Some(admin)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(txn)
+                .await?;
+            }
+        }
+    }
+    let run_id = new_id();
+    bill_run::ActiveModel {
+        id: Set(run_id),
+        community_id: Set(community_id),
+        period: Set(period.to_string()),
+        state: Set(BillRunState::Queued.as_str().into()),
+        requested_by: Set(admin),
+        households_total: Set(0),
+        households_done: Set(0),
+        bills_created: Set(0),
+        readings_missing: Set(0),
+        error: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        heartbeat_at: Set(None),
+        finished_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    // The run's job, as `POST /v1/communities/{id}/bill-runs` writes it.
+    outbox_entry::ActiveModel {
+        id: Set(new_id()),
+        kind: Set(BillRun::KIND.into()),
+        payload: Set(serde_json::to_value(BillRun {
+            run_id,
+            outbox_id: None,
+        })?),
+        available_at: Set(now),
+        created_at: Set(now),
+        relayed_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
