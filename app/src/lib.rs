@@ -115,6 +115,8 @@ impl Application {
                     )?),
                 },
                 settings: state.settings.notifications.clone(),
+                // One provider for both: the dev provider's keys are made at start-up.
+                payments: state.payments.clone(),
             });
             let lease = lease_for(&state.settings, workers.consumer()).await?;
             Some(workers.with_lease(lease))

@@ -12,6 +12,7 @@ mod m20261125_000006_create_tickets;
 mod m20261201_000007_create_idempotency_records;
 mod m20261202_000008_create_fees;
 mod m20261202_000009_create_payments;
+mod m20261202_000010_payment_checks;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_create_idempotency_records::Migration),
             Box::new(m20261202_000008_create_fees::Migration),
             Box::new(m20261202_000009_create_payments::Migration),
+            Box::new(m20261202_000010_payment_checks::Migration),
         ]
     }
 }

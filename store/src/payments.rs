@@ -209,6 +209,7 @@ async fn create_in(
         error: None,
         expires_at: new.expires_at,
         paid_at: None,
+        checked_at: None,
         created_at: new.now,
         updated_at: new.now,
     };
@@ -437,6 +438,60 @@ pub async fn record_offline(
         }
         _ => Err(PayError::Busy),
     }
+}
+
+/// The year a payment made at `paid_at` is receipted in: the paid day's year in its
+/// community's calendar (Asia/Shanghai when the community cannot be read).
+pub async fn receipt_year(
+    conn: &impl ConnectionTrait,
+    community_id: Uuid,
+    paid_at: DateTime<Utc>,
+) -> Result<i32, DbErr> {
+    use chrono::Datelike;
+    let tz = community::Entity::find_by_id(community_id)
+        .one(conn)
+        .await?
+        .and_then(|c| courtyard_domain::org::Timezone::parse(&c.timezone).ok())
+        .map(|t| t.tz())
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    Ok(paid_at.with_timezone(&tz).year())
+}
+
+/// Open payments placed online more than `quiet` ago and not asked about since `quiet` ago,
+/// oldest first: what the reconciliation job asks the provider about.
+pub async fn to_reconcile(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    quiet: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<payment::Model>, DbErr> {
+    use sea_orm::{Condition, QuerySelect};
+    payment::Entity::find()
+        .filter(payment::Column::State.eq(PaymentState::Pending.as_str()))
+        .filter(payment::Column::CreatedAt.lt(now - quiet))
+        .filter(
+            Condition::any()
+                .add(payment::Column::CheckedAt.is_null())
+                .add(payment::Column::CheckedAt.lt(now - quiet)),
+        )
+        .order_by_asc(payment::Column::CreatedAt)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Notes that the provider was asked about a payment now.
+pub async fn checked(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    payment::Entity::update_many()
+        .col_expr(payment::Column::CheckedAt, Expr::value(now))
+        .filter(payment::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// The payment with this order number.

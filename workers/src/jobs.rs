@@ -4,6 +4,7 @@ pub mod bills;
 pub mod birthdays;
 pub mod fanout;
 pub mod housekeeping;
+pub mod payments_reconcile;
 pub mod relay;
 pub mod send;
 pub mod sla_watch;

@@ -21,6 +21,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use courtyard_providers::wechat_pay::Gateway;
+
 use crate::{
     deliver::{Deliverer, Providers, SendJob},
     queue::{Job, MemoryQueue, Queue, RedisQueue, streams},
@@ -39,6 +41,8 @@ pub struct Pipeline {
     pub deliverer: Arc<dyn Deliverer>,
     /// Settings.
     pub settings: NotificationSettings,
+    /// The payment provider (reconciliation asks it about pending orders).
+    pub payments: Arc<Gateway>,
 }
 
 /// The job kind of a send.
@@ -66,12 +70,17 @@ impl Pipeline {
             }
         };
         let deliverer = Arc::new(Providers::from_settings(settings, clock.clone())?);
+        let payments = Arc::new(
+            Gateway::from_settings(&settings.payments, clock.clone())
+                .context("configuring the payment provider")?,
+        );
         Ok(Self {
             db,
             queue,
             clock,
             deliverer,
             settings: settings.notifications.clone(),
+            payments,
         })
     }
 

@@ -85,6 +85,18 @@ impl Scheduled for SlaWatch {
     }
 }
 
+struct PaymentsReconcile;
+
+#[async_trait]
+impl Scheduled for PaymentsReconcile {
+    fn name(&self) -> &'static str {
+        jobs::payments_reconcile::NAME
+    }
+    async fn run_once(&self, p: &Pipeline) -> anyhow::Result<usize> {
+        jobs::payments_reconcile::run_once(p).await
+    }
+}
+
 type BoxedRun = for<'a> fn(
     &'a Pipeline,
     serde_json::Value,
@@ -121,7 +133,11 @@ impl Registry {
     pub fn standard() -> Self {
         let mut registry = Self {
             queued: BTreeMap::new(),
-            scheduled: vec![Box::new(Birthdays), Box::new(SlaWatch)],
+            scheduled: vec![
+                Box::new(Birthdays),
+                Box::new(SlaWatch),
+                Box::new(PaymentsReconcile),
+            ],
         };
         registry.register::<NoticeFanout>();
         registry.register::<TicketNotify>();

@@ -4,8 +4,7 @@
 //! appid, out_trade_no and amount against our payment. Paid is a compare-and-swap in the
 //! store, so a notification delivered twice, two at once, or one racing a query pays once.
 
-use chrono::{Datelike, Utc};
-use courtyard_domain::{entities::payment, org::Timezone, payments::PaymentState};
+use courtyard_domain::{entities::payment, payments::PaymentState};
 use courtyard_providers::wechat_pay::{
     NotifyError, NotifyResource, OutTradeNo, TradeState, Transaction,
 };
@@ -15,7 +14,6 @@ use poem::{
     http::{HeaderMap, StatusCode},
     web::{Data, Json as PoemJson},
 };
-use sea_orm::EntityTrait as _;
 use serde_json::json;
 
 use crate::{error::ApiError, state::AppState};
@@ -115,7 +113,9 @@ async fn take_transaction(state: &AppState, t: &Transaction) -> Result<(), Refus
 /// Marks `row` paid as `t` says; Ok once it is paid (now or before).
 async fn settle(state: &AppState, row: &payment::Model, t: &Transaction) -> Result<(), Refused> {
     let paid_at = t.success_time.unwrap_or_else(|| state.clock.now());
-    let year = receipt_year(state, row, paid_at).await;
+    let year = store::receipt_year(&state.db, row.community_id, paid_at)
+        .await
+        .map_err(|_| refused(StatusCode::SERVICE_UNAVAILABLE, "try again"))?;
     match store::succeed(
         &state.db,
         row.id,
@@ -153,22 +153,6 @@ async fn settle(state: &AppState, row: &payment::Model, t: &Transaction) -> Resu
             Err(refused(StatusCode::SERVICE_UNAVAILABLE, "try again"))
         }
     }
-}
-
-async fn receipt_year(
-    state: &AppState,
-    row: &payment::Model,
-    paid_at: chrono::DateTime<Utc>,
-) -> i32 {
-    let tz = courtyard_domain::entities::community::Entity::find_by_id(row.community_id)
-        .one(&state.db)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|c| Timezone::parse(&c.timezone).ok())
-        .map(|t| t.tz())
-        .unwrap_or(chrono_tz::Asia::Shanghai);
-    paid_at.with_timezone(&tz).year()
 }
 
 /// Asks the provider about an open payment and takes what it says: paid → paid; closed

@@ -37,6 +37,8 @@ pub struct Model {
     pub error: Option<String>,
     pub expires_at: Option<DateTimeUtc>,
     pub paid_at: Option<DateTimeUtc>,
+    /// When the reconciliation job last asked the provider about it.
+    pub checked_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

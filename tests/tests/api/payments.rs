@@ -602,3 +602,81 @@ async fn offline_payments_get_receipts_numbered_without_gaps_under_concurrency()
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
     app.assert_no_jobs_left().await;
 }
+
+#[tokio::test]
+async fn without_a_notification_the_order_query_settles_it_and_expired_orders_close() {
+    let (app, mock) = spawn_with_wechat_pay().await;
+    let (h, bill) = home(&app).await;
+    let body = json!({ "household_id": h.household, "bill_ids": [bill] });
+    let paid = app
+        .create_payment(&h.resident.access, &body)
+        .await
+        .expect(201);
+    let no = paid.body["out_trade_no"].as_str().expect("no").to_owned();
+    // The payer pays; the notification is lost. A minute later the query finds it paid.
+    let lost = mock.pay(&no);
+    app.clock.advance(Duration::seconds(61));
+    let resident = app.login_resident("13800006666").await;
+    app.wait_for("the reconciliation to settle the payment", 20, || async {
+        app.get_payment(&resident.access, paid.id()).await.body["state"] == "succeeded"
+    })
+    .await;
+    let queried = mock
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.url.contains(&format!("/out-trade-no/{no}")));
+    assert!(queried, "asked WeChat Pay by out_trade_no");
+    let shown = app.get_payment(&resident.access, paid.id()).await.body;
+    assert_eq!(shown["receipt_number"], "2026-000001");
+    // The notification arriving after all is taken and changes nothing.
+    assert_eq!(post_notify(&app, &lost).await.status.as_u16(), 204);
+    let receipts = receipt::Entity::find()
+        .filter(receipt::Column::PaymentId.eq(paid.id()))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(receipts, 1);
+
+    // An order nobody pays is closed at WeChat Pay once it expires, and its bill is free.
+    app.create_bill_run(
+        &h.admin.access,
+        h.community,
+        &json!({ "period": "2026-12" }),
+    )
+    .await
+    .expect(202);
+    let december = app
+        .wait_for_bill(h.household, "2026-12", &h.admin.access)
+        .await;
+    let unpaid = app
+        .create_payment(
+            &resident.access,
+            &json!({ "household_id": h.household, "bill_ids": [december] }),
+        )
+        .await
+        .expect(201);
+    let unpaid_no = unpaid.body["out_trade_no"].as_str().expect("no").to_owned();
+    app.clock.advance(Duration::minutes(31));
+    let resident = app.login_resident("13800006666").await;
+    app.wait_for("the expired order to close", 20, || async {
+        app.get_payment(&resident.access, unpaid.id()).await.body["state"] == "closed"
+    })
+    .await;
+    assert_eq!(
+        mock.order(&unpaid_no).map(|o| o.trade_state),
+        Some("CLOSED")
+    );
+    let bill = app
+        .get_bill(&resident.access, december)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(bill["state"], "open", "free to be paid again");
+    app.create_payment(
+        &resident.access,
+        &json!({ "household_id": h.household, "bill_ids": [december] }),
+    )
+    .await
+    .expect(201);
+    app.assert_no_jobs_left().await;
+}
