@@ -31,7 +31,7 @@ use crate::{
     notices::NoticesApi,
     notifications::NotificationsApi,
     ops,
-    payments::{PaymentsApi, notify::wechat_notify},
+    payments::{PaymentsApi, RefundsApi, notify::wechat_notify},
     residents::ResidentsApi,
     staff::StaffApi,
     state::{AppState, Inner},
@@ -153,6 +153,7 @@ pub type Apis = (
     FeeSetupApi,
     BillsApi,
     PaymentsApi,
+    RefundsApi,
 );
 
 /// The OpenAPI service: every area of the API.
@@ -201,6 +202,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         PaymentsApi {
+            state: state.clone(),
+        },
+        RefundsApi {
             state: state.clone(),
         },
     );

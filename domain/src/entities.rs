@@ -26,6 +26,7 @@ pub mod payment_bill;
 pub mod receipt;
 pub mod receipt_counter;
 pub mod refresh_token;
+pub mod refund;
 pub mod resident;
 pub mod scheduled_run;
 pub mod staff;

@@ -37,6 +37,32 @@ impl PaymentState {
 }
 
 string_enum! {
+    /// Where a refund stands.
+    RefundState {
+        /// Asked for; the provider has not said it is done.
+        Processing = "processing",
+        /// The money went back.
+        Succeeded = "succeeded",
+        /// Closed without a refund.
+        Closed = "closed",
+        /// Failed at the payer's bank or account; needs a person.
+        Abnormal = "abnormal",
+    }
+}
+
+impl PaymentState {
+    /// Whether money was taken and some of it may still be refunded.
+    pub fn is_refundable(self) -> bool {
+        matches!(self, PaymentState::Succeeded | PaymentState::PartlyRefunded)
+    }
+}
+
+/// A refund's number (`out_refund_no`): `R` and the refund id's 32 hex digits.
+pub fn out_refund_no(refund_id: Uuid) -> String {
+    format!("R{}", refund_id.simple())
+}
+
+string_enum! {
     /// How a payment was made.
     PaymentMethod {
         /// WeChat Pay in the mini-program (JSAPI).

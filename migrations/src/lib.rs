@@ -13,6 +13,7 @@ mod m20261201_000007_create_idempotency_records;
 mod m20261202_000008_create_fees;
 mod m20261202_000009_create_payments;
 mod m20261202_000010_payment_checks;
+mod m20261202_000011_create_refunds;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_create_fees::Migration),
             Box::new(m20261202_000009_create_payments::Migration),
             Box::new(m20261202_000010_payment_checks::Migration),
+            Box::new(m20261202_000011_create_refunds::Migration),
         ]
     }
 }

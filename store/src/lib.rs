@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod payments;
 pub mod photos;
+pub mod refunds;
 pub mod tickets;
 
 use std::time::Duration;

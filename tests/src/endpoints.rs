@@ -908,4 +908,22 @@ impl TestApp {
         let path = format!("/v1/payments/{payment_id}/dev-confirm");
         self.request(Method::POST, &path, Some(token), None).await
     }
+
+    /// `POST /v1/payments/{payment_id}/refunds`: Refund a payment.
+    pub async fn create_refund(
+        &self,
+        token: &str,
+        payment_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/payments/{payment_id}/refunds");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/payments/{payment_id}/refunds`: List a payment's refunds.
+    pub async fn list_refunds(&self, token: &str, payment_id: impl Display) -> Reply {
+        let path = format!("/v1/payments/{payment_id}/refunds");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
 }

@@ -6,5 +6,7 @@
 pub mod dto;
 mod handlers;
 pub mod notify;
+pub mod refunds;
 
 pub use handlers::PaymentsApi;
+pub use refunds::RefundsApi;

@@ -6,14 +6,18 @@
 
 use courtyard_domain::{entities::payment, payments::PaymentState};
 use courtyard_providers::wechat_pay::{
-    NotifyError, NotifyResource, OutTradeNo, TradeState, Transaction,
+    NotifyError, NotifyResource, OutTradeNo, Refund, TradeState, Transaction,
 };
-use courtyard_store::payments::{self as store, Settled};
+use courtyard_store::{
+    payments::{self as store, Settled},
+    refunds,
+};
 use poem::{
     Request, Response, handler,
     http::{HeaderMap, StatusCode},
     web::{Data, Json as PoemJson},
 };
+use sea_orm::EntityTrait as _;
 use serde_json::json;
 
 use crate::{error::ApiError, state::AppState};
@@ -78,11 +82,43 @@ pub async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     })?;
     match notification.resource {
         NotifyResource::Transaction(t) => take_transaction(state, &t).await,
-        NotifyResource::Refund(r) => {
-            tracing::warn!(out_refund_no = %r.out_refund_no, "a refund notification, but refunds are not issued yet");
-            Err(refused(StatusCode::BAD_REQUEST, "unknown refund"))
-        }
+        NotifyResource::Refund(r) => take_refund(state, &r).await,
     }
+}
+
+async fn take_refund(state: &AppState, r: &Refund) -> Result<(), Refused> {
+    let unavailable = |e: sea_orm::DbErr| {
+        tracing::error!(error = %e, "taking a refund notification");
+        refused(StatusCode::SERVICE_UNAVAILABLE, "try again")
+    };
+    let Some(row) = refunds::by_out_refund_no(&state.db, &r.out_refund_no)
+        .await
+        .map_err(unavailable)?
+    else {
+        tracing::warn!(out_refund_no = %r.out_refund_no, "a notification for a refund we do not know");
+        return Err(refused(StatusCode::NOT_FOUND, "unknown out_refund_no"));
+    };
+    let paid = payment::Entity::find_by_id(row.payment_id)
+        .one(&state.db)
+        .await
+        .map_err(unavailable)?;
+    if paid.as_ref().map(|p| p.out_trade_no.as_str()) != Some(r.out_trade_no.as_str())
+        || r.amount.refund != row.amount_fen
+    {
+        tracing::error!(refund = %row.id, "a refund notification that does not match the refund");
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "out_trade_no or amount does not match",
+        ));
+    }
+    let Some(to) = r.status.settled() else {
+        return Ok(());
+    };
+    let at = r.success_time.unwrap_or_else(|| state.clock.now());
+    refunds::settle(&state.db, row.id, to, Some(&r.refund_id), None, at)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 async fn take_transaction(state: &AppState, t: &Transaction) -> Result<(), Refused> {

@@ -13,9 +13,9 @@ use courtyard_domain::{
 use reqwest::header::HeaderMap;
 
 use super::{
-    ConfigError, MerchantMismatch, Notification, NotifyError, OutTradeNo, PrepayRequest,
-    RequestPaymentParams, Transaction, WechatPayClient, WechatPayConfig, WechatPayError,
-    dev::DevWechatPay,
+    ConfigError, MerchantMismatch, Notification, NotifyError, OutRefundNo, OutTradeNo,
+    PrepayRequest, Refund, RefundAmount, RefundRequest, RefundStatus, RequestPaymentParams,
+    Transaction, WechatPayClient, WechatPayConfig, WechatPayError, dev::DevWechatPay,
 };
 
 /// The dev provider's merchant id and AppID.
@@ -139,6 +139,43 @@ impl Gateway {
         match self {
             Gateway::WechatPay(client) => client.close_order(out_trade_no).await,
             Gateway::Dev { .. } => Ok(()),
+        }
+    }
+
+    /// Asks for a refund (retry with the same `out_refund_no`). The dev provider returns it
+    /// `PROCESSING`; its `REFUND.SUCCESS` notification comes from [`DevWechatPay`].
+    pub async fn refund(&self, request: &RefundRequest) -> Result<Refund, WechatPayError> {
+        match self {
+            Gateway::WechatPay(client) => client.refund(request).await,
+            Gateway::Dev { .. } => Ok(Refund {
+                mchid: None,
+                refund_id: format!("dev-{}", request.out_refund_no),
+                out_refund_no: request.out_refund_no.to_string(),
+                transaction_id: None,
+                out_trade_no: request.out_trade_no.to_string(),
+                status: RefundStatus::Processing,
+                user_received_account: None,
+                create_time: None,
+                success_time: None,
+                amount: RefundAmount {
+                    total: request.total.fen(),
+                    refund: request.refund.fen(),
+                    payer_total: None,
+                    payer_refund: None,
+                    currency: None,
+                },
+            }),
+        }
+    }
+
+    /// The provider's view of a refund; none from the dev provider.
+    pub async fn query_refund(
+        &self,
+        out_refund_no: &OutRefundNo,
+    ) -> Result<Option<Refund>, WechatPayError> {
+        match self {
+            Gateway::WechatPay(client) => client.query_refund(out_refund_no).await.map(Some),
+            Gateway::Dev { .. } => Ok(None),
         }
     }
 

@@ -224,6 +224,19 @@ pub enum RefundStatus {
     Abnormal,
 }
 
+impl RefundStatus {
+    /// The state this status settles a refund in; none while it is processing.
+    pub fn settled(self) -> Option<courtyard_domain::payments::RefundState> {
+        use courtyard_domain::payments::RefundState;
+        match self {
+            RefundStatus::Success => Some(RefundState::Succeeded),
+            RefundStatus::Closed => Some(RefundState::Closed),
+            RefundStatus::Abnormal => Some(RefundState::Abnormal),
+            RefundStatus::Processing => None,
+        }
+    }
+}
+
 /// The amounts of a refund.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RefundAmount {

@@ -307,6 +307,10 @@ fn table() -> BTreeMap<&'static str, Case> {
     });
     add("get_receipt", BILL_READERS, none);
     add("dev_confirm_payment", RESIDENT, none);
+    add("create_refund", ADMIN, |_, _| {
+        Body::Json(json!({ "amount_fen": 1, "reason": "退款" }))
+    });
+    add("list_refunds", BILL_READERS, none);
     add("reissue_bill", ADMIN, |_, _| {
         Body::Json(json!({ "reason": "读数更正" }))
     });

@@ -680,3 +680,166 @@ async fn without_a_notification_the_order_query_settles_it_and_expired_orders_cl
     .expect(201);
     app.assert_no_jobs_left().await;
 }
+
+#[tokio::test]
+async fn refunds_go_back_in_part_then_in_full_and_never_beyond_what_was_paid() {
+    let (app, mock) = spawn_with_wechat_pay().await;
+    let (h, bill) = home(&app).await;
+    let admin = h.admin.access.as_str();
+    let created = app
+        .create_payment(
+            &h.resident.access,
+            &json!({ "household_id": h.household, "bill_ids": [bill] }),
+        )
+        .await
+        .expect(201);
+    let id = created.id();
+    let no = created.body["out_trade_no"]
+        .as_str()
+        .expect("no")
+        .to_owned();
+    assert_eq!(post_notify(&app, &mock.pay(&no)).await.status.as_u16(), 204);
+
+    // Not before it is paid, not by a resident, not more than was paid.
+    app.create_refund(
+        &h.resident.access,
+        id,
+        &json!({ "amount_fen": 100, "reason": "x" }),
+    )
+    .await
+    .expect_problem(403, "/problems/forbidden");
+    app.create_refund(
+        admin,
+        id,
+        &json!({ "amount_fen": 23_501, "reason": "多缴" }),
+    )
+    .await
+    .expect_problem(422, "/problems/validation");
+
+    let partial = app
+        .create_refund(
+            admin,
+            id,
+            &json!({ "amount_fen": 10_000, "reason": "面积核减" }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(partial["state"], "processing");
+    let out_refund_no = partial["out_refund_no"].as_str().expect("no").to_owned();
+    let asked = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.url == "/v3/refund/domestic/refunds")
+        .expect("the refund was asked for");
+    let asked: Value = serde_json::from_str(&asked.body).expect("json");
+    assert_eq!(asked["amount"]["refund"], 10_000);
+    assert_eq!(asked["amount"]["total"], 23_500);
+    assert_eq!(asked["out_refund_no"], out_refund_no.as_str());
+    // The rest is reserved while it runs: 13,500 left.
+    app.create_refund(
+        admin,
+        id,
+        &json!({ "amount_fen": 13_501, "reason": "多缴" }),
+    )
+    .await
+    .expect_problem(422, "/problems/validation");
+
+    let done = mock.complete_refund(&out_refund_no, EventType::RefundSuccess);
+    assert_eq!(post_notify(&app, &done).await.status.as_u16(), 204);
+    assert_eq!(
+        post_notify(&app, &done).await.status.as_u16(),
+        204,
+        "twice, settled once"
+    );
+    let payment = app.get_payment(admin, id).await.expect(200).body;
+    assert_eq!(payment["state"], "partly_refunded");
+    assert_eq!(payment["refunded_fen"], 10_000);
+
+    let rest = app
+        .create_refund(
+            admin,
+            id,
+            &json!({ "amount_fen": 13_500, "reason": "退还余款" }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let rest_no = rest["out_refund_no"].as_str().expect("no").to_owned();
+    let done = mock.complete_refund(&rest_no, EventType::RefundSuccess);
+    assert_eq!(post_notify(&app, &done).await.status.as_u16(), 204);
+    let payment = app.get_payment(admin, id).await.expect(200).body;
+    assert_eq!(payment["state"], "refunded");
+    assert_eq!(payment["refunded_fen"], 23_500);
+    app.create_refund(admin, id, &json!({ "amount_fen": 1, "reason": "x" }))
+        .await
+        .expect_problem(409, "/problems/payment-not-refundable");
+    let listed = app
+        .list_refunds(&h.resident.access, id)
+        .await
+        .expect(200)
+        .body;
+    let states: Vec<&Value> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| &r["state"])
+        .collect();
+    assert_eq!(states, vec!["succeeded", "succeeded"]);
+    app.assert_no_jobs_left().await;
+}
+
+#[tokio::test]
+async fn offline_and_dev_payments_are_refunded_at_once() {
+    let app = spawn_app().await;
+    let (h, bill) = home(&app).await;
+    let admin = h.admin.access.as_str();
+    let cash = app
+        .record_offline_payment(
+            admin,
+            h.household,
+            &json!({ "bill_ids": [bill], "method": "cash" }),
+        )
+        .await
+        .expect(201);
+    let refund = app
+        .create_refund(
+            admin,
+            cash.id(),
+            &json!({ "amount_fen": 500, "reason": "找零" }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(refund["state"], "succeeded", "handed back at the desk");
+    app.create_bill_run(admin, h.community, &json!({ "period": "2026-12" }))
+        .await
+        .expect(202);
+    let december = app.wait_for_bill(h.household, "2026-12", admin).await;
+    let online = app
+        .create_payment(
+            &h.resident.access,
+            &json!({ "household_id": h.household, "bill_ids": [december] }),
+        )
+        .await
+        .expect(201);
+    app.dev_confirm_payment(&h.resident.access, online.id())
+        .await
+        .expect(200);
+    let refund = app
+        .create_refund(
+            admin,
+            online.id(),
+            &json!({ "amount_fen": 23_500, "reason": "重复缴费" }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        refund["state"], "succeeded",
+        "through the dev refund notification"
+    );
+    let payment = app.get_payment(admin, online.id()).await.expect(200).body;
+    assert_eq!(payment["state"], "refunded");
+    app.assert_no_jobs_left().await;
+}

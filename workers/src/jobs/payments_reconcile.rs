@@ -4,13 +4,20 @@
 //! compare-and-swap as a notification, so the two racing pay once); closed at the provider →
 //! closed here; past its expiry and still unpaid → closed at the provider, then here (a
 //! close answered ORDERPAID is paid, and taken as such on the next look). The dev provider
-//! keeps no orders: its expired payments are closed here only.
+//! keeps no orders: its expired payments are closed here only. Refunds still processing a
+//! minute after they were asked for are asked about the same way.
 
 use anyhow::Context;
 use chrono::Duration;
-use courtyard_domain::{entities::payment, payments::PaymentState};
-use courtyard_providers::wechat_pay::{OutTradeNo, TradeState, WechatPayError};
-use courtyard_store::payments::{self as store, Settled};
+use courtyard_domain::{entities::payment, money::Fen, payments::PaymentState};
+use courtyard_providers::wechat_pay::{
+    OutRefundNo, OutTradeNo, RefundRequest, TradeState, WechatPayError,
+};
+use courtyard_store::{
+    payments::{self as store, Settled},
+    refunds as store_refunds,
+};
+use sea_orm::EntityTrait;
 
 use crate::pipeline::Pipeline;
 
@@ -28,7 +35,7 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
     let due = store::to_reconcile(&p.db, now, QUIET, BATCH)
         .await
         .context("loading pending payments")?;
-    let mut changed = 0;
+    let mut changed = refunds(p).await?;
     for row in due {
         store::checked(&p.db, row.id, now).await?;
         match reconcile(p, &row).await {
@@ -79,6 +86,52 @@ async fn reconcile(p: &Pipeline, row: &payment::Model) -> anyhow::Result<bool> {
         Ok(_) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Asks about processing refunds; one the provider does not know (the ask never arrived)
+/// is asked for again with the same `out_refund_no`.
+async fn refunds(p: &Pipeline) -> anyhow::Result<usize> {
+    let now = p.clock.now();
+    let mut settled = 0;
+    for row in store_refunds::to_reconcile(&p.db, now, QUIET, BATCH).await? {
+        let Some(paid) = payment::Entity::find_by_id(row.payment_id)
+            .one(&p.db)
+            .await?
+        else {
+            continue;
+        };
+        let request = RefundRequest {
+            out_trade_no: OutTradeNo::parse(&paid.out_trade_no)
+                .map_err(|e| anyhow::anyhow!(e.0))?,
+            out_refund_no: OutRefundNo::parse(&row.out_refund_no)
+                .map_err(|e| anyhow::anyhow!(e.0))?,
+            reason: Some(row.reason.chars().take(80).collect()),
+            refund: Fen::parse(row.amount_fen).map_err(|e| anyhow::anyhow!(e.0))?,
+            total: Fen::parse(paid.amount_fen).map_err(|e| anyhow::anyhow!(e.0))?,
+        };
+        let answer = match p.payments.query_refund(&request.out_refund_no).await {
+            Ok(answer) => answer,
+            Err(WechatPayError::Api { status: 404, .. }) => {
+                Some(p.payments.refund(&request).await?)
+            }
+            Err(e) => {
+                tracing::warn!(refund = %row.id, error = %e, "asking about a refund");
+                continue;
+            }
+        };
+        if let Some(answer) = answer
+            && let Some(to) = answer.status.settled()
+        {
+            let at = answer.success_time.unwrap_or(now);
+            if store_refunds::settle(&p.db, row.id, to, Some(&answer.refund_id), None, at)
+                .await?
+                .is_some()
+            {
+                settled += 1;
+            }
+        }
+    }
+    Ok(settled)
 }
 
 async fn close_here(p: &Pipeline, row: &payment::Model, why: &str) -> anyhow::Result<bool> {

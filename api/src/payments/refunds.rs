@@ -1,0 +1,269 @@
+//! Refunds: admins give back part or all of a paid payment, with a reason. Online payments
+//! are refunded through the provider (`out_refund_no` reused on every retry; the refund
+//! notification or the reconciliation job's query settles it); offline payments are handed
+//! back at the desk and settled at once.
+
+use courtyard_domain::{
+    entities::{payment, refund},
+    money::Fen,
+    payments::RefundState,
+};
+use courtyard_providers::wechat_pay::{EventType, OutRefundNo, OutTradeNo, RefundRequest};
+use courtyard_store::refunds::{self as store, RefundError};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
+use uuid::Uuid;
+
+use super::notify;
+use crate::{
+    ApiTags,
+    authz::{ADMINS, BearerAuth},
+    error::{ApiError, ApiResult, status::*},
+    fees::{BILL_READERS, household_for},
+    page_of,
+    state::AppState,
+    vocab::Vocab,
+};
+
+/// A refund to give.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct NewRefund {
+    /// How much to give back, fen; at most what is left of the payment.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
+    pub amount_fen: i64,
+    /// Why, shown to the payer (at most 80 characters).
+    #[oai(validator(min_length = 1, max_length = 80))]
+    pub reason: String,
+}
+
+impl Example for NewRefund {
+    fn example() -> Self {
+        Self {
+            amount_fen: 1_000,
+            reason: "重复缴费退款".into(),
+        }
+    }
+}
+
+/// A refund.
+#[derive(Debug, Object)]
+pub struct Refund {
+    /// Id.
+    pub id: Uuid,
+    /// The payment.
+    pub payment_id: Uuid,
+    /// Our refund number at the provider.
+    pub out_refund_no: String,
+    /// Amount, fen.
+    pub amount_fen: i64,
+    /// Why.
+    pub reason: String,
+    /// Where it stands.
+    pub state: Vocab<RefundState>,
+    /// The provider's refund id.
+    pub refund_id: Option<String>,
+    /// What went wrong, for a closed or abnormal refund.
+    pub error: Option<String>,
+    /// Asked for.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the money went back.
+    pub succeeded_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn refund_dto(row: refund::Model) -> Refund {
+    Refund {
+        id: row.id,
+        payment_id: row.payment_id,
+        out_refund_no: row.out_refund_no,
+        amount_fen: row.amount_fen,
+        reason: row.reason,
+        state: Vocab::stored(&row.state),
+        refund_id: row.refund_id,
+        error: row.error,
+        created_at: row.created_at,
+        succeeded_at: row.succeeded_at,
+    }
+}
+
+page_of!(RefundPage, Refund);
+
+/// A refund asked for.
+#[derive(ApiResponse)]
+pub enum RefundCreated {
+    /// Asked for: `succeeded` at once for an offline payment, else `processing` until the
+    /// provider confirms.
+    #[oai(status = 201)]
+    Created(Json<Refund>),
+}
+
+/// The refund endpoints.
+pub struct RefundsApi {
+    /// Shared state.
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Payments")]
+impl RefundsApi {
+    /// Refund a payment
+    ///
+    /// Admins only: part or all of what is left of a paid payment goes back, with a reason.
+    /// Refunds asked for at the same moment never give back more than was paid.
+    #[oai(
+        path = "/payments/:payment_id/refunds",
+        method = "post",
+        operation_id = "create_refund"
+    )]
+    async fn create_refund(
+        &self,
+        auth: BearerAuth,
+        payment_id: Path<Uuid>,
+        body: Json<NewRefund>,
+    ) -> ApiResult<RefundCreated, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let staff = auth.0.staff(ADMINS)?;
+        let paid = self.visible(&auth.0, *payment_id).await?;
+        let reason = body.reason.trim();
+        if reason.is_empty() {
+            return Err(ApiError::invalid("reason", "say why").into());
+        }
+        let now = self.state.clock.now();
+        let row = store::request(
+            &self.state.db,
+            paid.id,
+            body.amount_fen,
+            reason,
+            staff.id,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            RefundError::NotRefundable(state) => ApiError::Conflict {
+                kind: "payment-not-refundable",
+                detail: format!("the payment is {state}; only a paid payment is refunded"),
+            },
+            RefundError::TooMuch(left) => ApiError::invalid(
+                "amount_fen",
+                format!("at most {left} fen of this payment is left to refund"),
+            ),
+            RefundError::Db(e) => e.into(),
+        })?;
+        let row = if paid.provider == "offline" {
+            // Handed back at the desk.
+            store::settle(
+                &self.state.db,
+                row.id,
+                RefundState::Succeeded,
+                None,
+                None,
+                now,
+            )
+            .await?
+            .unwrap_or(row)
+        } else {
+            self.ask_provider(&paid, row).await?
+        };
+        Ok(RefundCreated::Created(Json(refund_dto(row))))
+    }
+
+    /// List a payment's refunds
+    #[oai(
+        path = "/payments/:payment_id/refunds",
+        method = "get",
+        operation_id = "list_refunds"
+    )]
+    async fn list_refunds(
+        &self,
+        auth: BearerAuth,
+        payment_id: Path<Uuid>,
+    ) -> ApiResult<Json<RefundPage>, { AUTHED | NOT_FOUND }> {
+        let paid = self.visible(&auth.0, *payment_id).await?;
+        let rows = store::of_payment(&self.state.db, paid.id).await?;
+        Ok(Json(RefundPage {
+            items: rows.into_iter().map(refund_dto).collect(),
+            next_cursor: None,
+        }))
+    }
+}
+
+impl RefundsApi {
+    async fn visible(
+        &self,
+        principal: &crate::authz::Principal,
+        id: Uuid,
+    ) -> Result<payment::Model, ApiError> {
+        use sea_orm::EntityTrait;
+        let row = payment::Entity::find_by_id(id)
+            .one(&self.state.db)
+            .await?
+            .ok_or(ApiError::NotFound("payment"))?;
+        household_for(&self.state, principal, row.household_id, BILL_READERS, true)
+            .await
+            .map_err(|e| match e {
+                ApiError::NotFound(_) => ApiError::NotFound("payment"),
+                other => other,
+            })?;
+        Ok(row)
+    }
+
+    /// Asks the provider for the refund; what it says now settles it, else the refund
+    /// notification (or the reconciliation job) will. A provider that cannot be reached
+    /// leaves it processing, for the job to ask again with the same `out_refund_no`.
+    async fn ask_provider(
+        &self,
+        paid: &payment::Model,
+        row: refund::Model,
+    ) -> Result<refund::Model, ApiError> {
+        let request = refund_request(paid, &row)?;
+        match self.state.payments.refund(&request).await {
+            Ok(answer) => {
+                if let Some(dev) = self.state.payments.dev() {
+                    let signed = dev
+                        .refund_notification(
+                            &request,
+                            EventType::RefundSuccess,
+                            self.state.clock.now(),
+                        )
+                        .map_err(|e| anyhow::anyhow!("dev refund notification: {e}"))?;
+                    notify::handle(&self.state, &signed.header_map(), signed.body.as_bytes())
+                        .await
+                        .map_err(|r| {
+                            anyhow::anyhow!("the dev refund notification was refused: {r:?}")
+                        })?;
+                } else if let Some(to) = answer.status.settled() {
+                    store::settle(
+                        &self.state.db,
+                        row.id,
+                        to,
+                        Some(&answer.refund_id),
+                        None,
+                        answer
+                            .success_time
+                            .unwrap_or_else(|| self.state.clock.now()),
+                    )
+                    .await?;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(refund = %row.id, error = %e, "asking for a refund failed; the reconciliation job retries");
+            }
+        }
+        Ok(store::by_out_refund_no(&self.state.db, &row.out_refund_no)
+            .await?
+            .unwrap_or(row))
+    }
+}
+
+/// The provider request of a refund (the same on every retry).
+pub fn refund_request(
+    paid: &payment::Model,
+    row: &refund::Model,
+) -> Result<RefundRequest, ApiError> {
+    let bad =
+        |e: courtyard_domain::people::InvalidValue| ApiError::Unexpected(anyhow::anyhow!(e.0));
+    Ok(RefundRequest {
+        out_trade_no: OutTradeNo::parse(&paid.out_trade_no).map_err(bad)?,
+        out_refund_no: OutRefundNo::parse(&row.out_refund_no).map_err(bad)?,
+        reason: Some(row.reason.chars().take(80).collect()),
+        refund: Fen::parse(row.amount_fen).map_err(bad)?,
+        total: Fen::parse(paid.amount_fen).map_err(bad)?,
+    })
+}
