@@ -25,6 +25,8 @@ if ! pg_up; then
   for _ in $(seq 1 30); do pg_up && break; sleep 1; done
 fi
 command -v psql >/dev/null || apt_install postgresql-client
+# The receipt PDF tests read the PDFs back with pdftotext.
+command -v pdftotext >/dev/null || apt_install poppler-utils
 if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
   as_root su postgres -c "psql -Atc 'create database test'" >/dev/null 2>&1 || true
 fi

@@ -133,20 +133,23 @@ pub async fn settle(
         .ok_or_else(|| DbErr::RecordNotFound(format!("refund {id}")))?;
     match to {
         RefundState::Succeeded => {
-            let refunded: Option<i64> = refund::Entity::find()
+            // A payment has a handful of refunds: summed here, not as SUM() (NUMERIC on
+            // PostgreSQL).
+            let refunded: i64 = refund::Entity::find()
                 .select_only()
-                .column_as(refund::Column::AmountFen.sum(), "total")
+                .column(refund::Column::AmountFen)
                 .filter(refund::Column::PaymentId.eq(row.payment_id))
                 .filter(refund::Column::State.eq(RefundState::Succeeded.as_str()))
-                .into_tuple::<Option<i64>>()
-                .one(&txn)
+                .into_tuple::<i64>()
+                .all(&txn)
                 .await?
-                .flatten();
+                .into_iter()
+                .sum();
             let paid = payment::Entity::find_by_id(row.payment_id)
                 .one(&txn)
                 .await?
                 .ok_or_else(|| DbErr::RecordNotFound(format!("payment {}", row.payment_id)))?;
-            let state = if refunded.unwrap_or(0) >= paid.amount_fen {
+            let state = if refunded >= paid.amount_fen {
                 PaymentState::Refunded
             } else {
                 PaymentState::PartlyRefunded

@@ -926,4 +926,10 @@ impl TestApp {
         let path = format!("/v1/payments/{payment_id}/refunds");
         self.request(Method::GET, &path, Some(token), None).await
     }
+
+    /// `GET /v1/payments/{payment_id}/receipt.pdf`: Download a payment's receipt as PDF.
+    pub async fn get_receipt_pdf(&self, token: &str, payment_id: impl Display) -> crate::Download {
+        let path = format!("/v1/payments/{payment_id}/receipt.pdf");
+        self.download(&path, token).await
+    }
 }

@@ -3,7 +3,7 @@
 use chrono::{Datelike, Duration};
 use courtyard_domain::money::Fen;
 use courtyard_domain::{
-    entities::{community, payment, payment_bill, receipt, resident},
+    entities::{community, company, payment, payment_bill, receipt, resident},
     org::Timezone,
     payments::{PaymentMethod, PaymentState},
 };
@@ -16,13 +16,13 @@ use courtyard_store::{
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
+    payload::{Binary, Json},
     types::ToJSON,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{dto::*, notify};
+use super::{dto::*, notify, pdf};
 use crate::{
     ApiTags,
     authz::{BearerAuth, Principal},
@@ -245,6 +245,78 @@ impl PaymentsApi {
             .await?
             .ok_or(ApiError::NotFound("receipt"))?;
         Ok(Json(receipt_dto(&receipt, &row)))
+    }
+
+    /// Download a payment's receipt as PDF
+    ///
+    /// The same receipt as a printable PDF (A4, Chinese), with the amount in figures and in
+    /// capitals (大写).
+    #[oai(
+        path = "/payments/:payment_id/receipt.pdf",
+        method = "get",
+        operation_id = "get_receipt_pdf"
+    )]
+    async fn get_receipt_pdf(
+        &self,
+        auth: BearerAuth,
+        payment_id: Path<Uuid>,
+    ) -> ApiResult<ReceiptPdfFile, { AUTHED | NOT_FOUND }> {
+        let row = self.visible(&auth.0, *payment_id).await?;
+        let receipt = receipt::Entity::find()
+            .filter(receipt::Column::PaymentId.eq(row.id))
+            .one(&self.state.db)
+            .await?
+            .ok_or(ApiError::NotFound("receipt"))?;
+        let community = self.community(row.community_id).await?;
+        let (tz, _) = self.today(&community)?;
+        let company = company::Entity::find_by_id(row.company_id)
+            .one(&self.state.db)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        let payer = match row.payer_id {
+            Some(id) => resident::Entity::find_by_id(id)
+                .one(&self.state.db)
+                .await?
+                .map(|r| r.name),
+            None => None,
+        };
+        let shown = receipt_dto(&receipt, &row);
+        let units: Vec<&str> = shown.lines.iter().map(|l| unit_label(&l.unit)).collect();
+        let lines: Vec<pdf::ReceiptPdfLine<'_>> = shown
+            .lines
+            .iter()
+            .zip(&units)
+            .map(|(l, unit)| pdf::ReceiptPdfLine {
+                period: &l.period,
+                name: &l.name,
+                quantity: &l.quantity,
+                unit,
+                unit_price: &l.unit_price,
+                amount_fen: l.amount_fen,
+            })
+            .collect();
+        let paid_at = receipt
+            .issued_at
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+        let bytes = pdf::render(&pdf::ReceiptPdf {
+            company: &company,
+            number: &receipt.number,
+            community: &shown.community,
+            address: &shown.address,
+            payer: payer.as_deref(),
+            method: method_label(&row.method),
+            transaction_id: row.transaction_id.as_deref(),
+            reference: row.reference.as_deref(),
+            paid_at: &paid_at,
+            lines: &lines,
+            total_fen: row.amount_fen,
+        })
+        .map_err(|e| anyhow::anyhow!("rendering receipt {}: {e}", receipt.number))?;
+        let disposition = format!("inline; filename=\"receipt-{}.pdf\"", receipt.number);
+        Ok(ReceiptPdfFile::Ok(Binary(bytes), disposition))
     }
 
     /// Confirm a payment with the dev provider
@@ -490,6 +562,41 @@ impl PaymentsApi {
             .one(&self.state.db)
             .await?;
         Ok(payment_dto(row, covered, request_payment, receipt.as_ref()))
+    }
+}
+
+/// A receipt as PDF.
+#[derive(poem_openapi::ApiResponse)]
+pub enum ReceiptPdfFile {
+    /// The PDF.
+    #[oai(status = 200, content_type = "application/pdf")]
+    Ok(
+        Binary<Vec<u8>>,
+        #[oai(header = "Content-Disposition")] String,
+    ),
+}
+
+/// How a unit reads on a Chinese receipt.
+fn unit_label(unit: &str) -> &'static str {
+    match unit {
+        "m2" => "m²",
+        "ton" => "吨",
+        "kwh" => "千瓦时",
+        "m3" => "立方米",
+        "month" => "月",
+        "space" => "个",
+        _ => "项",
+    }
+}
+
+/// How a payment method reads on a Chinese receipt.
+fn method_label(method: &str) -> &'static str {
+    match PaymentMethod::parse(method) {
+        Ok(PaymentMethod::Wechat) => "微信支付",
+        Ok(PaymentMethod::Cash) => "现金",
+        Ok(PaymentMethod::Pos) => "POS 刷卡",
+        Ok(PaymentMethod::BankTransfer) => "银行转账",
+        Err(_) => "其他",
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod dto;
 mod handlers;
 pub mod notify;
+pub mod pdf;
 pub mod refunds;
 
 pub use handlers::PaymentsApi;

@@ -23,18 +23,16 @@ use courtyard_domain::{
     new_id,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    ExprTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::{item_rate, policy_of};
+use super::{insert, item_rate, policy_of};
 use crate::{is_unique_violation, outbox};
 
 /// Households per batch (one transaction each).
 pub const BATCH: usize = 500;
-/// Lines per multi-row insert: 11 columns, well under either database's parameter limit.
-const LINE_ROWS: usize = 1_000;
 /// A running run whose heartbeat is older than this was lost with its worker and may be
 /// taken over.
 pub const STALE_AFTER: Duration = Duration::seconds(60);
@@ -471,22 +469,22 @@ impl Plan {
                 continue;
             }
             let bill_id = new_id();
-            rows.bills.push(bill::ActiveModel {
-                id: Set(bill_id),
-                community_id: Set(household.community_id),
-                household_id: Set(household.id),
-                period: Set(self.period.to_string()),
-                state: Set(BillState::Open.as_str().into()),
-                amount_fen: Set(bills::total(&bill_lines)),
-                due_on: Set(self.due_on),
-                run_id: Set(run_id),
-                replaces_id: Set(replaces_id),
-                issued_at: Set(now),
-                closed_at: Set(None),
-                closed_by: Set(None),
-                close_reason: Set(None),
-                payment_id: Set(None),
-                updated_at: Set(now),
+            rows.bills.push(bill::Model {
+                id: bill_id,
+                community_id: household.community_id,
+                household_id: household.id,
+                period: self.period.to_string(),
+                state: BillState::Open.as_str().into(),
+                amount_fen: bills::total(&bill_lines),
+                due_on: self.due_on,
+                run_id,
+                replaces_id,
+                issued_at: now,
+                closed_at: None,
+                closed_by: None,
+                close_reason: None,
+                payment_id: None,
+                updated_at: now,
             });
             rows.ids.push(bill_id);
             let charge_ids: Vec<Uuid> = bill_lines.iter().filter_map(|l| l.charge_id).collect();
@@ -534,8 +532,8 @@ impl Plan {
 #[derive(Default)]
 pub(super) struct BatchRows {
     ids: Vec<Uuid>,
-    bills: Vec<bill::ActiveModel>,
-    lines: Vec<bill_line::ActiveModel>,
+    bills: Vec<bill::Model>,
+    lines: Vec<bill_line::Model>,
     charges_taken: Vec<(Uuid, Vec<Uuid>)>,
     missing: usize,
 }
@@ -551,18 +549,8 @@ impl BatchRows {
         if self.bills.is_empty() {
             return Ok(Vec::new());
         }
-        for chunk in self.bills.chunks(BATCH) {
-            bill::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(txn)
-                .await?;
-        }
-        let mut lines = self.lines.into_iter().peekable();
-        while lines.peek().is_some() {
-            let chunk: Vec<bill_line::ActiveModel> = lines.by_ref().take(LINE_ROWS).collect();
-            bill_line::Entity::insert_many(chunk)
-                .exec_without_returning(txn)
-                .await?;
-        }
+        insert::bills(txn, &self.bills).await?;
+        insert::lines(txn, &self.lines).await?;
         for (bill_id, charge_ids) in self.charges_taken {
             household_charge::Entity::update_many()
                 .col_expr(household_charge::Column::BillId, Expr::value(bill_id))
@@ -585,21 +573,21 @@ impl BatchRows {
     }
 }
 
-fn line_rows(bill_id: Uuid, lines: Vec<Line>) -> impl Iterator<Item = bill_line::ActiveModel> {
+fn line_rows(bill_id: Uuid, lines: Vec<Line>) -> impl Iterator<Item = bill_line::Model> {
     lines
         .into_iter()
         .enumerate()
-        .map(move |(position, line)| bill_line::ActiveModel {
-            id: Set(new_id()),
-            bill_id: Set(bill_id),
-            position: Set(position as i32 + 1),
-            fee_item_id: Set(line.fee_item_id),
-            charge_id: Set(line.charge_id),
-            name: Set(line.name),
-            band: Set(line.band),
-            unit: Set(line.unit.as_str().into()),
-            quantity_milli: Set(line.quantity.milli()),
-            unit_price_centi_fen: Set(line.unit_price.centi_fen()),
-            amount_fen: Set(line.amount_fen),
+        .map(move |(position, line)| bill_line::Model {
+            id: new_id(),
+            bill_id,
+            position: position as i32 + 1,
+            fee_item_id: line.fee_item_id,
+            charge_id: line.charge_id,
+            name: line.name,
+            band: line.band,
+            unit: line.unit.as_str().into(),
+            quantity_milli: line.quantity.milli(),
+            unit_price_centi_fen: line.unit_price.centi_fen(),
+            amount_fen: line.amount_fen,
         })
 }

@@ -3,6 +3,7 @@
 
 pub mod bill_run;
 pub mod closing;
+mod insert;
 pub mod readings;
 
 use courtyard_domain::{

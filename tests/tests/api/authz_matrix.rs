@@ -306,6 +306,7 @@ fn table() -> BTreeMap<&'static str, Case> {
         Body::Json(json!({ "bill_ids": [place.bill], "method": "cash" }))
     });
     add("get_receipt", BILL_READERS, none);
+    add("get_receipt_pdf", BILL_READERS, none);
     add("dev_confirm_payment", RESIDENT, none);
     add("create_refund", ADMIN, |_, _| {
         Body::Json(json!({ "amount_fen": 1, "reason": "退款" }))

@@ -441,6 +441,25 @@ async fn the_dev_provider_pays_through_the_same_signed_notification_path() {
         .expect(200)
         .body;
     assert_eq!(receipt["total_fen"], 23_500);
+    // The PDF reads back with its Chinese item, the number and the amount.
+    let pdf = app.get_receipt_pdf(&h.resident.access, id).await;
+    assert_eq!(pdf.status.as_u16(), 200);
+    assert_eq!(pdf.header("content-type"), "application/pdf");
+    let text = pdf_text(&pdf.bytes);
+    for wanted in [
+        "物业费",
+        "2026-000001",
+        "翠湖花园",
+        "3栋1单元1203",
+        "235.00",
+        "人民币贰佰叁拾伍元整",
+        "微信支付",
+    ] {
+        assert!(
+            text.contains(wanted),
+            "{wanted} not in the PDF's text:\n{text}"
+        );
+    }
     app.assert_no_jobs_left().await;
 }
 
@@ -842,4 +861,23 @@ async fn offline_and_dev_payments_are_refunded_at_once() {
     let payment = app.get_payment(admin, online.id()).await.expect(200).body;
     assert_eq!(payment["state"], "refunded");
     app.assert_no_jobs_left().await;
+}
+
+/// The text of a PDF, as `pdftotext -layout` reads it (poppler-utils; `.ci/run` installs it).
+fn pdf_text(bytes: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("courtyard-receipt-{}.pdf", Uuid::new_v4()));
+    std::fs::write(&path, bytes).expect("write the PDF");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 text")
 }
