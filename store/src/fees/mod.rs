@@ -2,6 +2,7 @@
 //! readings, and the bill run itself.
 
 pub mod bill_run;
+pub mod charges;
 pub mod closing;
 mod insert;
 pub mod readings;

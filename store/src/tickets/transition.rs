@@ -109,6 +109,12 @@ pub async fn apply(
         now,
     )
     .await?;
+    if t.event == EventAction::PriceAccepted
+        && let (Some(household_id), Some(price_fen)) = (t.row.household_id, t.row.price_fen)
+    {
+        // An accepted repair price goes on the household's next bill, once per ticket.
+        crate::fees::charges::for_repair(&txn, &t.row, household_id, price_fen, now).await?;
+    }
     if let Some(clock) = t.meets {
         ticket_clock::Entity::update_many()
             .col_expr(ticket_clock::Column::MetAt, Expr::value(now))

@@ -471,6 +471,21 @@ async fn a_paid_repair_completes_only_after_the_price_is_accepted() {
         .await;
     assert_eq!(accepted["ticket"]["price"]["status"], "accepted");
     assert_eq!(accepted["ticket"]["price"]["fen"], 8000);
+    // The accepted price waits for the household's next bill as a one-off charge.
+    let charges = app
+        .list_charges(desk.world.token("front_desk"), desk.world.a.household, &[])
+        .await
+        .expect(200)
+        .body;
+    let repair_charges: Vec<&Value> = charges["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|c| c["ticket_id"] == json!(ticket))
+        .collect();
+    assert_eq!(repair_charges.len(), 1, "{charges}");
+    assert_eq!(repair_charges[0]["amount_fen"], 8000);
+    assert_eq!(repair_charges[0]["bill_id"], Value::Null);
     desk.push(ENGINEER_TOKEN, ticket, "price_accepted").await;
     let done = desk.act(ticket, "complete", "engineer", json!({})).await;
     assert_eq!(done["ticket"]["state"], "completed");
