@@ -23,7 +23,7 @@ pub use courtyard_store::connect_and_migrate;
 use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     communities::CommunitiesApi,
-    fees::{BillsApi, FeeSetupApi},
+    fees::{BillsApi, FeeReportsApi, FeeSetupApi},
     households::HouseholdsApi,
     imports::ImportsApi,
     limits::FixedWindowLimiter,
@@ -150,10 +150,10 @@ pub type Apis = (
     TicketsApi,
     TicketReportsApi,
     PhotosApi,
-    FeeSetupApi,
-    BillsApi,
-    PaymentsApi,
-    RefundsApi,
+    // poem-openapi implements `OpenApi` for tuples of up to 16: areas with several
+    // structs are grouped.
+    (FeeSetupApi, BillsApi, FeeReportsApi),
+    (PaymentsApi, RefundsApi),
 );
 
 /// The OpenAPI service: every area of the API.
@@ -195,18 +195,25 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         PhotosApi {
             state: state.clone(),
         },
-        FeeSetupApi {
-            state: state.clone(),
-        },
-        BillsApi {
-            state: state.clone(),
-        },
-        PaymentsApi {
-            state: state.clone(),
-        },
-        RefundsApi {
-            state: state.clone(),
-        },
+        (
+            FeeSetupApi {
+                state: state.clone(),
+            },
+            BillsApi {
+                state: state.clone(),
+            },
+            FeeReportsApi {
+                state: state.clone(),
+            },
+        ),
+        (
+            PaymentsApi {
+                state: state.clone(),
+            },
+            RefundsApi {
+                state: state.clone(),
+            },
+        ),
     );
     OpenApiService::new(apis, "Courtyard API", env!("CARGO_PKG_VERSION"))
         .summary("Residential property management: residents, butlers, admins")

@@ -932,4 +932,26 @@ impl TestApp {
         let path = format!("/v1/payments/{payment_id}/receipt.pdf");
         self.download(&path, token).await
     }
+
+    /// `GET /v1/communities/{community_id}/arrears`: List arrears.
+    pub async fn list_arrears(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/communities/{community_id}/arrears"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/communities/{community_id}/collection`: Get the collection rate of a month.
+    pub async fn get_collection(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/communities/{community_id}/collection"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
 }

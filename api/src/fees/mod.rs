@@ -10,9 +10,11 @@ use crate::{authz::Principal, error::ApiError, state::AppState};
 
 pub mod bills;
 mod dto;
+pub mod reports;
 pub mod setup;
 
 pub use bills::BillsApi;
+pub use reports::FeeReportsApi;
 pub use setup::FeeSetupApi;
 
 /// Staff who keep the fee roll: readings, charges, the bills of a household.

@@ -290,6 +290,8 @@ fn table() -> BTreeMap<&'static str, Case> {
         Body::Json(json!({ "period": "2026-12" }))
     });
     add("list_bill_runs", MANAGERS, none);
+    add("list_arrears", FEE_KEEPERS, none);
+    add("get_collection", FEE_KEEPERS, none);
     add("get_bill_run", MANAGERS, none);
     add("list_household_bills", BILL_READERS, none);
     add("list_my_bills", RESIDENT, none);

@@ -646,3 +646,111 @@ async fn a_run_taken_by_two_workers_at_once_bills_each_household_once() {
     );
     app.assert_no_jobs_left().await;
 }
+
+#[tokio::test]
+async fn the_office_sees_arrears_and_the_collection_rate() {
+    let app = spawn_app().await;
+    let e = estate(&app).await;
+    let token = e.admin.access.as_str();
+    app.create_fee_item(
+        token,
+        e.community,
+        &json!({ "name": "物业费", "kind": "area", "unit_price": "2.35" }),
+    )
+    .await
+    .expect(201);
+    run_month(&app, &e, "2026-10").await;
+    run_month(&app, &e, "2026-11").await;
+    // October's bills were due on 15 November; the test clock is 25 November.
+    let first_oct = bill_of(&app, token, e.first, "2026-10").await; // 89.51 m²: 21,035
+    let second_oct = bill_of(&app, token, e.second, "2026-10").await; // 120 m²: 28,200
+    let arrears = app
+        .list_arrears(token, e.community, &[])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(arrears["as_of"], "2026-11-25");
+    let owed: Vec<(String, i64, i64)> = arrears["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap_or_default().to_owned(),
+                a["owed_fen"].as_i64().unwrap_or_default(),
+                a["days_overdue"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owed,
+        vec![
+            ("3栋1单元1204".to_owned(), 28_200, 10),
+            ("3栋1单元1203".to_owned(), 21_035, 10),
+        ],
+        "most owed first; November's bills are not due yet"
+    );
+    assert_eq!(arrears["total_owed_fen"], 49_235);
+    let big = app
+        .list_arrears(token, e.community, &[("min_owed_fen", "25000")])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(big["items"].as_array().map(Vec::len), Some(1));
+    let late = app
+        .list_arrears(token, e.community, &[("min_days_overdue", "11")])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(late["items"], json!([]));
+    app.list_arrears(&e.resident.access, e.community, &[])
+        .await
+        .expect_problem(403, "/problems/forbidden");
+
+    // One paid at the desk, one waived: collection is paid of billed less waived.
+    let first_id = Uuid::parse_str(first_oct["id"].as_str().expect("id")).expect("uuid");
+    let second_id = Uuid::parse_str(second_oct["id"].as_str().expect("id")).expect("uuid");
+    app.record_offline_payment(
+        token,
+        e.first,
+        &json!({ "bill_ids": [first_id], "method": "cash" }),
+    )
+    .await
+    .expect(201);
+    let collection = app
+        .get_collection(token, e.community, &[("period", "2026-10")])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(collection["billed_fen"], 49_235);
+    assert_eq!(collection["paid_fen"], 21_035);
+    assert_eq!(collection["open_fen"], 28_200);
+    assert_eq!(
+        collection["collection_rate_bp"], 4_272,
+        "21,035 / 49,235 = 42.72 %"
+    );
+    app.waive_bill(token, second_id, &json!({ "reason": "困难户减免" }))
+        .await
+        .expect(200);
+    let collection = app
+        .get_collection(token, e.community, &[("period", "2026-10")])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(collection["waived_fen"], 28_200);
+    assert_eq!(collection["collection_rate_bp"], 10_000);
+    let arrears = app
+        .list_arrears(token, e.community, &[])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(arrears["items"], json!([]));
+    // Last month by default.
+    let default = app
+        .get_collection(token, e.community, &[])
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(default["period"], "2026-10");
+    app.assert_no_jobs_left().await;
+}
