@@ -85,9 +85,29 @@ impl OutboxJob for BillsIssued {
     const KIND: &'static str = "bills.issued";
 }
 
+/// Tell the payer (or, for an offline payment, the household's members) that a payment
+/// went through, with its receipt number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReceived {
+    /// The payment.
+    pub payment_id: Uuid,
+    /// The outbox row to settle when done; the relay adds it, the producer leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<Uuid>,
+}
+
+impl OutboxJob for PaymentReceived {
+    const KIND: &'static str = "payments.received";
+}
+
 /// The kinds whose outbox row stays due until their job settles it (the job carries the
 /// row's id in `outbox_id`), because nothing else would show the job was lost.
-pub const SETTLED_BY_THE_JOB: &[&str] = &[TicketNotify::KIND, BillRun::KIND, BillsIssued::KIND];
+pub const SETTLED_BY_THE_JOB: &[&str] = &[
+    TicketNotify::KIND,
+    BillRun::KIND,
+    BillsIssued::KIND,
+    PaymentReceived::KIND,
+];
 
 /// Who a notice is for; all empty means the whole community.
 #[derive(Debug, Default, Deserialize, Serialize, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use courtyard_domain::{
         bill, bill_line, building, community, household, payment, payment_bill, receipt, unit,
     },
     fees::{LateFeePolicy, bills::BillState},
+    jobs::PaymentReceived,
     new_id,
     payments::{PaymentMethod, PaymentState, late_fee_on, out_trade_no, receipt_number},
 };
@@ -357,6 +358,16 @@ async fn succeed_in(
     receipt::Entity::insert(sea_orm::IntoActiveModel::into_active_model(receipt.clone()))
         .exec_without_returning(conn)
         .await?;
+    crate::outbox::enqueue(
+        conn,
+        &PaymentReceived {
+            payment_id: row.id,
+            outbox_id: None,
+        },
+        paid_at,
+        paid_at,
+    )
+    .await?;
     Ok(Settled::Now(row, receipt))
 }
 

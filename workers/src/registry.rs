@@ -9,7 +9,9 @@
 use std::{collections::BTreeMap, future::Future, pin::Pin};
 
 use async_trait::async_trait;
-use courtyard_domain::jobs::{BillRun, BillsIssued, NoticeFanout, OutboxJob, TicketNotify};
+use courtyard_domain::jobs::{
+    BillRun, BillsIssued, NoticeFanout, OutboxJob, PaymentReceived, TicketNotify,
+};
 
 use crate::{
     jobs,
@@ -49,6 +51,13 @@ impl Handler for BillRun {
 impl Handler for BillsIssued {
     async fn handle(self, p: &Pipeline) -> anyhow::Result<()> {
         jobs::bills::issued(p, &self).await
+    }
+}
+
+#[async_trait]
+impl Handler for PaymentReceived {
+    async fn handle(self, p: &Pipeline) -> anyhow::Result<()> {
+        jobs::bills::received(p, &self).await
     }
 }
 
@@ -143,6 +152,7 @@ impl Registry {
         registry.register::<TicketNotify>();
         registry.register::<BillRun>();
         registry.register::<BillsIssued>();
+        registry.register::<PaymentReceived>();
         registry
     }
 

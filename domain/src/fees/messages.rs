@@ -44,6 +44,23 @@ pub fn bill_issued(
     }
 }
 
+/// "Payment received": the amount and the receipt's number.
+pub fn payment_received(locale: Locale, amount_fen: i64, receipt: &str) -> BillText {
+    let amount = yuan(amount_fen);
+    match locale {
+        Locale::ZhCn => BillText {
+            title: "缴费成功".into(),
+            body: format!("已收到您的缴费 {amount}，收据编号 {receipt}，可在 App「缴费」中查看。"),
+        },
+        Locale::En => BillText {
+            title: "Payment received".into(),
+            body: format!(
+                "We received your payment of {amount}. Receipt {receipt} is under Fees in the app."
+            ),
+        },
+    }
+}
+
 fn period_zh(period: Period) -> String {
     period.first_day().format("%Y年%-m月").to_string()
 }
@@ -73,5 +90,8 @@ mod tests {
             "{}",
             en.body
         );
+        let paid = payment_received(Locale::ZhCn, 23_500, "2026-000001");
+        assert_eq!(paid.title, "缴费成功");
+        assert!(paid.body.contains("¥235.00") && paid.body.contains("2026-000001"));
     }
 }

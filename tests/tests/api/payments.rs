@@ -435,6 +435,20 @@ async fn the_dev_provider_pays_through_the_same_signed_notification_path() {
     app.dev_confirm_payment(&h.resident.access, id)
         .await
         .expect_problem(409, "/problems/payment-not-pending");
+    // The payer is told, with the receipt's number.
+    app.wait_for("the payment-received message", 20, || async {
+        app.list_messages(&h.resident.access, &[]).await.body["items"]
+            .as_array()
+            .is_some_and(|items| {
+                items.iter().any(|m| {
+                    m["title"] == "缴费成功"
+                        && m["body"]
+                            .as_str()
+                            .is_some_and(|b| b.contains("2026-000001"))
+                })
+            })
+    })
+    .await;
     let receipt = app
         .get_receipt(&h.resident.access, id)
         .await

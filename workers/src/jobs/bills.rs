@@ -7,15 +7,18 @@ use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use courtyard_domain::{
-    entities::{bill, building, community, household, household_member, unit},
-    fees::{bills::Period, messages::bill_issued},
-    jobs::{BillRun, BillsIssued},
+    entities::{bill, building, community, household, household_member, payment, receipt, unit},
+    fees::{
+        bills::Period,
+        messages::{bill_issued, payment_received},
+    },
+    jobs::{BillRun, BillsIssued, PaymentReceived},
     notifications::{Category, Channel},
     org::Timezone,
     people::Locale,
 };
 use courtyard_store::fees::bill_run::{self, Outcome};
-use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -112,6 +115,72 @@ pub async fn issued(p: &Pipeline, job: &BillsIssued) -> anyhow::Result<()> {
             .await
             .context("telling a household of its bill")?;
         }
+    }
+    if let Some(id) = job.outbox_id {
+        relay::settle(p, id).await?;
+    }
+    Ok(())
+}
+
+/// Tells the payer (or, for an offline payment, every member of the household) that the
+/// payment went through, with its receipt number.
+pub async fn received(p: &Pipeline, job: &PaymentReceived) -> anyhow::Result<()> {
+    if let Some(paid) = payment::Entity::find_by_id(job.payment_id)
+        .one(&p.db)
+        .await
+        .context("loading the payment")?
+        && let Some(receipt) = receipt::Entity::find()
+            .filter(receipt::Column::PaymentId.eq(paid.id))
+            .one(&p.db)
+            .await
+            .context("loading the receipt")?
+    {
+        let residents: Vec<Uuid> = match paid.payer_id {
+            Some(payer) => vec![payer],
+            None => household_member::Entity::find()
+                .select_only()
+                .column(household_member::Column::ResidentId)
+                .filter(household_member::Column::HouseholdId.eq(paid.household_id))
+                .into_tuple()
+                .all(&p.db)
+                .await
+                .context("loading the household's members")?,
+        };
+        let community = community::Entity::find_by_id(paid.community_id)
+            .one(&p.db)
+            .await?
+            .context("the payment's community")?;
+        let tz = Timezone::parse(&community.timezone)
+            .map_err(|e| anyhow::anyhow!(e))?
+            .tz();
+        let requested: BTreeSet<Channel> = [Channel::Push, Channel::Wechat].into();
+        let target = Target {
+            community_id: community.id,
+            notice_id: None,
+            category: Category::Bill,
+            requested: &requested,
+            tz,
+        };
+        deliver_batch(p, &target, &residents, |r| {
+            let text = payment_received(
+                Locale::parse(&r.locale).unwrap_or_default(),
+                paid.amount_fen,
+                &receipt.number,
+            );
+            Composed {
+                dedupe_key: format!("payment:{}:{}", paid.id, r.id),
+                title: text.title,
+                body: text.body,
+                data: json!({
+                    "payment_id": paid.id.to_string(),
+                    "receipt_number": receipt.number,
+                    "category": Category::Bill.as_str(),
+                    "amount_fen": paid.amount_fen,
+                }),
+            }
+        })
+        .await
+        .context("telling the payer")?;
     }
     if let Some(id) = job.outbox_id {
         relay::settle(p, id).await?;
