@@ -7,7 +7,7 @@
 # is glyf, and the npm package @expo-google-fonts/noto-sans-sc carries it unchanged.
 #
 # What is kept: ASCII, Latin-1 (¥, ², ×, ·), general and CJK punctuation, fullwidth forms,
-# the 3,755 level-1 hanzi of GB2312, and every character of pdf.rs itself (so the template's
+# the 3,755 level-1 hanzi of GB2312, and every character of pdf.rs and pdf/*.rs (so the template's
 # labels, 大写 digits and units are always covered). Hinting, layout and vertical tables are
 # dropped: the PDF is drawn glyph by glyph, never shaped. The name table (with the licence
 # fields) is kept.
@@ -35,8 +35,11 @@ echo "$source_sha256  $work/$source_ttf" | sha256sum --check --quiet -
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet "fonttools==$fonttools_version"
 
+# The template is pdf.rs and its modules (labels, capital digits).
+cat "$template" "${template%.rs}"/*.rs >"$work/template.txt"
+
 # GB2312 level 1: rows 0xB0..0xD7, cells 0xA1..0xFE (row 0xD7 stops at 0xF9).
-"$work/venv/bin/python" - "$work/chars.txt" "$template" <<'PY'
+"$work/venv/bin/python" - "$work/chars.txt" "$work/template.txt" <<'PY'
 import os, sys
 out, template = sys.argv[1], sys.argv[2]
 chars = []
