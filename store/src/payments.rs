@@ -287,18 +287,48 @@ pub enum Settled {
     NotOpen(payment::Model),
 }
 
+/// Why a provider's word that an order was paid was not taken.
+#[derive(Debug)]
+pub enum TakeError {
+    /// It was paid another amount than the payment's: (paid, ours), fen.
+    Amount(i64, i64),
+    /// The database failed (a unique violation: the transaction id is another payment's).
+    Db(DbErr),
+}
+
+impl From<DbErr> for TakeError {
+    fn from(e: DbErr) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// Takes a provider's word (a notification or an order query) that `row`'s order was paid
+/// `total_fen` at `paid_at`: refused when the amount is not the payment's, else
+/// [`succeed`].
+pub async fn take_paid(
+    db: &DatabaseConnection,
+    row: &payment::Model,
+    transaction_id: Option<&str>,
+    total_fen: i64,
+    paid_at: DateTime<Utc>,
+) -> Result<Settled, TakeError> {
+    if total_fen != row.amount_fen {
+        return Err(TakeError::Amount(total_fen, row.amount_fen));
+    }
+    Ok(succeed(db, row.id, transaction_id, paid_at).await?)
+}
+
 /// Marks a payment paid, once: a compare-and-swap on its state, then its bills paid and
-/// its receipt numbered, in one transaction. `year` is the receipt's year (the paid day's
-/// year in the community's calendar).
+/// its receipt numbered (in the paid day's year in its community's calendar), in one
+/// transaction.
 pub async fn succeed(
     db: &DatabaseConnection,
     id: Uuid,
     transaction_id: Option<&str>,
     paid_at: DateTime<Utc>,
-    year: i32,
 ) -> Result<Settled, DbErr> {
     let txn = crate::begin_write(db).await?;
-    let settled = succeed_in(&txn, id, transaction_id, paid_at, year).await?;
+    let settled = succeed_in(&txn, id, transaction_id, paid_at).await?;
     txn.commit().await?;
     Ok(settled)
 }
@@ -308,7 +338,6 @@ async fn succeed_in(
     id: Uuid,
     transaction_id: Option<&str>,
     paid_at: DateTime<Utc>,
-    year: i32,
 ) -> Result<Settled, DbErr> {
     let mut paid = payment::Entity::update_many()
         .col_expr(
@@ -344,6 +373,7 @@ async fn succeed_in(
         .filter(bill::Column::State.eq(BillState::Open.as_str()))
         .exec(conn)
         .await?;
+    let year = receipt_year(conn, row.community_id, paid_at).await?;
     let seq = next_receipt_seq(conn, row.company_id, year).await?;
     let receipt = receipt::Model {
         id: new_id(),
@@ -438,11 +468,10 @@ async fn receipt_content(
 pub async fn record_offline(
     db: &DatabaseConnection,
     new: &NewPayment,
-    year: i32,
 ) -> Result<(payment::Model, receipt::Model), PayError> {
     let txn = crate::begin_write(db).await?;
     let row = create_in(&txn, new).await?;
-    match succeed_in(&txn, row.id, None, new.now, year).await? {
+    match succeed_in(&txn, row.id, None, new.now).await? {
         Settled::Now(row, receipt) => {
             txn.commit().await?;
             Ok((row, receipt))
@@ -453,7 +482,7 @@ pub async fn record_offline(
 
 /// The year a payment made at `paid_at` is receipted in: the paid day's year in its
 /// community's calendar (Asia/Shanghai when the community cannot be read).
-pub async fn receipt_year(
+async fn receipt_year(
     conn: &impl ConnectionTrait,
     community_id: Uuid,
     paid_at: DateTime<Utc>,

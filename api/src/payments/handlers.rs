@@ -1,6 +1,6 @@
 //! The payment endpoints.
 
-use chrono::{Datelike, Duration};
+use chrono::Duration;
 use courtyard_domain::money::Fen;
 use courtyard_domain::{
     entities::{community, company, payment, payment_bill, receipt, resident},
@@ -144,10 +144,32 @@ impl PaymentsApi {
             |r| r.id,
         )
         .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            items.push(self.dto(row, None).await?);
+        // The page's covered bills and receipts in two queries, not two a payment.
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut covered: std::collections::HashMap<Uuid, Vec<payment_bill::Model>> =
+            Default::default();
+        for c in payment_bill::Entity::find()
+            .filter(payment_bill::Column::PaymentId.is_in(ids.clone()))
+            .all(&self.state.db)
+            .await?
+        {
+            covered.entry(c.payment_id).or_default().push(c);
         }
+        let receipts: std::collections::HashMap<Uuid, receipt::Model> = receipt::Entity::find()
+            .filter(receipt::Column::PaymentId.is_in(ids))
+            .all(&self.state.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.payment_id, r))
+            .collect();
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let bills = covered.remove(&row.id).unwrap_or_default();
+                let receipt = receipts.get(&row.id);
+                payment_dto(row, bills, None, receipt)
+            })
+            .collect();
         Ok(Json(PaymentPage { items, next_cursor }))
     }
 
@@ -195,7 +217,7 @@ impl PaymentsApi {
         }
         let community = self.community(household.community_id).await?;
         self.close_holders(&body.bill_ids).await?;
-        let (tz, today) = self.today(&community)?;
+        let (_, today) = self.today(&community)?;
         let now = self.state.clock.now();
         let new = StorePayment {
             company_id: community.company_id,
@@ -212,8 +234,7 @@ impl PaymentsApi {
             expires_at: None,
             now,
         };
-        let year = now.with_timezone(&tz).year();
-        let (row, _) = store::record_offline(&self.state.db, &new, year)
+        let (row, _) = store::record_offline(&self.state.db, &new)
             .await
             .map_err(pay_error)?;
         let id = row.id;

@@ -9,7 +9,7 @@ use courtyard_providers::wechat_pay::{
     NotifyError, NotifyResource, OutTradeNo, Refund, TradeState, Transaction,
 };
 use courtyard_store::{
-    payments::{self as store, Settled},
+    payments::{self as store, Settled, TakeError},
     refunds,
 };
 use poem::{
@@ -136,28 +136,18 @@ async fn take_transaction(state: &AppState, t: &Transaction) -> Result<(), Refus
         // Nothing to take: it is not paid (a query-only state).
         return Ok(());
     }
-    if t.amount.total != row.amount_fen {
-        tracing::error!(payment = %row.id, notified = t.amount.total, expected = row.amount_fen, "a notification with another amount");
-        return Err(refused(
-            StatusCode::BAD_REQUEST,
-            "amount does not match the order",
-        ));
-    }
     settle(state, &row, t).await
 }
 
 /// Marks `row` paid as `t` says; Ok once it is paid (now or before).
 async fn settle(state: &AppState, row: &payment::Model, t: &Transaction) -> Result<(), Refused> {
     let paid_at = t.success_time.unwrap_or_else(|| state.clock.now());
-    let year = store::receipt_year(&state.db, row.community_id, paid_at)
-        .await
-        .map_err(|_| refused(StatusCode::SERVICE_UNAVAILABLE, "try again"))?;
-    match store::succeed(
+    match store::take_paid(
         &state.db,
-        row.id,
+        row,
         t.transaction_id.as_deref(),
+        t.amount.total,
         paid_at,
-        year,
     )
     .await
     {
@@ -177,14 +167,21 @@ async fn settle(state: &AppState, row: &payment::Model, t: &Transaction) -> Resu
             tracing::error!(payment = %closed.id, state = %closed.state, transaction = ?t.transaction_id, "paid after it was closed: refund it");
             Ok(())
         }
-        Err(e) if courtyard_store::is_unique_violation(&e) => {
+        Err(TakeError::Amount(paid, ours)) => {
+            tracing::error!(payment = %row.id, paid, ours, "the provider says another amount was paid");
+            Err(refused(
+                StatusCode::BAD_REQUEST,
+                "amount does not match the order",
+            ))
+        }
+        Err(TakeError::Db(e)) if courtyard_store::is_unique_violation(&e) => {
             tracing::error!(payment = %row.id, "the transaction id belongs to another payment");
             Err(refused(
                 StatusCode::BAD_REQUEST,
                 "transaction_id already used",
             ))
         }
-        Err(e) => {
+        Err(TakeError::Db(e)) => {
             tracing::error!(error = %e, payment = %row.id, "settling a payment");
             Err(refused(StatusCode::SERVICE_UNAVAILABLE, "try again"))
         }
@@ -206,14 +203,6 @@ pub async fn reconcile(state: &AppState, row: &payment::Model) -> Result<(), Api
         return Ok(());
     };
     if t.trade_state.is_paid() {
-        if t.amount.total != row.amount_fen {
-            return Err(ApiError::Unexpected(anyhow::anyhow!(
-                "order {} was paid {} fen, not {}",
-                row.out_trade_no,
-                t.amount.total,
-                row.amount_fen
-            )));
-        }
         return settle(state, row, &t)
             .await
             .map_err(|r| ApiError::Unavailable(r.message));

@@ -5,10 +5,9 @@
 
 use courtyard_domain::{
     entities::{payment, refund},
-    money::Fen,
     payments::RefundState,
 };
-use courtyard_providers::wechat_pay::{EventType, OutRefundNo, OutTradeNo, RefundRequest};
+use courtyard_providers::wechat_pay::{EventType, RefundRequest};
 use courtyard_store::refunds::{self as store, RefundError};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
@@ -253,17 +252,13 @@ impl RefundsApi {
 }
 
 /// The provider request of a refund (the same on every retry).
-pub fn refund_request(
-    paid: &payment::Model,
-    row: &refund::Model,
-) -> Result<RefundRequest, ApiError> {
-    let bad =
-        |e: courtyard_domain::people::InvalidValue| ApiError::Unexpected(anyhow::anyhow!(e.0));
-    Ok(RefundRequest {
-        out_trade_no: OutTradeNo::parse(&paid.out_trade_no).map_err(bad)?,
-        out_refund_no: OutRefundNo::parse(&row.out_refund_no).map_err(bad)?,
-        reason: Some(row.reason.chars().take(80).collect()),
-        refund: Fen::parse(row.amount_fen).map_err(bad)?,
-        total: Fen::parse(paid.amount_fen).map_err(bad)?,
-    })
+fn refund_request(paid: &payment::Model, row: &refund::Model) -> Result<RefundRequest, ApiError> {
+    RefundRequest::of(
+        &paid.out_trade_no,
+        &row.out_refund_no,
+        &row.reason,
+        row.amount_fen,
+        paid.amount_fen,
+    )
+    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!(e.0)))
 }

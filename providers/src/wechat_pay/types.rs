@@ -210,6 +210,27 @@ pub struct RefundRequest {
     pub total: Fen,
 }
 
+impl RefundRequest {
+    /// The request for refunding `refund_fen` of the order `out_trade_no` (paid
+    /// `total_fen`) under `out_refund_no`, from stored values; the reason is cut to WeChat
+    /// Pay's 80 characters. The same on every retry.
+    pub fn of(
+        out_trade_no: &str,
+        out_refund_no: &str,
+        reason: &str,
+        refund_fen: i64,
+        total_fen: i64,
+    ) -> Result<Self, InvalidValue> {
+        Ok(Self {
+            out_trade_no: OutTradeNo::parse(out_trade_no)?,
+            out_refund_no: OutRefundNo::parse(out_refund_no)?,
+            reason: Some(reason.chars().take(80).collect()),
+            refund: Fen::parse(refund_fen)?,
+            total: Fen::parse(total_fen)?,
+        })
+    }
+}
+
 /// A refund's state (`status`, or `refund_status` in a notification).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -9,12 +9,10 @@
 
 use anyhow::Context;
 use chrono::Duration;
-use courtyard_domain::{entities::payment, money::Fen, payments::PaymentState};
-use courtyard_providers::wechat_pay::{
-    OutRefundNo, OutTradeNo, RefundRequest, TradeState, WechatPayError,
-};
+use courtyard_domain::{entities::payment, payments::PaymentState};
+use courtyard_providers::wechat_pay::{OutTradeNo, RefundRequest, TradeState, WechatPayError};
 use courtyard_store::{
-    payments::{self as store, Settled},
+    payments::{self as store, Settled, TakeError},
     refunds as store_refunds,
 };
 use sea_orm::EntityTrait;
@@ -53,17 +51,22 @@ async fn reconcile(p: &Pipeline, row: &payment::Model) -> anyhow::Result<bool> {
     let expired = row.expires_at.is_some_and(|at| at <= now);
     match p.payments.query(&no).await {
         Ok(Some(t)) if t.trade_state.is_paid() => {
-            anyhow::ensure!(
-                t.amount.total == row.amount_fen,
-                "order {} was paid {} fen, not {}",
-                row.out_trade_no,
-                t.amount.total,
-                row.amount_fen
-            );
             let paid_at = t.success_time.unwrap_or(now);
-            let year = store::receipt_year(&p.db, row.community_id, paid_at).await?;
-            let settled =
-                store::succeed(&p.db, row.id, t.transaction_id.as_deref(), paid_at, year).await?;
+            let settled = match store::take_paid(
+                &p.db,
+                row,
+                t.transaction_id.as_deref(),
+                t.amount.total,
+                paid_at,
+            )
+            .await
+            {
+                Ok(settled) => settled,
+                Err(TakeError::Amount(paid, ours)) => {
+                    anyhow::bail!("order {} was paid {paid} fen, not {ours}", row.out_trade_no)
+                }
+                Err(TakeError::Db(e)) => return Err(e.into()),
+            };
             if let Settled::Now(_, receipt) = &settled {
                 tracing::info!(payment = %row.id, receipt = %receipt.number, "payment reconciled as paid");
             }
@@ -100,15 +103,14 @@ async fn refunds(p: &Pipeline) -> anyhow::Result<usize> {
         else {
             continue;
         };
-        let request = RefundRequest {
-            out_trade_no: OutTradeNo::parse(&paid.out_trade_no)
-                .map_err(|e| anyhow::anyhow!(e.0))?,
-            out_refund_no: OutRefundNo::parse(&row.out_refund_no)
-                .map_err(|e| anyhow::anyhow!(e.0))?,
-            reason: Some(row.reason.chars().take(80).collect()),
-            refund: Fen::parse(row.amount_fen).map_err(|e| anyhow::anyhow!(e.0))?,
-            total: Fen::parse(paid.amount_fen).map_err(|e| anyhow::anyhow!(e.0))?,
-        };
+        let request = RefundRequest::of(
+            &paid.out_trade_no,
+            &row.out_refund_no,
+            &row.reason,
+            row.amount_fen,
+            paid.amount_fen,
+        )
+        .map_err(|e| anyhow::anyhow!(e.0))?;
         let answer = match p.payments.query_refund(&request.out_refund_no).await {
             Ok(answer) => answer,
             Err(WechatPayError::Api { status: 404, .. }) => {
