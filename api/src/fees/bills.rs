@@ -35,6 +35,7 @@ pub struct Reissued {
     /// The cancelled bill.
     pub cancelled: BillDto,
     /// The new bill; absent when nothing is left to bill this month.
+    #[oai(skip_serializing_if_is_none)]
     pub reissued: Option<BillDto>,
 }
 

@@ -115,6 +115,7 @@ pub struct NewFeeItem {
     /// How the quantity is found.
     pub kind: Vocab<FeeKind>,
     /// The meter of a `metered` item; absent otherwise.
+    #[oai(skip_serializing_if_is_none)]
     pub meter: Option<Vocab<Meter>>,
     /// A flat price per unit in yuan (`"2.35"` per m² a month). Give this or `tiers`.
     #[oai(validator(pattern = r"^\d{1,6}(\.\d{1,4})?$"))]
@@ -160,6 +161,7 @@ pub struct FeeItemPatch {
     #[oai(validator(min_items = 1, max_items = 10))]
     pub tiers: Option<Vec<TierDto>>,
     /// Whether bill runs charge it.
+    #[oai(skip_serializing_if_is_none)]
     pub active: Option<bool>,
 }
 
@@ -211,6 +213,7 @@ pub struct FeeItem {
     /// Kind.
     pub kind: Vocab<FeeKind>,
     /// The meter of a metered item.
+    #[oai(skip_serializing_if_is_none)]
     pub meter: Option<Vocab<Meter>>,
     /// What a line's quantity counts.
     pub unit: Vocab<FeeUnit>,
@@ -305,6 +308,7 @@ pub struct ReadingDto {
     /// The value read.
     pub value: String,
     /// For a meter replacement, the new meter's value when fitted.
+    #[oai(skip_serializing_if_is_none)]
     pub replaced_from: Option<String>,
     /// `manual` or `import`.
     pub source: String,
@@ -375,8 +379,10 @@ pub struct ChargeDto {
     /// Amount in fen.
     pub amount_fen: i64,
     /// The repair whose accepted price it is.
+    #[oai(skip_serializing_if_is_none)]
     pub ticket_id: Option<Uuid>,
     /// The bill it went on; absent while it waits for the next bill.
+    #[oai(skip_serializing_if_is_none)]
     pub bill_id: Option<Uuid>,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -432,12 +438,15 @@ pub struct BillRunDto {
     /// Metered items left off bills for want of this month's (or a previous) reading.
     pub readings_missing: i32,
     /// Why it failed.
+    #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
     /// Requested.
     pub created_at: DateTime<Utc>,
     /// Started.
+    #[oai(skip_serializing_if_is_none)]
     pub started_at: Option<DateTime<Utc>>,
     /// Finished.
+    #[oai(skip_serializing_if_is_none)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -475,10 +484,13 @@ pub struct BillLineDto {
     /// Item name or charge description.
     pub name: String,
     /// The fee item, for item lines.
+    #[oai(skip_serializing_if_is_none)]
     pub fee_item_id: Option<Uuid>,
     /// The one-off charge, for charge lines.
+    #[oai(skip_serializing_if_is_none)]
     pub charge_id: Option<Uuid>,
     /// For a tiered price, the band (1 for the first).
+    #[oai(skip_serializing_if_is_none)]
     pub band: Option<i32>,
     /// What the quantity counts.
     pub unit: Vocab<FeeUnit>,
@@ -510,10 +522,13 @@ pub struct BillDto {
     /// Issued.
     pub issued_at: DateTime<Utc>,
     /// Paid, waived or cancelled.
+    #[oai(skip_serializing_if_is_none)]
     pub closed_at: Option<DateTime<Utc>>,
     /// Why it was waived or cancelled.
+    #[oai(skip_serializing_if_is_none)]
     pub close_reason: Option<String>,
     /// The cancelled bill this one re-issues.
+    #[oai(skip_serializing_if_is_none)]
     pub replaces_id: Option<Uuid>,
     /// The lines.
     pub lines: Vec<BillLineDto>,

@@ -72,6 +72,7 @@ pub struct Collection {
     pub bills_paid: u32,
     /// Paid of what was billed less what was waived, in basis points (9,512 = 95.12 %);
     /// absent when nothing is due.
+    #[oai(skip_serializing_if_is_none)]
     pub collection_rate_bp: Option<i64>,
 }
 

@@ -125,18 +125,24 @@ pub struct Payment {
     /// Our order number at the provider.
     pub out_trade_no: String,
     /// The provider's transaction id, once paid online.
+    #[oai(skip_serializing_if_is_none)]
     pub transaction_id: Option<String>,
     /// An offline payment's reference.
+    #[oai(skip_serializing_if_is_none)]
     pub reference: Option<String>,
     /// The bills it covers.
     pub bills: Vec<PaidBill>,
     /// For a pending WeChat payment: what to pass to `wx.requestPayment`.
+    #[oai(skip_serializing_if_is_none)]
     pub request_payment: Option<RequestPayment>,
     /// The receipt's number, once paid.
+    #[oai(skip_serializing_if_is_none)]
     pub receipt_number: Option<String>,
     /// When an unpaid order closes.
+    #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was paid.
+    #[oai(skip_serializing_if_is_none)]
     pub paid_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -236,8 +242,10 @@ pub struct Receipt {
     /// How it was paid.
     pub method: Vocab<PaymentMethod>,
     /// The provider's transaction id (online payments).
+    #[oai(skip_serializing_if_is_none)]
     pub transaction_id: Option<String>,
     /// An offline payment's reference.
+    #[oai(skip_serializing_if_is_none)]
     pub reference: Option<String>,
     /// The lines.
     pub lines: Vec<ReceiptLine>,

@@ -60,12 +60,15 @@ pub struct Refund {
     /// Where it stands.
     pub state: Vocab<RefundState>,
     /// The provider's refund id.
+    #[oai(skip_serializing_if_is_none)]
     pub refund_id: Option<String>,
     /// What went wrong, for a closed or abnormal refund.
+    #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
     /// Asked for.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When the money went back.
+    #[oai(skip_serializing_if_is_none)]
     pub succeeded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
