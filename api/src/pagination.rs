@@ -70,6 +70,7 @@ macro_rules! page_of {
             /// The items, oldest first.
             pub items: Vec<$item>,
             /// Pass as `cursor` for the next page; absent on the last page.
+            #[oai(skip_serializing_if_is_none)]
             pub next_cursor: Option<String>,
         }
     };
