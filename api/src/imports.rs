@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use courtyard_domain::{
     entities::{building, household, household_member, resident, unit},
-    imports::{RollRow, parse_roll},
+    imports::{RollRow, RowError, parse_roll},
     new_id,
 };
 use poem_openapi::{
@@ -33,11 +33,8 @@ use crate::{
 /// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's parameter limits.
 const BATCH: usize = 500;
 
-/// A CSV upload: `text/csv` (any charset parameter), read whole. CSV, UTF-8 with or without
-/// BOM. Header row with the columns `building`, `unit`, `room`, `area_m2` (required),
-/// `floor`, `name`, `phone`, `role` (owner/tenant/family), `birthday` (YYYY-MM-DD), `locale`;
-/// Chinese headers (楼栋, 单元, 房号, 面积, 楼层, 姓名, 手机, 身份, 生日, 语言) work too. One
-/// row per household and resident.
+/// A CSV upload: `text/csv` (any charset parameter), read whole; UTF-8 with or without a
+/// BOM. Each import's operation says which columns it takes.
 pub struct CsvFile(pub Vec<u8>);
 
 impl Payload for CsvFile {
@@ -82,7 +79,7 @@ impl<'a> ApiExtractor<'a> for CsvFile {
 
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
-            description: Some("The roll as CSV (UTF-8, with or without BOM)."),
+            description: Some("CSV, UTF-8 with or without a BOM, with a header row."),
             content: vec![MetaMediaType {
                 content_type: Self::CONTENT_TYPE,
                 schema: Self::schema_ref(),
@@ -106,6 +103,24 @@ impl<'a> ApiExtractor<'a> for CsvFile {
             .into()),
             None => Err(ContentTypeError::ExpectContentType.into()),
         }
+    }
+}
+
+/// A file refused: 422 with one entry per problem (`row`, `field` = column, `message`).
+pub fn rows_refused(errors: Vec<RowError>) -> ApiError {
+    ApiError::Validation {
+        detail: format!(
+            "the file has {} problem(s); nothing was imported",
+            errors.len()
+        ),
+        errors: errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: e.column,
+                message: e.reason,
+                row: Some(e.row as u32),
+            })
+            .collect(),
     }
 }
 
@@ -147,6 +162,11 @@ impl ImportsApi {
     /// All or nothing: a file with any invalid row answers 422 with one entry per problem
     /// (`row`, `field` = column, `message`) and writes nothing. Re-importing updates
     /// households (floor, area), residents (name, birthday, locale) and membership roles.
+    ///
+    /// Columns: `building`, `unit`, `room`, `area_m2` (required), `floor`, `name`, `phone`,
+    /// `role` (owner/tenant/family), `birthday` (YYYY-MM-DD), `locale`; Chinese headers (楼栋,
+    /// 单元, 房号, 面积, 楼层, 姓名, 手机, 身份, 生日, 语言) work too. One row per household and
+    /// resident.
     #[oai(
         path = "/communities/:community_id/roll-imports",
         method = "post",
@@ -166,20 +186,7 @@ impl ImportsApi {
         let rows = tokio::task::spawn_blocking(move || parse_roll(&bytes))
             .await
             .map_err(|e| anyhow::anyhow!("roll parser panicked: {e}"))?
-            .map_err(|errors| ApiError::Validation {
-                detail: format!(
-                    "the file has {} problem(s); nothing was imported",
-                    errors.len()
-                ),
-                errors: errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: e.column,
-                        message: e.reason,
-                        row: Some(e.row as u32),
-                    })
-                    .collect(),
-            })?;
+            .map_err(rows_refused)?;
         let dry_run = dry_run.unwrap_or(false);
         let txn = self.state.db.begin().await?;
         // Take the write lock before reading (SQLite): a transaction that reads and then

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod authz;
 pub mod communities;
 pub mod error;
+pub mod exports;
 pub mod fees;
 pub mod households;
 pub mod idempotency;

@@ -23,7 +23,7 @@ pub use courtyard_store::connect_and_migrate;
 use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     communities::CommunitiesApi,
-    fees::{BillsApi, FeeReportsApi, FeeSetupApi},
+    fees::{BillsApi, FeeReportsApi, FeeSetupApi, FeeStatementApi},
     households::HouseholdsApi,
     imports::ImportsApi,
     limits::FixedWindowLimiter,
@@ -152,7 +152,7 @@ pub type Apis = (
     PhotosApi,
     // poem-openapi implements `OpenApi` for tuples of up to 16: areas with several
     // structs are grouped.
-    (FeeSetupApi, BillsApi, FeeReportsApi),
+    (FeeSetupApi, BillsApi, FeeReportsApi, FeeStatementApi),
     (PaymentsApi, RefundsApi),
 );
 
@@ -203,6 +203,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             FeeReportsApi {
+                state: state.clone(),
+            },
+            FeeStatementApi {
                 state: state.clone(),
             },
         ),

@@ -44,7 +44,8 @@ impl<T: Vocabulary> Vocab<T> {
         }
     }
 
-    fn text(&self) -> &str {
+    /// The value as the API writes it.
+    pub fn text(&self) -> &str {
         match self {
             Vocab::Known(value) => value.text(),
             Vocab::Unknown(raw) => raw,

@@ -32,7 +32,34 @@ impl Fen {
 /// Any amount of fen as yuan: `¥1234.56` (no thousands separators); a negative amount keeps
 /// its sign (`-¥0.50`).
 pub fn yuan(fen: i64) -> String {
+    let figures = yuan_figures(fen);
+    match figures.strip_prefix('-') {
+        Some(abs) => format!("-¥{abs}"),
+        None => format!("¥{figures}"),
+    }
+}
+
+/// Any amount of fen as a decimal number of yuan, for tables and spreadsheets: 37453 →
+/// `374.53`, -50 → `-0.50`.
+pub fn yuan_figures(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };
     let abs = fen.unsigned_abs();
-    format!("{sign}¥{}.{:02}", abs / 100, abs % 100)
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_is_written_from_integer_fen() {
+        assert_eq!(yuan_figures(37453), "374.53");
+        assert_eq!(yuan_figures(5), "0.05");
+        assert_eq!(yuan_figures(0), "0.00");
+        assert_eq!(yuan_figures(-150), "-1.50");
+        assert_eq!(yuan_figures(i64::MIN), "-92233720368547758.08");
+        assert_eq!(yuan(123_456), "¥1234.56");
+        assert_eq!(yuan(-50), "-¥0.50");
+        assert_eq!(yuan(i64::MIN), "-¥92233720368547758.08");
+    }
 }

@@ -14,6 +14,7 @@ mod m20261202_000008_create_fees;
 mod m20261202_000009_create_payments;
 mod m20261202_000010_payment_checks;
 mod m20261202_000011_create_refunds;
+mod m20261203_000012_late_fee_waivers;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_create_payments::Migration),
             Box::new(m20261202_000010_payment_checks::Migration),
             Box::new(m20261202_000011_create_refunds::Migration),
+            Box::new(m20261203_000012_late_fee_waivers::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 //! bytes are kept. Errors here are `sea_orm::DbErr` or `anyhow` with context; each caller
 //! maps them to its own error type (the API to problems, jobs to retries).
 
+pub mod addresses;
 pub mod communities;
 pub mod deliveries;
 pub mod fees;

@@ -148,6 +148,13 @@ async fn create_in(
     if taken.rows_affected != new.bill_ids.len() as u64 {
         return Err(PayError::Busy);
     }
+    // Read them again now that they are ours: a late-fee waiver that committed after the
+    // first read counts.
+    let bills = bill::Entity::find()
+        .filter(bill::Column::Id.is_in(new.bill_ids.iter().copied()))
+        .order_by_asc(bill::Column::Period)
+        .all(conn)
+        .await?;
     let mut lines: HashMap<Uuid, Vec<bill_line::Model>> = HashMap::new();
     for line in bill_line::Entity::find()
         .filter(bill_line::Column::BillId.is_in(new.bill_ids.iter().copied()))
@@ -161,7 +168,11 @@ async fn create_in(
     let mut covered = Vec::with_capacity(bills.len());
     let (mut principal, mut late) = (0, 0);
     for b in &bills {
-        let late_fee = late_fee_on(&new.late_fee, b.amount_fen, b.due_on, new.today);
+        let late_fee = if b.late_fee_waived_at.is_some() {
+            0
+        } else {
+            late_fee_on(&new.late_fee, b.amount_fen, b.due_on, new.today)
+        };
         principal += b.amount_fen;
         late += late_fee;
         covered.push(payment_bill::ActiveModel {
@@ -211,6 +222,7 @@ async fn create_in(
         expires_at: new.expires_at,
         paid_at: None,
         checked_at: None,
+        stray_paid_at: None,
         created_at: new.now,
         updated_at: new.now,
     };
@@ -282,9 +294,10 @@ pub enum Settled {
     Now(payment::Model, receipt::Model),
     /// It had been paid before (a repeated or concurrent confirmation): nothing changed.
     Already(payment::Model),
-    /// It is not payable any more (failed, or closed and its bills taken by another
-    /// payment): the money must go back.
-    NotOpen(payment::Model),
+    /// It had been ended here (closed or failed) and its bills were paid or taken by
+    /// another payment since: the money is recorded as stray (`stray_paid_at`) and listed
+    /// for staff to refund.
+    Stray(payment::Model),
 }
 
 /// Why a provider's word that an order was paid was not taken.
@@ -358,13 +371,24 @@ async fn succeed_in(
         .ok_or_else(|| DbErr::RecordNotFound(format!("payment {id}")))?;
     if done.rows_affected == 0 {
         let state = PaymentState::parse(&row.state).unwrap_or(PaymentState::Failed);
-        return Ok(match state {
+        match state {
             PaymentState::Succeeded | PaymentState::PartlyRefunded | PaymentState::Refunded => {
-                Settled::Already(row)
+                return Ok(Settled::Already(row));
             }
-            _ => Settled::NotOpen(row),
-        });
+            _ if row.stray_paid_at.is_some() => return Ok(Settled::Already(row)),
+            _ => {
+                if !revive(conn, &row, transaction_id, paid_at).await? {
+                    return Ok(Settled::Stray(
+                        stray(conn, &row, transaction_id, paid_at).await?,
+                    ));
+                }
+            }
+        }
     }
+    let row = payment::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("payment {id}")))?;
     bill::Entity::update_many()
         .col_expr(bill::Column::State, Expr::value(BillState::Paid.as_str()))
         .col_expr(bill::Column::ClosedAt, Expr::value(paid_at))
@@ -399,6 +423,80 @@ async fn succeed_in(
     )
     .await?;
     Ok(Settled::Now(row, receipt))
+}
+
+/// Money came in for a payment ended here (closed or failed): when every bill it covered
+/// is still open and free, it takes them back and succeeds after all (true); else nothing
+/// changes (false).
+async fn revive(
+    conn: &impl ConnectionTrait,
+    row: &payment::Model,
+    transaction_id: Option<&str>,
+    paid_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let covered: Vec<Uuid> = payment_bill::Entity::find()
+        .filter(payment_bill::Column::PaymentId.eq(row.id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| c.bill_id)
+        .collect();
+    let taken = bill::Entity::update_many()
+        .col_expr(bill::Column::PaymentId, Expr::value(row.id))
+        .filter(bill::Column::Id.is_in(covered.iter().copied()))
+        .filter(bill::Column::State.eq(BillState::Open.as_str()))
+        .filter(bill::Column::PaymentId.is_null())
+        .exec(conn)
+        .await?;
+    let mut revived = payment::Entity::update_many()
+        .col_expr(
+            payment::Column::State,
+            Expr::value(PaymentState::Succeeded.as_str()),
+        )
+        .col_expr(payment::Column::PaidAt, Expr::value(paid_at))
+        .col_expr(payment::Column::Error, Expr::value(Option::<String>::None))
+        .col_expr(payment::Column::UpdatedAt, Expr::value(paid_at))
+        .filter(payment::Column::Id.eq(row.id))
+        .filter(payment::Column::State.eq(row.state.as_str()));
+    if let Some(tx) = transaction_id {
+        revived = revived.col_expr(payment::Column::TransactionId, Expr::value(tx));
+    }
+    if !covered.is_empty()
+        && taken.rows_affected == covered.len() as u64
+        && revived.exec(conn).await?.rows_affected == 1
+    {
+        return Ok(true);
+    }
+    // Give back what was taken: once ended, a payment holds no open bill.
+    bill::Entity::update_many()
+        .col_expr(bill::Column::PaymentId, Expr::value(Option::<Uuid>::None))
+        .filter(bill::Column::PaymentId.eq(row.id))
+        .filter(bill::Column::State.eq(BillState::Open.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(false)
+}
+
+/// Records money paid for an ended payment whose bills are settled otherwise, once.
+async fn stray(
+    conn: &impl ConnectionTrait,
+    row: &payment::Model,
+    transaction_id: Option<&str>,
+    paid_at: DateTime<Utc>,
+) -> Result<payment::Model, DbErr> {
+    let mut marked = payment::Entity::update_many()
+        .col_expr(payment::Column::StrayPaidAt, Expr::value(paid_at))
+        .col_expr(payment::Column::UpdatedAt, Expr::value(paid_at))
+        .filter(payment::Column::Id.eq(row.id))
+        .filter(payment::Column::StrayPaidAt.is_null());
+    if let Some(tx) = transaction_id {
+        marked = marked.col_expr(payment::Column::TransactionId, Expr::value(tx));
+    }
+    marked.exec(conn).await?;
+    payment::Entity::find_by_id(row.id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("payment {}", row.id)))
 }
 
 /// The next receipt number of a company's year: one upsert that bumps the counter row,

@@ -11,7 +11,7 @@ use courtyard_domain::{
     payments::{PaymentState, RefundState, out_refund_no},
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
@@ -51,10 +51,15 @@ pub async fn request(
         )
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
         .filter(payment::Column::Id.eq(payment_id))
-        .filter(payment::Column::State.is_in([
-            PaymentState::Succeeded.as_str(),
-            PaymentState::PartlyRefunded.as_str(),
-        ]))
+        .filter(
+            Condition::any()
+                .add(payment::Column::State.is_in([
+                    PaymentState::Succeeded.as_str(),
+                    PaymentState::PartlyRefunded.as_str(),
+                ]))
+                // Money paid after the order was ended here goes back the same way.
+                .add(payment::Column::StrayPaidAt.is_not_null()),
+        )
         .filter(
             Expr::col(payment::Column::RefundedFen)
                 .add(amount_fen)
@@ -68,7 +73,7 @@ pub async fn request(
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("payment {payment_id}")))?;
         let state = PaymentState::parse(&row.state).unwrap_or(PaymentState::Failed);
-        return Err(if state.is_refundable() {
+        return Err(if state.is_refundable() || row.stray_paid_at.is_some() {
             RefundError::TooMuch(row.amount_fen - row.refunded_fen)
         } else {
             RefundError::NotRefundable(row.state)
@@ -154,10 +159,12 @@ pub async fn settle(
             } else {
                 PaymentState::PartlyRefunded
             };
+            // A stray payment keeps its state (it paid no bill); its refunded_fen tells.
             payment::Entity::update_many()
                 .col_expr(payment::Column::State, Expr::value(state.as_str()))
                 .col_expr(payment::Column::UpdatedAt, Expr::value(at))
                 .filter(payment::Column::Id.eq(row.payment_id))
+                .filter(payment::Column::StrayPaidAt.is_null())
                 .exec(&txn)
                 .await?;
         }

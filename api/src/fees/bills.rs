@@ -55,6 +55,33 @@ pub struct BillsApi {
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Fees")]
 impl BillsApi {
+    /// An admin's closing of a bill they may see, with its reason.
+    async fn closing<'b>(
+        &self,
+        auth: &BearerAuth,
+        bill_id: Uuid,
+        body: &'b CloseBill,
+    ) -> Result<(bill::Model, Closing<'b>), ApiError> {
+        let staff = auth.0.staff(ADMINS)?;
+        let bill = self.visible_bill(&auth.0, bill_id).await?;
+        let closing = Closing {
+            by: staff.id,
+            reason: reason(body)?,
+            now: self.state.clock.now(),
+        };
+        Ok((bill, closing))
+    }
+
+    /// A bill with its lines.
+    async fn with_lines(&self, bill: bill::Model) -> Result<BillDto, ApiError> {
+        let lines = self
+            .lines_of(&[bill.id])
+            .await?
+            .remove(&bill.id)
+            .unwrap_or_default();
+        Ok(bill_dto(bill, lines))
+    }
+
     /// Generate a month's bills
     ///
     /// Admins only. Queues a bill run for the community and month and answers at once;
@@ -225,12 +252,7 @@ impl BillsApi {
         bill_id: Path<Uuid>,
     ) -> ApiResult<Json<BillDto>, { AUTHED | NOT_FOUND }> {
         let bill = self.visible_bill(&auth.0, *bill_id).await?;
-        let lines = self
-            .lines_of(&[bill.id])
-            .await?
-            .remove(&bill.id)
-            .unwrap_or_default();
-        Ok(Json(bill_dto(bill, lines)))
+        Ok(Json(self.with_lines(bill).await?))
     }
 
     /// Waive a bill
@@ -248,23 +270,35 @@ impl BillsApi {
         bill_id: Path<Uuid>,
         body: Json<CloseBill>,
     ) -> ApiResult<Json<BillDto>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let staff = auth.0.staff(ADMINS)?;
-        let bill = self.visible_bill(&auth.0, *bill_id).await?;
-        let reason = reason(&body)?;
-        let closing = Closing {
-            by: staff.id,
-            reason,
-            now: self.state.clock.now(),
-        };
+        let (bill, closing) = self.closing(&auth, *bill_id, &body).await?;
         let bill = closing::waive(&self.state.db, &bill, &closing)
             .await
             .map_err(close_error)?;
-        let lines = self
-            .lines_of(&[bill.id])
-            .await?
-            .remove(&bill.id)
-            .unwrap_or_default();
-        Ok(Json(bill_dto(bill, lines)))
+        Ok(Json(self.with_lines(bill).await?))
+    }
+
+    /// Waive a bill's late fee
+    ///
+    /// Admins only: the late fee (滞纳金) of an open bill is waived with a reason kept on the
+    /// bill; the bill itself is still owed, and a payment made after this carries no late
+    /// fee for it. Refused (409) while a pending payment holds the bill, and when the late
+    /// fee was waived already.
+    #[oai(
+        path = "/bills/:bill_id/late-fee-waiver",
+        method = "post",
+        operation_id = "waive_late_fee"
+    )]
+    async fn waive_late_fee(
+        &self,
+        auth: BearerAuth,
+        bill_id: Path<Uuid>,
+        body: Json<CloseBill>,
+    ) -> ApiResult<Json<BillDto>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        let (bill, closing) = self.closing(&auth, *bill_id, &body).await?;
+        let bill = closing::waive_late_fee(&self.state.db, &bill, &closing)
+            .await
+            .map_err(close_error)?;
+        Ok(Json(self.with_lines(bill).await?))
     }
 
     /// Cancel a bill and issue it again
@@ -283,14 +317,7 @@ impl BillsApi {
         bill_id: Path<Uuid>,
         body: Json<CloseBill>,
     ) -> ApiResult<ReissueDone, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let staff = auth.0.staff(ADMINS)?;
-        let bill = self.visible_bill(&auth.0, *bill_id).await?;
-        let reason = reason(&body)?;
-        let closing = Closing {
-            by: staff.id,
-            reason,
-            now: self.state.clock.now(),
-        };
+        let (bill, closing) = self.closing(&auth, *bill_id, &body).await?;
         let (cancelled, reissued) = closing::reissue(&self.state.db, &bill, &closing)
             .await
             .map_err(close_error)?;
@@ -395,6 +422,10 @@ fn close_error(e: CloseError) -> ApiError {
         CloseError::NotOpen(state) => ApiError::Conflict {
             kind: "bill-not-open",
             detail: format!("the bill is {state}; only an open bill is waived or cancelled"),
+        },
+        CloseError::LateFeeWaived => ApiError::Conflict {
+            kind: "late-fee-waived",
+            detail: "the bill's late fee was waived already".into(),
         },
         CloseError::Db(e) => e.into(),
         CloseError::Unreadable(e) => ApiError::Unexpected(e),

@@ -346,6 +346,19 @@ pub enum ReadingRecorded {
     Updated(Json<ReadingDto>),
 }
 
+/// What a readings import did (or, for a dry run, would do).
+#[derive(Debug, Object)]
+pub struct ReadingImportReport {
+    /// Data rows read.
+    pub rows: u32,
+    /// Whether nothing was written (dry run).
+    pub dry_run: bool,
+    /// Readings recorded for the first time.
+    pub created: u32,
+    /// Readings that replaced a month's stored value.
+    pub updated: u32,
+}
+
 /// A one-off charge for a household's next bill.
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
@@ -530,6 +543,12 @@ pub struct BillDto {
     /// The cancelled bill this one re-issues.
     #[oai(skip_serializing_if_is_none)]
     pub replaces_id: Option<Uuid>,
+    /// When an admin waived its late fee.
+    #[oai(skip_serializing_if_is_none)]
+    pub late_fee_waived_at: Option<DateTime<Utc>>,
+    /// Why its late fee was waived.
+    #[oai(skip_serializing_if_is_none)]
+    pub late_fee_waive_reason: Option<String>,
     /// The lines.
     pub lines: Vec<BillLineDto>,
 }
@@ -548,6 +567,8 @@ pub fn bill_dto(row: bill::Model, lines: Vec<bill_line::Model>) -> BillDto {
         closed_at: row.closed_at,
         close_reason: row.close_reason,
         replaces_id: row.replaces_id,
+        late_fee_waived_at: row.late_fee_waived_at,
+        late_fee_waive_reason: row.late_fee_waive_reason,
         lines: lines
             .into_iter()
             .map(|l| BillLineDto {

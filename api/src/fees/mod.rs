@@ -12,10 +12,12 @@ pub mod bills;
 mod dto;
 pub mod reports;
 pub mod setup;
+pub mod statement;
 
 pub use bills::BillsApi;
 pub use reports::FeeReportsApi;
 pub use setup::FeeSetupApi;
+pub use statement::FeeStatementApi;
 
 /// Staff who keep the fee roll: readings, charges, the bills of a household.
 pub(crate) const FEE_KEEPERS: &[StaffRole] = &[

@@ -1,6 +1,7 @@
 //! Setting up fees: a community's policy and items, households' meter readings and one-off
 //! charges.
 
+use courtyard_domain::imports::parse_readings;
 use courtyard_domain::{
     entities::{community, fee_item, household_charge, meter_reading},
     fees::{
@@ -12,6 +13,7 @@ use courtyard_domain::{
 };
 use courtyard_store::fees::{
     policy_of,
+    reading_import::{self, ImportError},
     readings::{self, NewReading as StoreReading, RecordError},
 };
 use poem_openapi::{
@@ -29,6 +31,7 @@ use crate::{
     ApiTags,
     authz::{ADMINS, BearerAuth},
     error::{ApiError, ApiResult, FieldContext, status::*, unique_violation},
+    imports::{CsvFile, rows_refused},
     pagination::fetch_page,
     state::AppState,
     vocab::Vocab,
@@ -296,6 +299,58 @@ impl FeeSetupApi {
         }
     }
 
+    /// Import meter readings from CSV
+    ///
+    /// Front desk, engineering, supervisors and admins. Columns: `building`, `unit`, `room`,
+    /// `meter` (water, power, gas), `period` (`YYYY-MM`), `reading`, and `replaced_from` for
+    /// a meter fitted that month; Chinese headers (楼栋, 单元, 房号, 表 with 水/电/燃气, 月份,
+    /// 读数, 换表起数) work too. All or nothing: a file with any bad row (an unknown
+    /// household, a reading below the meter's previous one, a meter twice in a month)
+    /// answers 422 with one entry per problem (`row`, `field` = column, `message`) and
+    /// writes nothing. Importing a household's reading for a month again updates it.
+    #[oai(
+        path = "/communities/:community_id/meter-reading-imports",
+        method = "post",
+        operation_id = "import_meter_readings"
+    )]
+    async fn import_meter_readings(
+        &self,
+        auth: BearerAuth,
+        community_id: Path<Uuid>,
+        /// Check the file and report what would change, writing nothing.
+        dry_run: Query<Option<bool>>,
+        body: CsvFile,
+    ) -> ApiResult<Json<ReadingImportReport>, { AUTHED | NOT_FOUND | VALIDATION }> {
+        let staff = auth.0.staff(METER_READERS)?;
+        let community = staff.community(&self.state, *community_id).await?;
+        let CsvFile(bytes) = body;
+        let rows = tokio::task::spawn_blocking(move || parse_readings(&bytes))
+            .await
+            .map_err(|e| anyhow::anyhow!("readings parser panicked: {e}"))?
+            .map_err(rows_refused)?;
+        let dry_run = dry_run.unwrap_or(false);
+        let imported = reading_import::import(
+            &self.state.db,
+            community.id,
+            &rows,
+            staff.id,
+            self.state.clock.now(),
+            dry_run,
+        )
+        .await
+        .map_err(|e| match e {
+            ImportError::Rows(errors) => rows_refused(errors),
+            ImportError::Db(e) => e.into(),
+        })?;
+        tracing::info!(community = %community.id, rows = rows.len(), dry_run, "meter readings imported");
+        Ok(Json(ReadingImportReport {
+            rows: rows.len() as u32,
+            dry_run,
+            created: imported.created,
+            updated: imported.updated,
+        }))
+    }
+
     /// List a household's meter readings
     ///
     /// Staff who enter readings, and the household's residents.
@@ -412,17 +467,5 @@ impl FeeSetupApi {
 }
 
 fn reading_refused(why: &ReadingError) -> ApiError {
-    match why {
-        ReadingError::BelowPrevious { previous } => ApiError::invalid(
-            "value",
-            format!(
-                "the reading is below the meter's previous reading ({}); mark a new meter with replaced_from",
-                previous.display()
-            ),
-        ),
-        ReadingError::BelowInitial => ApiError::invalid(
-            "value",
-            "the reading is below the new meter's value when fitted (replaced_from)",
-        ),
-    }
+    ApiError::invalid("value", why.to_string())
 }

@@ -144,6 +144,10 @@ pub struct Payment {
     /// When it was paid.
     #[oai(skip_serializing_if_is_none)]
     pub paid_at: Option<DateTime<Utc>>,
+    /// When the provider took the money for it after it had been ended here (closed or
+    /// failed) and its bills were settled otherwise: the money is to be refunded.
+    #[oai(skip_serializing_if_is_none)]
+    pub stray_paid_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
 }
@@ -195,6 +199,7 @@ pub fn payment_dto(
         receipt_number: receipt.map(|r| r.number.clone()),
         expires_at: row.expires_at,
         paid_at: row.paid_at,
+        stray_paid_at: row.stray_paid_at,
         created_at: row.created_at,
     }
 }

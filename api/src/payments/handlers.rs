@@ -146,15 +146,7 @@ impl PaymentsApi {
         .await?;
         // The page's covered bills and receipts in two queries, not two a payment.
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut covered: std::collections::HashMap<Uuid, Vec<payment_bill::Model>> =
-            Default::default();
-        for c in payment_bill::Entity::find()
-            .filter(payment_bill::Column::PaymentId.is_in(ids.clone()))
-            .all(&self.state.db)
-            .await?
-        {
-            covered.entry(c.payment_id).or_default().push(c);
-        }
+        let mut covered = super::covered_of(&self.state, &ids).await?;
         let receipts: std::collections::HashMap<Uuid, receipt::Model> = receipt::Entity::find()
             .filter(receipt::Column::PaymentId.is_in(ids))
             .all(&self.state.db)

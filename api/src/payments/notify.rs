@@ -161,10 +161,11 @@ async fn settle(state: &AppState, row: &payment::Model, t: &Transaction) -> Resu
             }
             Ok(())
         }
-        Ok(Settled::NotOpen(closed)) => {
-            // Money came in for an order we had ended: keep the notification answered (it
-            // says nothing new), and leave the payment for staff to refund.
-            tracing::error!(payment = %closed.id, state = %closed.state, transaction = ?t.transaction_id, "paid after it was closed: refund it");
+        Ok(Settled::Stray(stray)) => {
+            // Money came in for an order we had ended, and its bills are settled otherwise:
+            // the notification is answered (it says nothing new), and the payment is listed
+            // for staff to refund.
+            tracing::warn!(payment = %stray.id, state = %stray.state, transaction = ?t.transaction_id, "paid after it was closed: listed for a refund");
             Ok(())
         }
         Err(TakeError::Amount(paid, ours)) => {

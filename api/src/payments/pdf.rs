@@ -90,7 +90,7 @@ mod amounts;
 mod tests;
 
 pub use amounts::capital_amount;
-use amounts::yuan;
+use courtyard_domain::money::yuan_figures as yuan;
 
 /// Renders the receipt as a PDF document.
 pub fn render(receipt: &ReceiptPdf<'_>) -> Result<Vec<u8>, PdfError> {

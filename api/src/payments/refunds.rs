@@ -9,16 +9,25 @@ use courtyard_domain::{
 };
 use courtyard_providers::wechat_pay::{EventType, RefundRequest};
 use courtyard_store::refunds::{self as store, RefundError};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::Example,
+};
 use uuid::Uuid;
 
-use super::notify;
+use super::{
+    dto::{PaymentPage, payment_dto},
+    notify,
+};
 use crate::{
     ApiTags,
     authz::{ADMINS, BearerAuth},
     error::{ApiError, ApiResult, status::*},
-    fees::{BILL_READERS, household_for},
+    fees::{BILL_READERS, FEE_KEEPERS, household_for},
     page_of,
+    pagination::fetch_page,
     state::AppState,
     vocab::Vocab,
 };
@@ -164,6 +173,56 @@ impl RefundsApi {
             self.ask_provider(&paid, row).await?
         };
         Ok(RefundCreated::Created(Json(refund_dto(row))))
+    }
+
+    /// List payments to refund
+    ///
+    /// The fee keepers' list of money taken for orders that had been ended here, whose
+    /// bills were paid or taken by another payment in the meantime (a resident who paid a
+    /// closed order): oldest first, until refunded in full.
+    #[oai(
+        path = "/communities/:community_id/stray-payments",
+        method = "get",
+        operation_id = "list_stray_payments"
+    )]
+    async fn list_stray_payments(
+        &self,
+        auth: BearerAuth,
+        community_id: Path<Uuid>,
+        /// Cursor from the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<PaymentPage>, { AUTHED | NOT_FOUND | VALIDATION }> {
+        use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
+        let staff = auth.0.staff(FEE_KEEPERS)?;
+        let community = staff.community(&self.state, *community_id).await?;
+        let select = payment::Entity::find()
+            .filter(payment::Column::CommunityId.eq(community.id))
+            .filter(payment::Column::StrayPaidAt.is_not_null())
+            .filter(
+                Expr::col(payment::Column::RefundedFen).lt(Expr::col(payment::Column::AmountFen)),
+            );
+        let (rows, next_cursor) = fetch_page(
+            &self.state.db,
+            select,
+            payment::Column::Id,
+            cursor.as_deref(),
+            *limit,
+            |r| r.id,
+        )
+        .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut covered = super::covered_of(&self.state, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let bills = covered.remove(&row.id).unwrap_or_default();
+                payment_dto(row, bills, None, None)
+            })
+            .collect();
+        Ok(Json(PaymentPage { items, next_cursor }))
     }
 
     /// List a payment's refunds

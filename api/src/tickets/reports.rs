@@ -10,9 +10,9 @@ use courtyard_domain::{
     tickets::{ClockKind, Department, RepairCategory, Span, TicketKind, TicketPolicy, TicketState},
 };
 use poem_openapi::{
-    ApiResponse, Object, OpenApi,
+    Object, OpenApi,
     param::{Path, Query},
-    payload::{Json, PlainText},
+    payload::Json,
     types::Example,
 };
 use sea_orm::{
@@ -24,6 +24,7 @@ use crate::{
     ApiTags,
     authz::{ADMINS, BearerAuth, MANAGERS, ROLL_KEEPERS},
     error::{ApiError, ApiResult, status::*},
+    exports::{CsvExport, csv_export},
     state::AppState,
     tickets::{Ticket, rules_of, ticket_view},
     vocab::Vocab,
@@ -219,14 +220,6 @@ fn parse_policy(dto: &PolicyDto) -> Result<TicketPolicy, ApiError> {
     Ok(policy)
 }
 
-/// A CSV file.
-#[derive(ApiResponse)]
-pub enum CsvFile {
-    /// The tickets as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese).
-    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
-    Ok(PlainText<String>),
-}
-
 /// The office endpoints of tickets.
 pub struct TicketReportsApi {
     /// Shared state.
@@ -302,14 +295,13 @@ impl TicketReportsApi {
         from: Query<Option<DateTime<Utc>>>,
         /// Period end, exclusive (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
-    ) -> ApiResult<CsvFile, { AUTHED | NOT_FOUND | VALIDATION }> {
+    ) -> ApiResult<CsvExport, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(MANAGERS)?;
         let community = staff.community(&self.state, *community_id).await?;
         let (from, to) = self.period(*from, *to)?;
         let rows = reported_in(&self.state, community.id, from, to).await?;
-        let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
         let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-        out.write_record([
+        let header = [
             "id",
             "kind",
             "category",
@@ -334,10 +326,9 @@ impl TicketReportsApi {
             "satisfied",
             "rated_via",
             "sla_breached",
-        ])
-        .map_err(|e| anyhow::anyhow!(e))?;
-        for t in &rows {
-            out.write_record([
+        ];
+        let rows = rows.iter().map(|t| {
+            vec![
                 t.id.to_string(),
                 t.kind.clone(),
                 t.category.clone(),
@@ -362,14 +353,13 @@ impl TicketReportsApi {
                 t.satisfied.map(|s| s.to_string()).unwrap_or_default(),
                 t.rated_via.clone().unwrap_or_default(),
                 t.breached.to_string(),
-            ])
-            .map_err(|e| anyhow::anyhow!(e))?;
-        }
-        let bytes = out
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-        let text = String::from_utf8(bytes).map_err(|e| anyhow::anyhow!(e))?;
-        Ok(CsvFile::Ok(PlainText(text)))
+            ]
+        });
+        Ok(csv_export(
+            &format!("tickets-{}.csv", from.format("%Y-%m-%d")),
+            &header,
+            rows,
+        )?)
     }
 
     /// Get the ticket policy

@@ -28,6 +28,11 @@ pub struct Model {
     pub close_reason: Option<String>,
     /// The payment holding it: its pending order, then the payment that paid it.
     pub payment_id: Option<Uuid>,
+    /// An admin waived its late fee: when, who, why.
+    pub late_fee_waived_at: Option<DateTimeUtc>,
+    pub late_fee_waived_by: Option<Uuid>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub late_fee_waive_reason: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 

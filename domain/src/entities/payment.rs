@@ -39,6 +39,9 @@ pub struct Model {
     pub paid_at: Option<DateTimeUtc>,
     /// When the reconciliation job last asked the provider about it.
     pub checked_at: Option<DateTimeUtc>,
+    /// Paid at the provider after the order was ended here, with its bills settled
+    /// otherwise: money for staff to refund.
+    pub stray_paid_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

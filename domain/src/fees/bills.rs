@@ -144,6 +144,21 @@ pub enum ReadingError {
     BelowInitial,
 }
 
+impl std::fmt::Display for ReadingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadingError::BelowPrevious { previous } => write!(
+                f,
+                "the reading is below the meter's previous reading ({}); mark a new meter with replaced_from",
+                previous.display()
+            ),
+            ReadingError::BelowInitial => f.write_str(
+                "the reading is below the new meter's value when fitted (replaced_from)",
+            ),
+        }
+    }
+}
+
 impl Reading {
     /// Checks this reading against the previous one of the same meter.
     pub fn check(&self, previous: Option<Quantity>) -> Result<(), ReadingError> {

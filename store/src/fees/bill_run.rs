@@ -484,6 +484,9 @@ impl Plan {
                 closed_by: None,
                 close_reason: None,
                 payment_id: None,
+                late_fee_waived_at: None,
+                late_fee_waived_by: None,
+                late_fee_waive_reason: None,
                 updated_at: now,
             });
             rows.ids.push(bill_id);

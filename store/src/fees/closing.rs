@@ -19,6 +19,8 @@ use super::bill_run::Plan;
 pub enum CloseError {
     /// It is not open (paid, waived or cancelled already): its state.
     NotOpen(String),
+    /// Its late fee was waived already.
+    LateFeeWaived,
     /// The database failed.
     Db(DbErr),
     /// A stored row could not be read.
@@ -79,6 +81,41 @@ pub async fn waive(
 ) -> Result<bill::Model, CloseError> {
     close(db, bill, BillState::Waived, closing).await?;
     reload(db, bill.id).await
+}
+
+/// Waives an open bill's late fee: payments made after it carry none for the bill. Refused
+/// while a pending payment holds the bill (its late fee is frozen into that order) and
+/// when the fee was waived already.
+pub async fn waive_late_fee(
+    db: &DatabaseConnection,
+    bill: &bill::Model,
+    closing: &Closing<'_>,
+) -> Result<bill::Model, CloseError> {
+    let done = bill::Entity::update_many()
+        .col_expr(bill::Column::LateFeeWaivedAt, Expr::value(closing.now))
+        .col_expr(bill::Column::LateFeeWaivedBy, Expr::value(closing.by))
+        .col_expr(
+            bill::Column::LateFeeWaiveReason,
+            Expr::value(closing.reason),
+        )
+        .col_expr(bill::Column::UpdatedAt, Expr::value(closing.now))
+        .filter(bill::Column::Id.eq(bill.id))
+        .filter(bill::Column::State.eq(BillState::Open.as_str()))
+        .filter(bill::Column::PaymentId.is_null())
+        .filter(bill::Column::LateFeeWaivedAt.is_null())
+        .exec(db)
+        .await?;
+    let now = reload(db, bill.id).await?;
+    if done.rows_affected == 0 {
+        return Err(if now.state != BillState::Open.as_str() {
+            CloseError::NotOpen(now.state)
+        } else if now.payment_id.is_some() {
+            CloseError::NotOpen("in a pending payment".to_owned())
+        } else {
+            CloseError::LateFeeWaived
+        });
+    }
+    Ok(now)
 }
 
 /// Cancels an open bill and issues its household's bill for the month again, in one

@@ -5,6 +5,7 @@ pub mod bill_run;
 pub mod charges;
 pub mod closing;
 mod insert;
+pub mod reading_import;
 pub mod readings;
 
 use courtyard_domain::{

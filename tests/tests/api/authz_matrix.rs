@@ -314,6 +314,17 @@ fn table() -> BTreeMap<&'static str, Case> {
         Body::Json(json!({ "amount_fen": 1, "reason": "退款" }))
     });
     add("list_refunds", BILL_READERS, none);
+    add("waive_late_fee", ADMIN, |_, _| {
+        Body::Json(json!({ "reason": "减免滞纳金" }))
+    });
+    add("import_meter_readings", METER_READERS, |_, _| {
+        Body::Csv("building,unit,room,meter,period,reading\n9栋,1单元,901,water,2026-11,1\n")
+    });
+    add("export_arrears", FEE_KEEPERS, none);
+    add("export_bills", FEE_KEEPERS, none);
+    add("get_fee_statement", BILL_READERS, none);
+    add("export_fee_statement", BILL_READERS, none);
+    add("list_stray_payments", FEE_KEEPERS, none);
     add("reissue_bill", ADMIN, |_, _| {
         Body::Json(json!({ "reason": "读数更正" }))
     });

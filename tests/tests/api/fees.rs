@@ -12,18 +12,18 @@ use uuid::Uuid;
 
 /// A community with two households (89.51 m² with a parking space, 120 m²), the first with
 /// a resident who has a phone registered.
-struct Estate {
-    admin: Tokens,
-    community: Uuid,
-    unit: Uuid,
-    first: Uuid,
-    second: Uuid,
-    resident: Tokens,
+pub(crate) struct Estate {
+    pub(crate) admin: Tokens,
+    pub(crate) community: Uuid,
+    pub(crate) unit: Uuid,
+    pub(crate) first: Uuid,
+    pub(crate) second: Uuid,
+    pub(crate) resident: Tokens,
 }
 
 const PUSH_TOKEN: &str = "f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d";
 
-async fn estate(app: &TestApp) -> Estate {
+pub(crate) async fn estate(app: &TestApp) -> Estate {
     let (_, admin) = app.bootstrap_admin("Fees Co").await;
     let token = admin.access.as_str();
     let community = app
@@ -105,7 +105,14 @@ async fn fee_items(app: &TestApp, e: &Estate) {
     }
 }
 
-async fn read(app: &TestApp, token: &str, household: Uuid, meter: &str, period: &str, value: &str) {
+pub(crate) async fn read(
+    app: &TestApp,
+    token: &str,
+    household: Uuid,
+    meter: &str,
+    period: &str,
+    value: &str,
+) {
     let reply = app
         .record_meter_reading(
             token,
@@ -120,7 +127,7 @@ async fn read(app: &TestApp, token: &str, household: Uuid, meter: &str, period: 
     );
 }
 
-async fn run_month(app: &TestApp, e: &Estate, period: &str) -> Value {
+pub(crate) async fn run_month(app: &TestApp, e: &Estate, period: &str) -> Value {
     let token = e.admin.access.as_str();
     let accepted = app
         .create_bill_run(token, e.community, &json!({ "period": period }))
@@ -133,7 +140,7 @@ async fn run_month(app: &TestApp, e: &Estate, period: &str) -> Value {
 }
 
 /// (name, band, quantity, unit price, amount) of each line.
-fn lines(bill: &Value) -> Vec<(String, Value, String, String, i64)> {
+pub(crate) fn lines(bill: &Value) -> Vec<(String, Value, String, String, i64)> {
     bill["lines"]
         .as_array()
         .expect("lines")
@@ -150,7 +157,7 @@ fn lines(bill: &Value) -> Vec<(String, Value, String, String, i64)> {
         .collect()
 }
 
-fn line(
+pub(crate) fn line(
     name: &str,
     band: Value,
     quantity: &str,
@@ -160,7 +167,7 @@ fn line(
     (name.into(), band, quantity.into(), price.into(), amount)
 }
 
-async fn bill_of(app: &TestApp, token: &str, household: Uuid, period: &str) -> Value {
+pub(crate) async fn bill_of(app: &TestApp, token: &str, household: Uuid, period: &str) -> Value {
     let id = app.wait_for_bill(household, period, token).await;
     app.get_bill(token, id).await.expect(200).body
 }

@@ -31,19 +31,19 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-struct Home {
-    admin: Tokens,
-    community: Uuid,
-    unit: Uuid,
-    household: Uuid,
-    resident: Tokens,
+pub(crate) struct Home {
+    pub(crate) admin: Tokens,
+    pub(crate) community: Uuid,
+    pub(crate) unit: Uuid,
+    pub(crate) household: Uuid,
+    pub(crate) resident: Tokens,
 }
 
 const OPENID: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
 
 /// A community charging 物业费 per m², one 100 m² household with a resident whose WeChat
 /// openid is known, and that household's bill of 2026-11 (¥235.00).
-async fn home(app: &TestApp) -> (Home, Uuid) {
+pub(crate) async fn home(app: &TestApp) -> (Home, Uuid) {
     let (_, admin) = app.bootstrap_admin("Pay Co").await;
     let token = admin.access.as_str();
     let community = app
@@ -114,7 +114,7 @@ async fn home(app: &TestApp) -> (Home, Uuid) {
     )
 }
 
-async fn spawn_with_wechat_pay() -> (TestApp, MockWechatPay) {
+pub(crate) async fn spawn_with_wechat_pay() -> (TestApp, MockWechatPay) {
     let clock = courtyard_domain::ManualClock::new(test_start());
     let mock = MockWechatPay::start_with_clock(std::sync::Arc::new(clock.clone())).await;
     let settings = mock.settings();
@@ -127,7 +127,7 @@ async fn spawn_with_wechat_pay() -> (TestApp, MockWechatPay) {
     (app, mock)
 }
 
-async fn post_notify(app: &TestApp, signed: &SignedNotification) -> Reply {
+pub(crate) async fn post_notify(app: &TestApp, signed: &SignedNotification) -> Reply {
     let mut req = app
         .client
         .post(format!("{}/v1/payments/wechat/notify", app.address))
@@ -154,9 +154,20 @@ fn crafted(
     total: i64,
     at: chrono::DateTime<chrono::Utc>,
 ) -> SignedNotification {
+    crafted_as(key, out_trade_no, "4200000000000000000000000001", total, at)
+}
+
+/// [`crafted`] with its own transaction id.
+pub(crate) fn crafted_as(
+    key: &PlatformKey,
+    out_trade_no: &str,
+    transaction_id: &str,
+    total: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> SignedNotification {
     let resource = json!({
         "mchid": MCHID, "appid": APPID, "out_trade_no": out_trade_no,
-        "transaction_id": "4200000000000000000000000001", "trade_type": "JSAPI",
+        "transaction_id": transaction_id, "trade_type": "JSAPI",
         "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS",
         "success_time": "2026-11-25T10:05:00+08:00",
         "payer": { "openid": OPENID },
@@ -172,7 +183,7 @@ fn crafted(
     .expect("signed")
 }
 
-fn platform_key() -> PlatformKey {
+pub(crate) fn platform_key() -> PlatformKey {
     PlatformKey::from_pem(PUBLIC_KEY_ID, &fixture("wechat_pay/platform-test-key.pem")).expect("key")
 }
 

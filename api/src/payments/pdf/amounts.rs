@@ -70,10 +70,3 @@ pub fn capital_amount(fen: i64) -> String {
     }
     out
 }
-
-/// The amount in yuan with two decimals, as printed in the table: 37453 → "374.53".
-pub(super) fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let fen = fen.unsigned_abs();
-    format!("{sign}{}.{:02}", fen / 100, fen % 100)
-}

@@ -45,15 +45,6 @@ fn capital_amount_covers_the_whole_i64_range() {
 }
 
 #[test]
-fn yuan_prints_two_decimals_from_integer_fen() {
-    assert_eq!(yuan(37453), "374.53");
-    assert_eq!(yuan(5), "0.05");
-    assert_eq!(yuan(0), "0.00");
-    assert_eq!(yuan(-150), "-1.50");
-    assert_eq!(yuan(i64::MIN), "-92233720368547758.08");
-}
-
-#[test]
 fn wrap_breaks_long_names_inside_the_column() {
     let face = FACE.as_ref().expect("the embedded font parses");
     let name = "公共区域电梯维修分摊费用（三号楼一单元二〇二六年度专项维修资金补缴）";

@@ -1,19 +1,15 @@
 //! The household roll as property companies keep it: a CSV file with one row per household
-//! and resident. Parsing is all-or-nothing: either every row is valid or the caller gets
-//! every row's errors, so nothing is half-imported.
+//! and resident.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
+use super::{Columns, RowError, Sheet};
 use crate::{
     org::{FloorArea, Label, RoomNumber},
     people::{Locale, MembershipRole, PersonName, PhoneNumber},
 };
-
-/// The most data rows one file may carry.
-pub const MAX_ROWS: usize = 50_000;
 
 /// One valid row of the roll.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,17 +52,6 @@ pub struct RollResident {
     pub locale: Locale,
 }
 
-/// Why one row (or the header) was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RowError {
-    /// Row number in the file, the header being row 1.
-    pub row: usize,
-    /// The column, by its header name; empty for whole-row problems.
-    pub column: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Column {
     Building,
@@ -81,8 +66,9 @@ enum Column {
     Locale,
 }
 
-impl Column {
-    const REQUIRED: [Column; 4] = [Column::Building, Column::Unit, Column::Room, Column::Area];
+impl Columns for Column {
+    const REQUIRED: &'static [Column] =
+        &[Column::Building, Column::Unit, Column::Room, Column::Area];
 
     fn from_header(header: &str) -> Option<Self> {
         Some(match header.trim().to_lowercase().as_str() {
@@ -122,46 +108,9 @@ type FirstSeen = (usize, Option<i32>, FloorArea);
 /// Parses a roll: UTF-8 with or without a byte-order mark, a header row naming the columns
 /// (English or Chinese), then one row per household and resident.
 pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let header_error = |reason: String| {
-        vec![RowError {
-            row: 1,
-            column: String::new(),
-            reason,
-        }]
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let headers = match reader.headers() {
-        Ok(headers) => headers.clone(),
-        Err(e) => return Err(header_error(csv_reason(&e))),
-    };
-    let mut columns: HashMap<Column, usize> = HashMap::new();
-    for (i, header) in headers.iter().enumerate() {
-        match Column::from_header(header) {
-            Some(column) if columns.insert(column, i).is_some() => {
-                return Err(header_error(format!("column `{header}` appears twice")));
-            }
-            Some(_) => {}
-            None if header.is_empty() => {}
-            None => return Err(header_error(format!("unknown column `{header}`"))),
-        }
-    }
-    let missing: Vec<&str> = Column::REQUIRED
-        .iter()
-        .filter(|c| !columns.contains_key(c))
-        .map(|c| c.name())
-        .collect();
-    if !missing.is_empty() {
-        return Err(header_error(format!(
-            "missing columns: {}",
-            missing.join(", ")
-        )));
-    }
-    if columns.contains_key(&Column::Name) != columns.contains_key(&Column::Phone) {
-        return Err(header_error("name and phone columns go together".into()));
+    let sheet = Sheet::<Column>::open(bytes)?;
+    if sheet.has(Column::Name) != sheet.has(Column::Phone) {
+        return Err(RowError::header("name and phone columns go together"));
     }
 
     let mut rows = Vec::new();
@@ -172,39 +121,11 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
     let mut members: HashMap<(String, String, String, String), usize> = HashMap::new();
     let mut names: HashMap<String, (usize, String)> = HashMap::new();
 
-    for (i, record) in reader.records().enumerate() {
-        let row = i + 2;
-        if rows.len() + errors.len() > MAX_ROWS {
-            errors.push(RowError {
-                row,
-                column: String::new(),
-                reason: format!("a roll has at most {MAX_ROWS} rows"),
-            });
-            break;
-        }
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                errors.push(RowError {
-                    row,
-                    column: String::new(),
-                    reason: csv_reason(&e),
-                });
-                continue;
-            }
-        };
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
+    sheet.each(&mut errors, |record, errors| {
+        let row = record.row;
         let before = errors.len();
-        let get = |c: Column| columns.get(&c).and_then(|&i| record.get(i)).unwrap_or("");
-        let mut fail = |c: Column, reason: String| {
-            errors.push(RowError {
-                row,
-                column: c.name().into(),
-                reason,
-            });
-        };
+        let get = |c: Column| record.get(c);
+        let mut fail = |c: Column, reason: String| errors.push(record.error(c, reason));
 
         let building = Label::parse(get(Column::Building))
             .map_err(|e| fail(Column::Building, e.0))
@@ -277,11 +198,11 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
             }
         };
         if errors.len() > before {
-            continue;
+            return;
         }
         let (Some(building), Some(unit), Some(room), Some(area)) = (building, unit, room, area)
         else {
-            continue;
+            return;
         };
         let key = (
             building.as_str().to_owned(),
@@ -300,7 +221,7 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
                         key.0, key.1, key.2
                     ),
                 });
-                continue;
+                return;
             }
             Some(_) => {}
             None => {
@@ -318,7 +239,7 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
                         "this resident is already listed for this household in row {first}"
                     ),
                 });
-                continue;
+                return;
             }
             match names.get(&phone) {
                 Some((first, name)) if name != resident.name.as_str() => {
@@ -330,7 +251,7 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
                             resident.phone.masked()
                         ),
                     });
-                    continue;
+                    return;
                 }
                 Some(_) => {}
                 None => {
@@ -349,7 +270,7 @@ pub fn parse_roll(bytes: &[u8]) -> Result<Vec<RollRow>, Vec<RowError>> {
             },
             resident,
         });
-    }
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -368,13 +289,6 @@ fn parse_date(raw: &str) -> Result<NaiveDate, String> {
         .iter()
         .find_map(|format| NaiveDate::parse_from_str(raw, format).ok())
         .ok_or_else(|| format!("`{raw}` is not a date such as 1980-05-17"))
-}
-
-fn csv_reason(error: &csv::Error) -> String {
-    match error.kind() {
-        csv::ErrorKind::Utf8 { .. } => "the file is not UTF-8 text (save it as CSV UTF-8)".into(),
-        _ => format!("unreadable CSV: {error}"),
-    }
 }
 
 #[cfg(test)]
