@@ -241,6 +241,7 @@ impl CommunitiesApi {
             holidays: Set(json!(hours.holidays)),
             ticket_policy: Set(None),
             fee_policy: Set(None),
+            reminder_policy: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -28,8 +28,7 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time, for a person to read.
     pub detail: String,
-    /// Field-level errors, when input was invalid.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Field-level errors when input was invalid; empty (never absent) otherwise.
     pub errors: Vec<FieldError>,
 }
 

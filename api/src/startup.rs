@@ -23,7 +23,7 @@ pub use courtyard_store::connect_and_migrate;
 use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     communities::CommunitiesApi,
-    fees::{BillsApi, FeeReportsApi, FeeSetupApi, FeeStatementApi},
+    fees::{BillsApi, FeeRemindersApi, FeeReportsApi, FeeSetupApi, FeeStatementApi},
     households::HouseholdsApi,
     imports::ImportsApi,
     limits::FixedWindowLimiter,
@@ -152,7 +152,13 @@ pub type Apis = (
     PhotosApi,
     // poem-openapi implements `OpenApi` for tuples of up to 16: areas with several
     // structs are grouped.
-    (FeeSetupApi, BillsApi, FeeReportsApi, FeeStatementApi),
+    (
+        FeeSetupApi,
+        BillsApi,
+        FeeReportsApi,
+        FeeStatementApi,
+        FeeRemindersApi,
+    ),
     (PaymentsApi, RefundsApi),
 );
 
@@ -206,6 +212,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             FeeStatementApi {
+                state: state.clone(),
+            },
+            FeeRemindersApi {
                 state: state.clone(),
             },
         ),

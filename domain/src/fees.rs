@@ -6,7 +6,8 @@
 //! - [`items`]: what a community charges for (fee kinds, meters, units, rates);
 //! - [`bills`]: billing periods, bill states and the lines of one household's bill;
 //! - [`policy`]: a community's fee policy (due day, late fees);
-//! - [`messages`]: what residents are told about their bills.
+//! - [`messages`]: what residents are told about their bills;
+//! - [`reminders`]: the overdue-reminder schedule (催缴) and its messages.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,7 @@ pub mod bills;
 pub mod items;
 pub mod messages;
 pub mod policy;
+pub mod reminders;
 
 /// `numerator / denominator` rounded half up (away from zero at .5), for the non-negative
 /// amounts bills are made of: the one rounding rule of every fee line.

@@ -317,17 +317,39 @@ pub struct Plan {
     pub suppressed: Vec<Channel>,
 }
 
+/// How a message uses SMS, when SMS is among the channels asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmsUse {
+    /// Only when the resident has no push device (and the category warrants SMS).
+    #[default]
+    Fallback,
+    /// Besides push (an overdue reminder from its SMS step on).
+    Also,
+}
+
 /// Plans the channels for one resident: `requested` are the channels the sender chose.
 /// Push goes to every active device; SMS only for categories that warrant it and only as the
 /// fallback when no push device exists; WeChat when bound.
 pub fn plan(category: Category, requested: &BTreeSet<Channel>, reach: &Reach) -> Plan {
+    plan_with(category, requested, reach, SmsUse::Fallback)
+}
+
+/// [`plan`], with SMS used as `sms` says.
+pub fn plan_with(
+    category: Category,
+    requested: &BTreeSet<Channel>,
+    reach: &Reach,
+    sms: SmsUse,
+) -> Plan {
     let mut plan = Plan::default();
     let wants = |c: Channel| reach.wanted.as_ref().is_none_or(|w| w.contains(&c));
     for &channel in requested {
         let possible = match channel {
             Channel::Push => reach.push_devices > 0,
             Channel::Wechat => reach.wechat,
-            Channel::Sms => category.warrants_sms() && reach.push_devices == 0,
+            Channel::Sms => {
+                category.warrants_sms() && (sms == SmsUse::Also || reach.push_devices == 0)
+            }
         };
         if !possible {
             continue;

@@ -50,6 +50,9 @@ pub struct NotificationSettings {
     pub pest_control_send_time: String,
     /// Birthday greetings go out at this community time.
     pub birthday_time: String,
+    /// Whether the overdue-fee reminder job runs (each community's schedule says when and
+    /// how); off while, say, a company's bill history is being imported.
+    pub fee_reminders: bool,
     /// Sends a channel's sender has in flight at most (claimed, not yet recorded): what a
     /// crash may repeat. Its lanes share it; each lane's batch is claimed with one
     /// statement and recorded with one per kind of outcome, in one transaction.
@@ -172,6 +175,7 @@ impl Default for NotificationSettings {
             retry_max_secs: 3_600,
             pest_control_send_time: "10:00".into(),
             birthday_time: "09:00".into(),
+            fee_reminders: true,
             send_batch: 600,
             send_concurrency: 256,
             send_lanes: 3,

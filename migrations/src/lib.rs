@@ -15,6 +15,7 @@ mod m20261202_000009_create_payments;
 mod m20261202_000010_payment_checks;
 mod m20261202_000011_create_refunds;
 mod m20261203_000012_late_fee_waivers;
+mod m20261203_000013_create_fee_reminders;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_payment_checks::Migration),
             Box::new(m20261202_000011_create_refunds::Migration),
             Box::new(m20261203_000012_late_fee_waivers::Migration),
+            Box::new(m20261203_000013_create_fee_reminders::Migration),
         ]
     }
 }

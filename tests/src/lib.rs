@@ -212,6 +212,8 @@ async fn spawn_with_workers(
     // Crashed workers' jobs come back within seconds, the sweeper runs often.
     settings.notifications.lease_ms = 2_000;
     settings.notifications.sweep_interval_ms = 200;
+    // Fee reminders would remind every test's overdue bills; their tests turn them on.
+    settings.notifications.fee_reminders = false;
     let id = Uuid::new_v4().simple().to_string();
     let cleanup = match backend() {
         "postgres" => {

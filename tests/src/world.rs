@@ -8,7 +8,7 @@ use courtyard_domain::people::StaffRole;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{TestApp, Tokens};
+use crate::{ClockExt, TestApp, Tokens};
 
 /// One community's objects.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub struct Place {
     pub bill: Uuid,
     /// A paid bill of 2026-10 and its payment, recorded at the front desk.
     pub payment: Uuid,
+    /// An open arrears follow-up for the household, nobody's in particular.
+    pub follow_up: Uuid,
 }
 
 /// The world.
@@ -309,6 +311,28 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         .await
         .expect(201)
         .id();
+    // The reminder job raises follow-ups; the world has one without running it.
+    let follow_up = courtyard_domain::new_id();
+    {
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        courtyard_domain::entities::follow_up::Entity::insert(
+            courtyard_domain::entities::follow_up::ActiveModel {
+                id: Set(follow_up),
+                community_id: Set(community),
+                household_id: Set(household),
+                butler_id: Set(None),
+                reason: Set("arrears".into()),
+                reminder_id: Set(None),
+                created_at: Set(app.clock.now_utc()),
+                done_at: Set(None),
+                done_by: Set(None),
+                done_note: Set(None),
+            },
+        )
+        .exec_without_returning(&app.db)
+        .await
+        .expect("follow-up");
+    }
     Place {
         community,
         building,
@@ -328,5 +352,6 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         bill_run,
         bill,
         payment,
+        follow_up,
     }
 }

@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod housekeeping;
 pub mod payments_reconcile;
 pub mod relay;
+pub mod reminders;
 pub mod send;
 pub mod sla_watch;
 pub mod sweeper;

@@ -106,6 +106,18 @@ impl Scheduled for PaymentsReconcile {
     }
 }
 
+struct FeeReminders;
+
+#[async_trait]
+impl Scheduled for FeeReminders {
+    fn name(&self) -> &'static str {
+        jobs::reminders::NAME
+    }
+    async fn run_once(&self, p: &Pipeline) -> anyhow::Result<usize> {
+        jobs::reminders::run_once(p).await
+    }
+}
+
 type BoxedRun = for<'a> fn(
     &'a Pipeline,
     serde_json::Value,
@@ -146,6 +158,7 @@ impl Registry {
                 Box::new(Birthdays),
                 Box::new(SlaWatch),
                 Box::new(PaymentsReconcile),
+                Box::new(FeeReminders),
             ],
         };
         registry.register::<NoticeFanout>();

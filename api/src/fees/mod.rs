@@ -10,11 +10,13 @@ use crate::{authz::Principal, error::ApiError, state::AppState};
 
 pub mod bills;
 mod dto;
+pub mod reminders;
 pub mod reports;
 pub mod setup;
 pub mod statement;
 
 pub use bills::BillsApi;
+pub use reminders::FeeRemindersApi;
 pub use reports::FeeReportsApi;
 pub use setup::FeeSetupApi;
 pub use statement::FeeStatementApi;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use courtyard_domain::{
-    entities::{bill, community, household, payment, payment_bill, receipt},
+    entities::{bill, community, fee_reminder, household, payment, payment_bill, receipt},
     fees::bills::{BillState, Period},
     money::yuan_figures,
     org::Timezone,
@@ -42,6 +42,13 @@ pub struct Arrear {
     pub oldest_due_on: NaiveDate,
     /// Days since that due date, in the community's calendar.
     pub days_overdue: i64,
+    /// When the household was last reminded (automatically or by staff).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_reminder_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// That reminder's step (`overdue_7`, ...), or the staff contact's channel (`phone`,
+    /// `visit`, `letter`).
+    #[oai(skip_serializing_if_is_none)]
+    pub last_reminder: Option<String>,
 }
 
 /// A community's arrears, most owed first.
@@ -351,6 +358,19 @@ async fn arrears(
             .await?
     };
     let addresses = courtyard_store::addresses::of_community(&state.db, community.id).await?;
+    // Each owing household's latest reminder, in chunks of households.
+    let mut last: HashMap<Uuid, fee_reminder::Model> = HashMap::new();
+    let owing_ids: Vec<Uuid> = owing.keys().copied().collect();
+    for chunk in owing_ids.chunks(500) {
+        for r in fee_reminder::Entity::find()
+            .filter(fee_reminder::Column::HouseholdId.is_in(chunk.iter().copied()))
+            .order_by_asc(fee_reminder::Column::CreatedAt)
+            .all(&state.db)
+            .await?
+        {
+            last.insert(r.household_id, r);
+        }
+    }
     let mut items: Vec<Arrear> = households
         .into_iter()
         .filter(|h| filter.building_id.is_none_or(|b| b == h.building_id))
@@ -368,6 +388,10 @@ async fn arrears(
                 oldest_period: period,
                 oldest_due_on: due,
                 days_overdue: (today - due).num_days(),
+                last_reminder_at: last.get(&h.id).map(|r| r.created_at),
+                last_reminder: last
+                    .get(&h.id)
+                    .map(|r| r.step.clone().unwrap_or_else(|| r.channel.clone())),
             })
         })
         .filter(|a| filter.min_days_overdue.is_none_or(|d| a.days_overdue >= d))

@@ -24,6 +24,9 @@ pub struct Model {
     pub ticket_policy: Option<Json>,
     /// The community's `FeePolicy`; NULL means the defaults.
     pub fee_policy: Option<Json>,
+    /// Its overdue-reminder schedule (`fees::reminders::ReminderPolicy`); none means the
+    /// defaults.
+    pub reminder_policy: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -363,4 +363,88 @@ impl TestApp {
         );
         self.request(Method::GET, &path, Some(token), None).await
     }
+
+    /// `GET /v1/communities/{community_id}/reminder-policy`: Get the reminder schedule.
+    pub async fn get_reminder_policy(&self, token: &str, community_id: impl Display) -> Reply {
+        let path = format!("/v1/communities/{community_id}/reminder-policy");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `PUT /v1/communities/{community_id}/reminder-policy`: Change the reminder schedule.
+    pub async fn put_reminder_policy(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/communities/{community_id}/reminder-policy");
+        self.request(Method::PUT, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/households/{household_id}/reminders`: List a household's reminder record.
+    pub async fn list_household_reminders(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/households/{household_id}/reminders"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/households/{household_id}/reminders`: Record a contact about arrears.
+    pub async fn record_reminder_contact(
+        &self,
+        token: &str,
+        household_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/households/{household_id}/reminders");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/bills/{bill_id}/reminders`: List a bill's reminders.
+    pub async fn list_bill_reminders(&self, token: &str, bill_id: impl Display) -> Reply {
+        let path = format!("/v1/bills/{bill_id}/reminders");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/communities/{community_id}/reminders.csv`: Export the reminder record as CSV.
+    pub async fn export_reminders(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(
+            format!("/v1/communities/{community_id}/reminders.csv"),
+            query,
+        );
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/communities/{community_id}/follow-ups`: List follow-ups.
+    pub async fn list_follow_ups(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/communities/{community_id}/follow-ups"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/follow-ups/{follow_up_id}/done`: Mark a follow-up done.
+    pub async fn complete_follow_up(
+        &self,
+        token: &str,
+        follow_up_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/follow-ups/{follow_up_id}/done");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
 }

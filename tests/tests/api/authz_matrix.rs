@@ -67,6 +67,8 @@ const METER_READERS_AND_RESIDENT: &[&str] =
 const FEE_KEEPERS_AND_RESIDENT: &[&str] = &["admin", "supervisor", "front_desk", "resident"];
 /// Who reads a household's bills: the fee keepers, butlers and its residents.
 const BILL_READERS: &[&str] = &["admin", "supervisor", "front_desk", "butler", "resident"];
+/// The staff who work arrears: the fee keepers and butlers.
+const COLLECTORS: &[&str] = &["admin", "supervisor", "front_desk", "butler"];
 
 enum Body {
     None,
@@ -325,6 +327,23 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("get_fee_statement", BILL_READERS, none);
     add("export_fee_statement", BILL_READERS, none);
     add("list_stray_payments", FEE_KEEPERS, none);
+    add("get_reminder_policy", FEE_KEEPERS, none);
+    add("put_reminder_policy", ADMIN, |_, _| {
+        Body::Json(
+            json!({ "enabled": true, "due_soon_days": 3, "overdue_days": [1, 7, 15, 30],
+                           "sms_from_day": 15, "window_from": "09:00", "window_to": "20:00", "follow_up": true }),
+        )
+    });
+    add("list_household_reminders", COLLECTORS, none);
+    add("record_reminder_contact", COLLECTORS, |_, _| {
+        Body::Json(json!({ "channel": "visit", "note": "上门催缴" }))
+    });
+    add("list_bill_reminders", COLLECTORS, none);
+    add("export_reminders", FEE_KEEPERS, none);
+    add("list_follow_ups", COLLECTORS, none);
+    add("complete_follow_up", COLLECTORS, |_, n| {
+        Body::Json(json!({ "note": format!("已上门 {n}") }))
+    });
     add("reissue_bill", ADMIN, |_, _| {
         Body::Json(json!({ "reason": "读数更正" }))
     });
@@ -374,6 +393,7 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{bill_run_id}", &place.bill_run.to_string())
         .replace("{bill_id}", &place.bill.to_string())
         .replace("{payment_id}", &place.payment.to_string())
+        .replace("{follow_up_id}", &place.follow_up.to_string())
 }
 
 async fn call(

@@ -21,6 +21,7 @@ mod providers_e2e;
 mod push_providers;
 mod queue_contract;
 mod rate_limits;
+mod reminders;
 mod scheduler;
 mod sms_wechat_providers;
 mod ticket_notifications;

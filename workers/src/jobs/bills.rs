@@ -82,6 +82,7 @@ pub async fn issued(p: &Pipeline, job: &BillsIssued) -> anyhow::Result<()> {
             category: Category::Bill,
             requested: &requested,
             tz,
+            sms: courtyard_domain::notifications::SmsUse::Fallback,
         };
         for b in &bills {
             let Some(residents) = members.get(&b.household_id) else {
@@ -160,6 +161,7 @@ pub async fn received(p: &Pipeline, job: &PaymentReceived) -> anyhow::Result<()>
             category: Category::Bill,
             requested: &requested,
             tz,
+            sms: courtyard_domain::notifications::SmsUse::Fallback,
         };
         deliver_batch(p, &target, &residents, |r| {
             let text = payment_received(

@@ -84,6 +84,7 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
             category: Category::Greeting,
             requested: &requested,
             tz,
+            sms: courtyard_domain::notifications::SmsUse::Fallback,
         };
         let year = today.format("%Y").to_string();
         for batch in celebrating.chunks(1_000) {

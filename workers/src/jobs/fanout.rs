@@ -15,7 +15,8 @@ use courtyard_domain::{
     },
     new_id,
     notifications::{
-        Category, Channel, NoticeCategory, NoticeText, QuietHours, Reach, plan, render_notice,
+        Category, Channel, NoticeCategory, NoticeText, QuietHours, Reach, SmsUse, plan_with,
+        render_notice,
     },
     org::Timezone,
     people::Locale,
@@ -183,6 +184,7 @@ pub async fn run(p: &Pipeline, job: &FanoutJob) -> anyhow::Result<()> {
         category,
         requested: &requested,
         tz,
+        sms: courtyard_domain::notifications::SmsUse::Fallback,
     };
     let compose = |r: &resident::Model| {
         let locale = Locale::parse(&r.locale).unwrap_or_default();
@@ -235,6 +237,8 @@ pub struct Target<'a> {
     pub requested: &'a BTreeSet<Channel>,
     /// The community's time zone (quiet hours).
     pub tz: Tz,
+    /// How SMS is used when asked for.
+    pub sms: SmsUse,
 }
 
 /// One resident's message, composed by the caller.
@@ -347,7 +351,7 @@ pub async fn deliver_batch(
             push_devices: own_devices.len(),
             wechat: r.wechat_openid.is_some(),
         };
-        let planned = plan(category, target.requested, &reach);
+        let planned = plan_with(category, target.requested, &reach, target.sms);
         let due = match (r.quiet_start.as_deref(), r.quiet_end.as_deref()) {
             (Some(start), Some(end)) => QuietHours::parse(start, end)
                 .map_or(now, |q| q.release_time(category, now, target.tz)),

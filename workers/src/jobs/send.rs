@@ -23,7 +23,8 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{delivery, device},
+    entities::{bill, delivery, device, notification_preference},
+    fees::bills::BillState,
     new_id,
     notifications::Category,
 };
@@ -32,8 +33,8 @@ use futures::StreamExt;
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait,
-    Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Statement, TransactionTrait,
     sea_query::{CaseStatement, Expr, Query},
 };
 use uuid::Uuid;
@@ -199,6 +200,7 @@ async fn one_batch(
         jobs = defer_over_number_limits(p, &stream, jobs).await?;
     }
     let claimed = claim(p, lease, jobs).await?;
+    let claimed = drop_settled_reminders(p, claimed).await?;
     let deliverer = p.deliverer.clone();
     let attempted: Vec<Attempted> = futures::stream::iter(claimed)
         .map(|(job, attempt)| {
@@ -287,6 +289,70 @@ async fn defer_over_number_limits(
     }
     p.queue.push_delayed_many(&parked).await?;
     Ok(within)
+}
+
+/// Drops the claimed fee reminders whose bills were all paid (or waived) since they were
+/// queued: their deliveries end `suppressed` with the reason `paid`, and nothing is sent.
+async fn drop_settled_reminders(
+    p: &Pipeline,
+    claimed: Vec<(SendJob, i32)>,
+) -> anyhow::Result<Vec<(SendJob, i32)>> {
+    let bills_of = |job: &SendJob| -> Option<Vec<Uuid>> {
+        if job.category != Category::FeeReminder.as_str() {
+            return None;
+        }
+        let ids = job.data.get("bill_ids")?;
+        Some(
+            ids.split(',')
+                .filter_map(|id| Uuid::parse_str(id).ok())
+                .collect(),
+        )
+    };
+    let asked: Vec<Uuid> = claimed
+        .iter()
+        .filter_map(|(job, _)| bills_of(job))
+        .flatten()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if asked.is_empty() {
+        return Ok(claimed);
+    }
+    let mut open: HashSet<Uuid> = HashSet::with_capacity(asked.len());
+    for chunk in asked.chunks(CHUNK) {
+        open.extend(
+            bill::Entity::find()
+                .select_only()
+                .column(bill::Column::Id)
+                .filter(p.one_of(bill::Column::Id, chunk))
+                .filter(bill::Column::State.eq(BillState::Open.as_str()))
+                .into_tuple::<Uuid>()
+                .all(&p.db)
+                .await
+                .context("checking reminders' bills")?,
+        );
+    }
+    let (keep, settled): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|(job, _)| {
+        bills_of(job).is_none_or(|ids| ids.iter().any(|id| open.contains(id)))
+    });
+    if !settled.is_empty() {
+        let ids: Vec<Uuid> = settled.iter().map(|(job, _)| job.delivery_id).collect();
+        for chunk in ids.chunks(CHUNK) {
+            delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value("suppressed"))
+                .col_expr(delivery::Column::LastError, Expr::value("paid"))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(p.clock.now()))
+                .filter(p.one_of(delivery::Column::Id, chunk))
+                .exec(&p.db)
+                .await
+                .context("dropping reminders of paid bills")?;
+        }
+        tracing::info!(
+            count = ids.len(),
+            "reminders dropped: their bills were paid"
+        );
+    }
+    Ok(keep)
 }
 
 /// Claims the deliveries of `jobs` with one `UPDATE ... RETURNING` per [`CHUNK`]: those
@@ -597,6 +663,19 @@ async fn sms_fallback(p: &Pipeline, job: &SendJob) -> anyhow::Result<()> {
         .await?
         .is_some();
     if alive {
+        return Ok(());
+    }
+    // A resident who turned SMS off for the category gets no SMS in its place.
+    let wants_sms = notification_preference::Entity::find()
+        .filter(notification_preference::Column::ResidentId.eq(failed.resident_id))
+        .filter(notification_preference::Column::Category.eq(job.category.as_str()))
+        .one(&p.db)
+        .await?
+        .is_none_or(|pref| {
+            serde_json::from_value::<Vec<String>>(pref.channels)
+                .is_ok_and(|channels| channels.iter().any(|c| c == "sms"))
+        });
+    if !wants_sms {
         return Ok(());
     }
     let now = p.clock.now();

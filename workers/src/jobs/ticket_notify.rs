@@ -139,6 +139,7 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
             category: Category::TicketUpdate,
             requested: &requested,
             tz,
+            sms: courtyard_domain::notifications::SmsUse::Fallback,
         };
         deliver_batch(p, &target, &[resident_id], |r| {
             let locale = Locale::parse(&r.locale).unwrap_or_default();
