@@ -178,13 +178,27 @@ impl Deliverer for SmsDeliverer {
             phone: job.target.clone(),
             template: template.clone(),
             sign_name: self.sign_name.clone(),
-            params: BTreeMap::from([
-                ("name".into(), job.name.clone()),
-                ("title".into(), job.title.clone()),
-            ]),
+            params: sms_params(job),
         };
         self.provider.send(&message).await
     }
+}
+
+/// An SMS template's parameters: the recipient's `name` and the message's `title`, and
+/// for money matters the `amount` in yuan (`420.70`, from the fen).
+fn sms_params(job: &SendJob) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::from([
+        ("name".into(), job.name.clone()),
+        ("title".into(), job.title.clone()),
+    ]);
+    if let Some(fen) = job
+        .data
+        .get("amount_fen")
+        .and_then(|f| f.parse::<i64>().ok())
+    {
+        params.insert("amount".into(), courtyard_domain::money::yuan_figures(fen));
+    }
+    params
 }
 
 /// WeChat subscription messages as a deliverer.

@@ -1,5 +1,5 @@
-//! Fault tests: a worker killed in the middle of a notice, and Redis restarted mid-run,
-//! lose nothing and send nothing twice that was recorded as sent. The one window DESIGN.md
+//! Fault tests: a worker killed in the middle of a notice or of a day's fee reminders, and
+//! Redis restarted mid-run, lose nothing and send nothing twice that was recorded as sent. The one window DESIGN.md
 //! accepts (the provider took a send, the process died before recording it) repeats only
 //! those sends, with the same collapse id so the phone replaces the first.
 
@@ -341,4 +341,137 @@ async fn redis_restarted_mid_notice_loses_nothing() {
             "{target} was recorded as sent before the restart and sent again"
         );
     }
+}
+
+/// The device tokens whose fee-reminder deliveries are recorded as sent.
+async fn sent_reminder_targets(app: &TestApp) -> HashSet<String> {
+    use courtyard_domain::entities::message;
+    let reminder_messages: HashSet<Uuid> = message::Entity::find()
+        .filter(message::Column::Category.eq("fee_reminder"))
+        .all(&app.db)
+        .await
+        .expect("messages")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let devices: HashMap<Uuid, String> = device::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("devices")
+        .into_iter()
+        .map(|d| (d.id, d.token))
+        .collect();
+    delivery::Entity::find()
+        .filter(delivery::Column::Status.eq("sent"))
+        .all(&app.db)
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .filter(|d| reminder_messages.contains(&d.message_id))
+        .filter_map(|d| devices.get(&d.device_id?).cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_worker_killed_while_reminders_go_out_sends_no_step_twice() {
+    let redis = redis_url();
+    let mut first = spawn_app_with(|s| {
+        s.redis.url = Some(SecretString::from(redis));
+        s.notifications.send_batch = 10;
+        s.notifications.send_lanes = 2;
+        s.notifications.send_concurrency = 5;
+        s.notifications.sweep_grace_secs = 60;
+        s.notifications.fee_reminders = true;
+        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
+    })
+    .await;
+    // 08:00 Shanghai, before the window: 120 households, each billed for October (due 15
+    // November, so the 7-day step is due today).
+    first.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00+08:00")
+            .expect("time")
+            .with_timezone(&chrono::Utc),
+    );
+    let (admin, community, tokens) = community_with_devices(&first, 120).await;
+    first
+        .create_fee_item(
+            &admin,
+            community,
+            &json!({ "name": "物业费", "kind": "area", "unit_price": "2.35" }),
+        )
+        .await
+        .expect(201);
+    let run = first
+        .create_bill_run(&admin, community, &json!({ "period": "2026-10" }))
+        .await
+        .expect(202)
+        .id();
+    first.wait_for_bill_run(run, &admin).await;
+    first.sent.slow_down(Duration::from_millis(20));
+    first.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00+08:00")
+            .expect("time")
+            .with_timezone(&chrono::Utc),
+    );
+    let reminders_sent = |app: &TestApp| {
+        app.sent
+            .sent()
+            .into_iter()
+            .filter(|s| s.category == "fee_reminder")
+            .collect::<Vec<_>>()
+    };
+    first
+        .wait_for("some reminders before the crash", 20, || async {
+            reminders_sent(&first).len() >= 30
+        })
+        .await;
+    first.kill();
+    let recorded_before = sent_reminder_targets(&first).await;
+    let sent_before = reminders_sent(&first);
+    assert!(
+        recorded_before.len() < tokens.len(),
+        "the crash came mid-run"
+    );
+
+    let second = first.start_another().await;
+    second.clock.advance(Span::minutes(5));
+    second
+        .wait_for("every reminder sent", 60, || async {
+            sent_reminder_targets(&second).await.len() == tokens.len()
+        })
+        .await;
+    second.wait_for_idle().await;
+    let sent_after = reminders_sent(&second);
+    let mut seen = HashSet::new();
+    for job in &sent_after {
+        assert_eq!(job.data.get("step").map(String::as_str), Some("overdue_7"));
+        assert!(
+            !recorded_before.contains(&job.target),
+            "{} was recorded as sent and reminded again",
+            job.target
+        );
+        assert!(
+            seen.insert(job.target.clone()),
+            "{} reminded twice",
+            job.target
+        );
+    }
+    let before: HashSet<&str> = sent_before.iter().map(|s| s.target.as_str()).collect();
+    let repeats = sent_after
+        .iter()
+        .filter(|s| before.contains(s.target.as_str()))
+        .count();
+    assert!(
+        repeats <= first.settings.notifications.send_batch,
+        "only sends in flight at the crash may repeat, got {repeats}"
+    );
+    let reminders = courtyard_domain::entities::fee_reminder::Entity::find()
+        .all(&second.db)
+        .await
+        .expect("reminders");
+    assert_eq!(
+        reminders.len(),
+        tokens.len(),
+        "one reminder per household and step"
+    );
 }

@@ -32,6 +32,12 @@ struct Providers {
 }
 
 async fn app_with_mock_providers() -> (TestApp, Providers) {
+    app_with_mock_providers_and(|_| {}).await
+}
+
+async fn app_with_mock_providers_and(
+    also: impl FnOnce(&mut courtyard_domain::settings::Settings),
+) -> (TestApp, Providers) {
     // The providers judge token ages and timestamps by the same clock as the app.
     let clock = ManualClock::new(test_start());
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
@@ -71,6 +77,7 @@ async fn app_with_mock_providers() -> (TestApp, Providers) {
             templates: BTreeMap::from([
                 ("outage".into(), "SMS_0001".into()),
                 ("emergency".into(), "SMS_0002".into()),
+                ("fee_reminder".into(), "SMS_0003".into()),
             ]),
         });
         n.wechat_templates = BTreeMap::from([("outage".into(), "tmpl-outage".into())]);
@@ -78,6 +85,7 @@ async fn app_with_mock_providers() -> (TestApp, Providers) {
         s.wechat.app_id = Some("wx-test-app".into());
         s.wechat.app_secret = Some(SecretString::from("wx-test-secret"));
         s.auth.access_token_ttl_secs = 30 * 24 * 3600;
+        also(s);
     })
     .await;
     (
@@ -272,5 +280,58 @@ async fn a_throttled_apns_send_is_retried_after_retry_after_and_sent_once() {
         to_device.iter().filter(|r| r.status == 200).count(),
         1,
         "delivered exactly once"
+    );
+}
+
+#[tokio::test]
+async fn an_overdue_reminder_reaches_apns_and_aliyun_with_the_amount() {
+    let (app, mocks) = app_with_mock_providers_and(|s| s.notifications.fee_reminders = true).await;
+    let world = World::build(&app).await;
+    let phone = world.a.resident_phone.clone();
+    let token = format!("{:0>64}", &phone[3..]);
+    // 30 December 09:00 Shanghai: November's bill (due 15 December) is 15 days late.
+    app.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-12-30T09:00:00+08:00")
+            .expect("time")
+            .with_timezone(&chrono::Utc),
+    );
+    app.wait_for("the reminder's SMS", 20, || async {
+        mocks.sms.sends().iter().any(|s| s.phone_numbers == phone)
+    })
+    .await;
+    let sms = mocks
+        .sms
+        .sends()
+        .into_iter()
+        .find(|s| s.phone_numbers == phone)
+        .expect("sms");
+    assert_eq!(sms.template_code, "SMS_0003");
+    let params = sms.template_param.expect("params");
+    assert_eq!(params["title"], "缴费提醒");
+    assert!(
+        params["amount"].as_str().is_some_and(|a| a.contains('.')),
+        "{params}"
+    );
+    app.wait_for("the reminder's push", 20, || async {
+        mocks
+            .apns
+            .requests()
+            .iter()
+            .any(|r| r.device_token == token && r.body["aps"]["alert"]["title"] == "缴费提醒")
+    })
+    .await;
+    let push = mocks
+        .apns
+        .requests()
+        .into_iter()
+        .find(|r| r.device_token == token && r.body["aps"]["alert"]["title"] == "缴费提醒")
+        .expect("push");
+    assert_eq!(push.status, 200);
+    assert!(
+        push.body["aps"]["alert"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("1笔账单已逾期")),
+        "{}",
+        push.body
     );
 }
