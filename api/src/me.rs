@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use courtyard_domain::{
     entities::{resident, staff},
+    notifications::Category,
     people::{Locale, MembershipRole, PersonName, StaffRole},
 };
 use poem_openapi::{Object, OpenApi, payload::Json, types::MaybeUndefined};
@@ -74,6 +75,38 @@ pub struct MeApi {
     pub state: AppState,
 }
 
+/// WeChat subscription consents a resident just gave in the mini-program.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct NewWechatConsent {
+    /// The category the accepted template is for (`fee_reminder`).
+    pub category: Vocab<Category>,
+    /// How many one-time consents were accepted (each allows one message), 1–50.
+    #[oai(validator(minimum(value = "1"), maximum(value = "50")))]
+    pub accepted: i32,
+}
+
+impl poem_openapi::types::Example for NewWechatConsent {
+    fn example() -> Self {
+        Self {
+            category: Category::FeeReminder.into(),
+            accepted: 1,
+        }
+    }
+}
+
+/// A resident's unused consents of one category.
+#[derive(Debug, Object)]
+pub struct WechatConsent {
+    /// The category.
+    pub category: Vocab<Category>,
+    /// Messages they still allow.
+    pub remaining: i32,
+}
+
+/// Unused consents kept at most, per category.
+const MAX_CONSENTS: i32 = 50;
+
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Me")]
 impl MeApi {
     /// Who am I
@@ -82,6 +115,39 @@ impl MeApi {
     #[oai(path = "/me", method = "get", operation_id = "get_me")]
     async fn get_me(&self, auth: BearerAuth) -> ApiResult<Json<Me>, { UNAUTHORIZED }> {
         Ok(Json(me(&self.state, &auth.0).await?))
+    }
+
+    /// Record WeChat subscription consents
+    ///
+    /// Residents only, right after `wx.requestSubscribeMessage` answered `accept` for a
+    /// template: each accepted one-time subscription allows one WeChat message of the
+    /// category (fee reminders go by WeChat only while one is unused; each takes one).
+    #[oai(
+        path = "/me/wechat-consents",
+        method = "post",
+        operation_id = "record_wechat_consent"
+    )]
+    async fn record_wechat_consent(
+        &self,
+        auth: BearerAuth,
+        body: Json<NewWechatConsent>,
+    ) -> ApiResult<Json<WechatConsent>, { AUTHED | VALIDATION }> {
+        let resident = auth.0.resident()?;
+        let category = body.category.get("category")?;
+        let now = self.state.clock.now();
+        let remaining = courtyard_store::consents::grant(
+            &self.state.db,
+            resident.id,
+            category.as_str(),
+            body.accepted,
+            MAX_CONSENTS,
+            now,
+        )
+        .await?;
+        Ok(Json(WechatConsent {
+            category: category.into(),
+            remaining,
+        }))
     }
 
     /// Update my profile

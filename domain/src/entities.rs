@@ -40,3 +40,4 @@ pub mod ticket_clock;
 pub mod ticket_event;
 pub mod ticket_photo;
 pub mod unit;
+pub mod wechat_consent;

@@ -5,6 +5,7 @@
 
 pub mod addresses;
 pub mod communities;
+pub mod consents;
 pub mod deliveries;
 pub mod fees;
 pub mod idempotency;

@@ -367,6 +367,13 @@ impl TestApp {
         .await
     }
 
+    /// `POST /v1/me/wechat-consents`: Record WeChat subscription consents.
+    pub async fn record_wechat_consent(&self, token: &str, body: &Value) -> Reply {
+        let path = "/v1/me/wechat-consents".to_owned();
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
     /// `POST /v1/me/devices`: Register or refresh a push device.
     pub async fn register_device(&self, token: &str, body: &Value) -> Reply {
         let path = "/v1/me/devices".to_owned();

@@ -327,6 +327,9 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("get_fee_statement", BILL_READERS, none);
     add("export_fee_statement", BILL_READERS, none);
     add("list_stray_payments", FEE_KEEPERS, none);
+    add("record_wechat_consent", RESIDENT, |_, _| {
+        Body::Json(json!({ "category": "fee_reminder", "accepted": 1 }))
+    });
     add("get_reminder_policy", FEE_KEEPERS, none);
     add("put_reminder_policy", ADMIN, |_, _| {
         Body::Json(

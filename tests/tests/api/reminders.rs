@@ -507,3 +507,94 @@ async fn the_schedule_is_the_communitys_and_checked() {
         json!([3, 10])
     );
 }
+
+#[tokio::test]
+async fn wechat_reminders_go_only_while_a_consent_is_unused() {
+    use courtyard_domain::entities::{resident, wechat_consent};
+    use sea_orm::sea_query::Expr;
+    let app = spawn_app_with(|s| {
+        s.auth.access_token_ttl_secs = 400 * 24 * 3600;
+        s.notifications.fee_reminders = true;
+    })
+    .await;
+    app.clock.set(shanghai(2026, 11, 16, 7, 0));
+    let e = estate(&app).await;
+    resident::Entity::update_many()
+        .col_expr(
+            resident::Column::WechatOpenid,
+            Expr::value("oWangFang-openid"),
+        )
+        .filter(resident::Column::Phone.eq("13800007771"))
+        .exec(&app.db)
+        .await
+        .expect("bind WeChat");
+    let granted = app
+        .record_wechat_consent(
+            &e.resident,
+            &json!({ "category": "fee_reminder", "accepted": 1 }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(granted["remaining"], 1);
+    app.record_wechat_consent(
+        &e.admin,
+        &json!({ "category": "fee_reminder", "accepted": 1 }),
+    )
+    .await
+    .expect_problem(403, "/problems/forbidden");
+    // The schema bounds the count to 1–50 (the framework answers 400).
+    app.record_wechat_consent(
+        &e.resident,
+        &json!({ "category": "fee_reminder", "accepted": 0 }),
+    )
+    .await
+    .expect_problem(400, "/problems/bad-request");
+    app.record_wechat_consent(&e.resident, &json!({ "category": "fax", "accepted": 1 }))
+        .await
+        .expect_problem(422, "/problems/validation");
+    run_month(&app, &e, "2026-10").await;
+
+    // Day 1: push and WeChat, the consent taken.
+    app.clock.set(shanghai(2026, 11, 16, 9, 0));
+    app.wait_for("the WeChat reminder", 10, || async {
+        !steps_to(&app, "wechat").is_empty()
+    })
+    .await;
+    settle(&app).await;
+    assert_eq!(steps_to(&app, "wechat"), ["overdue_1"]);
+    let wechat = reminders(&app)
+        .into_iter()
+        .find(|r| r.1 == "wechat")
+        .expect("wechat");
+    assert_eq!(wechat.0, "oWangFang-openid");
+    let left = wechat_consent::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("consents");
+    assert_eq!(
+        left.iter().map(|c| c.remaining).sum::<i32>(),
+        0,
+        "one consent, one message"
+    );
+
+    // Day 7: no consent left, so push only.
+    app.clock.set(shanghai(2026, 11, 22, 9, 0));
+    app.wait_for("the day-7 push", 10, || async {
+        steps_to(&app, "apns").contains(&"overdue_7".to_owned())
+    })
+    .await;
+    settle(&app).await;
+    assert_eq!(
+        steps_to(&app, "wechat"),
+        ["overdue_1"],
+        "no WeChat without a consent"
+    );
+    // 李雷's, held by his quiet hours until 12:00.
+    app.clock.set(shanghai(2026, 11, 22, 12, 0));
+    app.wait_for("李雷's day-7 push", 10, || async {
+        steps_to(&app, "fcm").contains(&"overdue_7".to_owned())
+    })
+    .await;
+    app.assert_no_jobs_left().await;
+}

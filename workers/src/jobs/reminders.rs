@@ -2,7 +2,8 @@
 //! daytime window, every household with open bills gets the step of its schedule that is
 //! due (a due-soon notice before the due date; overdue steps after it, anchored on its
 //! oldest overdue bill): one reminder per household and step listing every bill it is
-//! about, in each member's inbox and by push, with SMS from the policy's SMS step on.
+//! about, in each member's inbox and by push, with SMS from the policy's SMS step on, and by
+//! WeChat to members with an unused one-time subscription consent.
 //!
 //! Idempotent: a reminder's dedupe key (`reminder:{household}:{period}:{step}`) and its
 //! messages' keys make a re-run (a killed worker, a second scheduler) add nothing, and the
@@ -12,7 +13,7 @@
 //! meantime (recorded as suppressed, "paid"). The last step raises a follow-up on the
 //! household's butler's task list.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -350,23 +351,37 @@ async fn deliver(
         }
     }
     let addresses = courtyard_store::addresses::of_community(&p.db, community.id).await?;
-    // Rounds: within one, each resident has one reminder; split by whether SMS is added.
-    let mut rounds: BTreeMap<(usize, bool), HashMap<Uuid, usize>> = BTreeMap::new();
+    // WeChat only for residents with an unused one-time subscription consent (the sender
+    // takes one per message).
+    let everyone: Vec<Uuid> = members.values().flatten().copied().collect();
+    let consenting: HashSet<Uuid> =
+        courtyard_store::consents::holders(&p.db, &everyone, Category::FeeReminder.as_str())
+            .await?
+            .into_iter()
+            .collect();
+    // Rounds: within one, each resident has one reminder; split by whether SMS is added
+    // and whether WeChat may be used.
+    let mut rounds: BTreeMap<(usize, bool, bool), HashMap<Uuid, usize>> = BTreeMap::new();
     let mut seen: HashMap<Uuid, usize> = HashMap::new();
     for (i, (_, r)) in planned.iter().enumerate() {
         for resident in members.get(&r.household_id).into_iter().flatten() {
             let round = seen.entry(*resident).or_insert(0);
-            rounds
-                .entry((*round, policy.sends_sms(r.step)))
-                .or_default()
-                .insert(*resident, i);
+            let key = (
+                *round,
+                policy.sends_sms(r.step),
+                consenting.contains(resident),
+            );
+            rounds.entry(key).or_default().insert(*resident, i);
             *round += 1;
         }
     }
-    for ((_, sms), recipients) in rounds {
+    for ((_, sms, wechat), recipients) in rounds {
         let mut requested: BTreeSet<Channel> = [Channel::Push].into();
         if sms {
             requested.insert(Channel::Sms);
+        }
+        if wechat {
+            requested.insert(Channel::Wechat);
         }
         let target = Target {
             community_id: community.id,

@@ -201,6 +201,7 @@ async fn one_batch(
     }
     let claimed = claim(p, lease, jobs).await?;
     let claimed = drop_settled_reminders(p, claimed).await?;
+    let claimed = take_wechat_consents(p, claimed).await?;
     let deliverer = p.deliverer.clone();
     let attempted: Vec<Attempted> = futures::stream::iter(claimed)
         .map(|(job, attempt)| {
@@ -351,6 +352,58 @@ async fn drop_settled_reminders(
             count = ids.len(),
             "reminders dropped: their bills were paid"
         );
+    }
+    Ok(keep)
+}
+
+/// A fee reminder by WeChat takes one of the resident's one-time subscription consents on
+/// its first attempt; without one left it is not sent (suppressed, `no unused WeChat
+/// consent`).
+async fn take_wechat_consents(
+    p: &Pipeline,
+    claimed: Vec<(SendJob, i32)>,
+) -> anyhow::Result<Vec<(SendJob, i32)>> {
+    let needs =
+        |job: &SendJob| job.channel == "wechat" && job.category == Category::FeeReminder.as_str();
+    if !claimed.iter().any(|(job, _)| needs(job)) {
+        return Ok(claimed);
+    }
+    let mut keep = Vec::with_capacity(claimed.len());
+    let mut refused = Vec::new();
+    for (job, attempt) in claimed {
+        if !needs(&job) || attempt > 1 {
+            keep.push((job, attempt));
+            continue;
+        }
+        let resident = delivery::Entity::find_by_id(job.delivery_id)
+            .one(&p.db)
+            .await?
+            .map(|d| d.resident_id);
+        let taken = match resident {
+            Some(resident) => {
+                courtyard_store::consents::take(&p.db, resident, &job.category, p.clock.now())
+                    .await?
+            }
+            None => false,
+        };
+        if taken {
+            keep.push((job, attempt));
+        } else {
+            refused.push(job.delivery_id);
+        }
+    }
+    if !refused.is_empty() {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value("suppressed"))
+            .col_expr(
+                delivery::Column::LastError,
+                Expr::value("no unused WeChat consent"),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(p.clock.now()))
+            .filter(delivery::Column::Id.is_in(refused))
+            .exec(&p.db)
+            .await
+            .context("suppressing WeChat reminders without consent")?;
     }
     Ok(keep)
 }
