@@ -181,8 +181,21 @@ impl ReminderPolicy {
 pub struct Owed {
     /// Its month.
     pub period: Period,
+    /// What it charges for (its lines' names, once each).
+    pub items: Vec<String>,
     /// Its amount, fen.
     pub amount_fen: i64,
+}
+
+impl Owed {
+    /// `2026年10月 物业费/水费 ¥210.35`, `October 2026 Property fee/Water ¥210.35`.
+    fn line(&self, month: String) -> String {
+        let amount = yuan(self.amount_fen);
+        match self.items.is_empty() {
+            true => format!("{month} {amount}"),
+            false => format!("{month} {} {amount}", self.items.join("/")),
+        }
+    }
 }
 
 /// A reminder's title and body.
@@ -209,13 +222,7 @@ pub fn reminder_text(
         Locale::ZhCn => {
             let list = bills
                 .iter()
-                .map(|b| {
-                    format!(
-                        "{} {}",
-                        b.period.first_day().format("%Y年%-m月"),
-                        yuan(b.amount_fen)
-                    )
-                })
+                .map(|b| b.line(b.period.first_day().format("%Y年%-m月").to_string()))
                 .collect::<Vec<_>>()
                 .join("、");
             let late = if late_fee_fen > 0 {
@@ -245,13 +252,7 @@ pub fn reminder_text(
         Locale::En => {
             let list = bills
                 .iter()
-                .map(|b| {
-                    format!(
-                        "{} {}",
-                        b.period.first_day().format("%B %Y"),
-                        yuan(b.amount_fen)
-                    )
-                })
+                .map(|b| b.line(b.period.first_day().format("%B %Y").to_string()))
                 .collect::<Vec<_>>()
                 .join(", ");
             let late = if late_fee_fen > 0 {
@@ -396,10 +397,12 @@ mod tests {
         let bills = [
             Owed {
                 period: Period::parse("2026-10").unwrap(),
+                items: vec!["物业费".into(), "水费".into()],
                 amount_fen: 21_035,
             },
             Owed {
                 period: Period::parse("2026-11").unwrap(),
+                items: vec!["物业费".into()],
                 amount_fen: 21_035,
             },
         ];
@@ -414,7 +417,8 @@ mod tests {
         assert_eq!(zh.title, "缴费提醒");
         assert!(zh.body.contains("2笔账单已逾期"), "{}", zh.body);
         assert!(
-            zh.body.contains("2026年10月 ¥210.35、2026年11月 ¥210.35"),
+            zh.body
+                .contains("（2026年10月 物业费/水费 ¥210.35、2026年11月 物业费 ¥210.35）"),
             "{}",
             zh.body
         );
@@ -429,7 +433,11 @@ mod tests {
             day(2026, 11, 15),
         );
         assert_eq!(en.title, "A bill is due soon");
-        assert!(en.body.contains("October 2026 ¥210.35"), "{}", en.body);
+        assert!(
+            en.body.contains("October 2026 物业费/水费 ¥210.35"),
+            "{}",
+            en.body
+        );
         assert!(en.body.contains("15 November 2026"), "{}", en.body);
         assert!(!en.body.contains("late fees"), "{}", en.body);
     }

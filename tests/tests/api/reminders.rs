@@ -217,7 +217,7 @@ async fn overdue_reminders_follow_the_schedule_in_daytime_and_stop_on_payment() 
     assert_eq!(title, "缴费提醒");
     assert!(body.contains("翠湖花园3栋1单元1203"), "{body}");
     assert!(
-        body.contains("1笔账单已逾期（2026年10月 ¥210.35）"),
+        body.contains("1笔账单已逾期（2026年10月 物业费 ¥210.35）"),
         "{body}"
     );
     let inbox = app.list_messages(&e.resident, &[]).await.expect(200).body;
@@ -341,8 +341,9 @@ async fn overdue_reminders_follow_the_schedule_in_daytime_and_stop_on_payment() 
         .find(|r| r.1 == "apns" && r.4 == "overdue_30")
         .expect("the last step");
     assert!(
-        last.3
-            .contains("2笔账单已逾期（2026年10月 ¥210.35、2026年11月 ¥210.35），合计 ¥420.70"),
+        last.3.contains(
+            "2笔账单已逾期（2026年10月 物业费 ¥210.35、2026年11月 物业费 ¥210.35），合计 ¥420.70"
+        ),
         "{}",
         last.3
     );

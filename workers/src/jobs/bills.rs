@@ -13,7 +13,7 @@ use courtyard_domain::{
         messages::{bill_issued, payment_received},
     },
     jobs::{BillRun, BillsIssued, PaymentReceived},
-    notifications::{Category, Channel},
+    notifications::{Category, Channel, SmsUse},
     org::Timezone,
     people::Locale,
 };
@@ -82,7 +82,7 @@ pub async fn issued(p: &Pipeline, job: &BillsIssued) -> anyhow::Result<()> {
             category: Category::Bill,
             requested: &requested,
             tz,
-            sms: courtyard_domain::notifications::SmsUse::Fallback,
+            sms: SmsUse::Fallback,
         };
         for b in &bills {
             let Some(residents) = members.get(&b.household_id) else {
@@ -161,7 +161,7 @@ pub async fn received(p: &Pipeline, job: &PaymentReceived) -> anyhow::Result<()>
             category: Category::Bill,
             requested: &requested,
             tz,
-            sms: courtyard_domain::notifications::SmsUse::Fallback,
+            sms: SmsUse::Fallback,
         };
         deliver_batch(p, &target, &residents, |r| {
             let text = payment_received(

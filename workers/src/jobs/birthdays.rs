@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::NaiveTime;
 use courtyard_domain::{
     entities::{community, company, household_member, resident, scheduled_run},
-    notifications::{Category, Channel, is_birthday, render_birthday},
+    notifications::{Category, Channel, SmsUse, is_birthday, render_birthday},
     org::Timezone,
     people::Locale,
 };
@@ -84,7 +84,7 @@ pub async fn run_once(p: &Pipeline) -> anyhow::Result<usize> {
             category: Category::Greeting,
             requested: &requested,
             tz,
-            sms: courtyard_domain::notifications::SmsUse::Fallback,
+            sms: SmsUse::Fallback,
         };
         let year = today.format("%Y").to_string();
         for batch in celebrating.chunks(1_000) {

@@ -184,7 +184,7 @@ pub async fn run(p: &Pipeline, job: &FanoutJob) -> anyhow::Result<()> {
         category,
         requested: &requested,
         tz,
-        sms: courtyard_domain::notifications::SmsUse::Fallback,
+        sms: SmsUse::Fallback,
     };
     let compose = |r: &resident::Model| {
         let locale = Locale::parse(&r.locale).unwrap_or_default();

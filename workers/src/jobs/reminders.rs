@@ -19,7 +19,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use courtyard_domain::{
     entities::{
-        bill, butler_assignment, community, fee_reminder, fee_reminder_bill, follow_up,
+        bill, bill_line, butler_assignment, community, fee_reminder, fee_reminder_bill, follow_up,
         household_member, scheduled_run, staff,
     },
     fees::{
@@ -35,7 +35,7 @@ use courtyard_domain::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{OnConflict, Query},
 };
 use serde_json::json;
@@ -60,6 +60,8 @@ struct Planned {
     anchor: Period,
     due_on: NaiveDate,
     bills: Vec<bill::Model>,
+    /// Each bill as the message lists it.
+    owed: Vec<Owed>,
     late_fee_fen: i64,
 }
 
@@ -154,6 +156,27 @@ async fn plan(
     {
         by_household.entry(b.household_id).or_default().push(b);
     }
+    // What each bill charges for, for the message.
+    let ids: Vec<Uuid> = by_household.values().flatten().map(|b| b.id).collect();
+    let mut items: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        for (bill_id, name) in bill_line::Entity::find()
+            .select_only()
+            .column(bill_line::Column::BillId)
+            .column(bill_line::Column::Name)
+            .filter(p.one_of(bill_line::Column::BillId, chunk))
+            .order_by_asc(bill_line::Column::Position)
+            .into_tuple::<(Uuid, String)>()
+            .all(&p.db)
+            .await
+            .context("loading bill lines")?
+        {
+            let names = items.entry(bill_id).or_default();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
     let mut planned = Vec::new();
     for (household_id, mut bills) in by_household {
         bills.sort_by(|a, b| (a.due_on, &a.period).cmp(&(b.due_on, &b.period)));
@@ -174,6 +197,7 @@ async fn plan(
                 step,
                 anchor: period,
                 due_on: anchor.due_on,
+                owed: owed(&overdue, &items),
                 bills: overdue,
                 late_fee_fen,
             });
@@ -192,12 +216,27 @@ async fn plan(
                 step: Step::DueSoon,
                 anchor: period,
                 due_on,
+                owed: owed(&soon, &items),
                 bills: soon,
                 late_fee_fen: 0,
             });
         }
     }
     Ok(planned)
+}
+
+/// `bills` as a message lists them.
+fn owed(bills: &[bill::Model], items: &HashMap<Uuid, Vec<String>>) -> Vec<Owed> {
+    bills
+        .iter()
+        .filter_map(|b| {
+            Some(Owed {
+                period: Period::parse(&b.period).ok()?,
+                items: items.get(&b.id).cloned().unwrap_or_default(),
+                amount_fen: b.amount_fen,
+            })
+        })
+        .collect()
 }
 
 /// Records the planned reminders (a re-run finds them recorded and takes their ids), the
@@ -403,21 +442,11 @@ async fn deliver(
                         .map(ToString::to_string)
                         .unwrap_or_default()
                 );
-                let owed: Vec<Owed> = r
-                    .bills
-                    .iter()
-                    .filter_map(|b| {
-                        Some(Owed {
-                            period: Period::parse(&b.period).ok()?,
-                            amount_fen: b.amount_fen,
-                        })
-                    })
-                    .collect();
                 let text = reminder_text(
                     Locale::parse(&resident.locale).unwrap_or_default(),
                     r.step,
                     &place,
-                    &owed,
+                    &r.owed,
                     r.late_fee_fen,
                     r.due_on,
                 );

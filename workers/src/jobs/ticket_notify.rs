@@ -17,7 +17,7 @@ use courtyard_domain::{
         ticket, ticket_event, unit,
     },
     new_id,
-    notifications::{Category, Channel},
+    notifications::{Category, Channel, SmsUse},
     org::Timezone,
     people::{Locale, StaffRole},
     ticket_messages::{
@@ -139,7 +139,7 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
             category: Category::TicketUpdate,
             requested: &requested,
             tz,
-            sms: courtyard_domain::notifications::SmsUse::Fallback,
+            sms: SmsUse::Fallback,
         };
         deliver_batch(p, &target, &[resident_id], |r| {
             let locale = Locale::parse(&r.locale).unwrap_or_default();
