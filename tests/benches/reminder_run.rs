@@ -1,6 +1,7 @@
 //! Benchmark: a day's overdue-fee reminders for N households (default 5,000) with overdue
 //! bills, each with a resident and a push device, on PostgreSQL + Redis with
-//! `COURTYARD_TEST_DB=postgres` (SQLite and the in-process queue otherwise). Times one
+//! `COURTYARD_TEST_DB=postgres` (Redis at `COURTYARD_TEST_REDIS_URL`; SQLite and the
+//! in-process queue otherwise). Times one
 //! scheduler tick of the reminder job (`workers::jobs::reminders::run_once`), from the tick
 //! to every reminder recorded: the plan, the reminder rows and their bills, one inbox
 //! message and one push delivery per resident, and the send jobs queued. Then the same tick
@@ -19,7 +20,7 @@ use courtyard_domain::{
     new_id,
 };
 use courtyard_store::fees::bill_run;
-use courtyard_tests::{backend, spawn_api_only};
+use courtyard_tests::{backend, redis_url, spawn_api_only};
 use courtyard_workers::pipeline::Pipeline;
 use reqwest::Method;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -51,7 +52,13 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
     // No workers: the tick is timed here, not raced by the app's own scheduler.
-    let app = spawn_api_only(|s| s.notifications.fee_reminders = true).await;
+    let app = spawn_api_only(|s| {
+        s.notifications.fee_reminders = true;
+        if backend() == "postgres" {
+            s.redis.url = Some(secrecy::SecretString::from(redis_url()));
+        }
+    })
+    .await;
     // 2026-11-16 08:00 Shanghai: October's bills fell due yesterday.
     app.clock.set(
         chrono::Utc
@@ -194,8 +201,13 @@ async fn main() {
             .expect("count"),
     );
     assert_eq!(after, households, "nothing twice");
+    let queue = if backend() == "postgres" {
+        "redis"
+    } else {
+        "in-process"
+    };
     println!(
-        "reminder_run backend={} households={households}: first tick {:.2} s (reminders, messages, deliveries: {households} each), rerun {:.2} s",
+        "reminder_run backend={} queue={queue} households={households}: first tick {:.2} s (reminders, messages, deliveries: {households} each), rerun {:.2} s",
         backend(),
         first.as_secs_f64(),
         again.as_secs_f64(),
