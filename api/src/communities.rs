@@ -720,3 +720,24 @@ fn unit_dto(row: unit::Model) -> Unit {
         created_at: row.created_at,
     }
 }
+
+/// Stores one of a community's policies (its JSON `column`) and forgets the cached row.
+pub(crate) async fn store_policy(
+    state: &AppState,
+    id: Uuid,
+    column: community::Column,
+    policy: &impl serde::Serialize,
+) -> Result<(), ApiError> {
+    let value = serde_json::to_value(policy).map_err(|e| anyhow::anyhow!(e))?;
+    community::Entity::update_many()
+        .col_expr(column, sea_orm::sea_query::Expr::value(value))
+        .col_expr(
+            community::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(state.clock.now()),
+        )
+        .filter(community::Column::Id.eq(id))
+        .exec(&state.db)
+        .await?;
+    state.communities.forget(id);
+    Ok(())
+}

@@ -29,22 +29,6 @@ use serde_json::json;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn roll(households: usize) -> String {
-    let mut csv = String::from("building,unit,room,floor,area_m2,name,phone,role\n");
-    for i in 0..households {
-        let building = i / 400 + 1;
-        let unit = (i / 100) % 4 + 1;
-        let floor = (i % 100) / 4 + 1;
-        let room = floor * 100 + i % 4 + 1;
-        csv.push_str(&format!(
-            "{building}栋,{unit}单元,{room},{floor},{}.{:02},住户{i},139{i:08},owner\n",
-            60 + i % 90,
-            i % 100,
-        ));
-    }
-    csv
-}
-
 #[tokio::main]
 async fn main() {
     let households: usize = std::env::var("COURTYARD_BENCH_HOUSEHOLDS")
@@ -78,7 +62,7 @@ async fn main() {
         &format!("/v1/communities/{community}/roll-imports"),
         Some(token),
         "text/csv",
-        roll(households).into_bytes(),
+        courtyard_tests::rolls::roll(households).into_bytes(),
     )
     .await
     .expect(200);

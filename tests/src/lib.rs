@@ -33,6 +33,7 @@ use uuid::Uuid;
 pub mod endpoints;
 pub mod mocks;
 pub mod recording;
+pub mod rolls;
 pub mod world;
 
 /// The prefix of this run's PostgreSQL test databases: `COURTYARD_TEST_DB_PREFIX` (set per

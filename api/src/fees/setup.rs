@@ -98,13 +98,13 @@ impl FeeSetupApi {
         let staff = auth.0.staff(ADMINS)?;
         let community = staff.community(&self.state, *community_id).await?;
         let policy = parse_policy(&body)?;
-        let mut row: community::ActiveModel = community.into();
-        row.fee_policy = Set(Some(
-            serde_json::to_value(policy).map_err(|e| anyhow::anyhow!(e))?,
-        ));
-        row.updated_at = Set(self.state.clock.now());
-        let row = row.update(&self.state.db).await?;
-        self.state.communities.forget(row.id);
+        crate::communities::store_policy(
+            &self.state,
+            community.id,
+            community::Column::FeePolicy,
+            &policy,
+        )
+        .await?;
         Ok(Json(policy_dto(&policy)))
     }
 

@@ -15,9 +15,7 @@ use poem_openapi::{
     payload::Json,
     types::Example,
 };
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::{
@@ -396,13 +394,13 @@ impl TicketReportsApi {
         let staff = auth.0.staff(ADMINS)?;
         let community = staff.community(&self.state, *community_id).await?;
         let policy = parse_policy(&body)?;
-        let mut row: community::ActiveModel = community.into();
-        row.ticket_policy = Set(Some(
-            serde_json::to_value(&policy).map_err(|e| anyhow::anyhow!(e))?,
-        ));
-        row.updated_at = Set(self.state.clock.now());
-        let row = row.update(&self.state.db).await?;
-        self.state.communities.forget(row.id);
+        crate::communities::store_policy(
+            &self.state,
+            community.id,
+            community::Column::TicketPolicy,
+            &policy,
+        )
+        .await?;
         Ok(Json(policy_dto(&policy)))
     }
 }

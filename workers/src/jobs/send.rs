@@ -368,6 +368,22 @@ async fn take_wechat_consents(
     if !claimed.iter().any(|(job, _)| needs(job)) {
         return Ok(claimed);
     }
+    // The residents of the first attempts, in one query.
+    let first: Vec<Uuid> = claimed
+        .iter()
+        .filter(|(job, attempt)| needs(job) && *attempt <= 1)
+        .map(|(job, _)| job.delivery_id)
+        .collect();
+    let resident_of: HashMap<Uuid, Uuid> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .column(delivery::Column::ResidentId)
+        .filter(p.one_of(delivery::Column::Id, &first))
+        .into_tuple::<(Uuid, Uuid)>()
+        .all(&p.db)
+        .await?
+        .into_iter()
+        .collect();
     let mut keep = Vec::with_capacity(claimed.len());
     let mut refused = Vec::new();
     for (job, attempt) in claimed {
@@ -375,13 +391,9 @@ async fn take_wechat_consents(
             keep.push((job, attempt));
             continue;
         }
-        let resident = delivery::Entity::find_by_id(job.delivery_id)
-            .one(&p.db)
-            .await?
-            .map(|d| d.resident_id);
-        let taken = match resident {
+        let taken = match resident_of.get(&job.delivery_id) {
             Some(resident) => {
-                courtyard_store::consents::take(&p.db, resident, &job.category, p.clock.now())
+                courtyard_store::consents::take(&p.db, *resident, &job.category, p.clock.now())
                     .await?
             }
             None => false,

@@ -12,6 +12,7 @@ use courtyard_domain::{
     fees::{bills::BillState, reminders::ReminderPolicy},
     money::yuan_figures,
     new_id,
+    notifications::Category,
     payments::late_fee_on,
     people::StaffRole,
 };
@@ -22,8 +23,8 @@ use poem_openapi::{
     payload::Json,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -103,13 +104,13 @@ impl FeeRemindersApi {
         let staff = auth.0.staff(ADMINS)?;
         let community = staff.community(&self.state, *community_id).await?;
         let policy = parse_reminder_policy(&body)?;
-        let mut row: community::ActiveModel = community.into();
-        row.reminder_policy = Set(Some(
-            serde_json::to_value(&policy).map_err(|e| anyhow::anyhow!(e))?,
-        ));
-        row.updated_at = Set(self.state.clock.now());
-        let row = row.update(&self.state.db).await?;
-        self.state.communities.forget(row.id);
+        crate::communities::store_policy(
+            &self.state,
+            community.id,
+            community::Column::ReminderPolicy,
+            &policy,
+        )
+        .await?;
         Ok(Json(reminder_policy_dto(&policy)))
     }
 
@@ -507,32 +508,61 @@ impl FeeRemindersApi {
 }
 
 impl FeeRemindersApi {
-    /// The entries with the deliveries of their messages (`{dedupe_key}:{resident}`).
+    /// The entries with the deliveries of their messages (`{dedupe_key}:{resident}`), in a
+    /// few queries whatever the number of entries: one household's messages by their key's
+    /// prefix, or a community's reminder messages of the entries' days.
     async fn with_deliveries(
         &self,
         rows: Vec<fee_reminder::Model>,
     ) -> Result<Vec<ReminderEntry>, ApiError> {
+        let auto: Vec<&fee_reminder::Model> =
+            rows.iter().filter(|r| r.dedupe_key.is_some()).collect();
         let mut by_key: HashMap<String, Vec<delivery::Model>> = HashMap::new();
-        for row in &rows {
-            let Some(key) = &row.dedupe_key else {
-                continue;
+        if let (Some(first), Some(from), Some(to)) = (
+            auto.first(),
+            auto.iter().map(|r| r.created_at).min(),
+            auto.iter().map(|r| r.created_at).max(),
+        ) {
+            let mut select = message::Entity::find()
+                .filter(message::Column::CommunityId.eq(first.community_id))
+                .filter(message::Column::Category.eq(Category::FeeReminder.as_str()));
+            select = if auto.iter().all(|r| r.household_id == first.household_id) {
+                select.filter(
+                    message::Column::DedupeKey
+                        .starts_with(format!("reminder:{}:", first.household_id)),
+                )
+            } else {
+                // A re-run after a crash writes its messages later the same day.
+                select
+                    .filter(message::Column::CreatedAt.gte(from))
+                    .filter(message::Column::CreatedAt.lt(to + chrono::Duration::days(1)))
             };
-            let messages: Vec<Uuid> = message::Entity::find()
-                .filter(message::Column::DedupeKey.starts_with(format!("{key}:")))
+            let mut key_of: HashMap<Uuid, String> = HashMap::new();
+            for (id, key) in select
+                .select_only()
+                .column(message::Column::Id)
+                .column(message::Column::DedupeKey)
+                .into_tuple::<(Uuid, String)>()
                 .all(&self.state.db)
                 .await?
-                .into_iter()
-                .map(|m| m.id)
-                .collect();
-            if messages.is_empty() {
-                continue;
+            {
+                if let Some((reminder, _resident)) = key.rsplit_once(':') {
+                    key_of.insert(id, reminder.to_owned());
+                }
             }
-            let deliveries = delivery::Entity::find()
-                .filter(delivery::Column::MessageId.is_in(messages))
-                .order_by_asc(delivery::Column::CreatedAt)
-                .all(&self.state.db)
-                .await?;
-            by_key.insert(key.clone(), deliveries);
+            let ids: Vec<Uuid> = key_of.keys().copied().collect();
+            for chunk in ids.chunks(500) {
+                for d in delivery::Entity::find()
+                    .filter(delivery::Column::MessageId.is_in(chunk.iter().copied()))
+                    .order_by_asc(delivery::Column::CreatedAt)
+                    .all(&self.state.db)
+                    .await?
+                {
+                    if let Some(key) = key_of.get(&d.message_id) {
+                        by_key.entry(key.clone()).or_default().push(d);
+                    }
+                }
+            }
         }
         Ok(rows
             .into_iter()
