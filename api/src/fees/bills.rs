@@ -193,6 +193,7 @@ impl BillsApi {
         /// Only bills in this state.
         state: Query<Option<Vocab<BillState>>>,
         /// Only this month, `YYYY-MM`.
+        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
         period: Query<Option<String>>,
         /// Cursor from the previous page.
         cursor: Query<Option<String>>,

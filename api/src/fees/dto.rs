@@ -98,7 +98,10 @@ pub fn parse_policy(dto: &FeePolicyDto) -> Result<FeePolicy, ApiError> {
 pub struct TierDto {
     /// The band's upper bound of the month's consumption in the item's unit, up to three
     /// decimals; absent on the last band.
-    #[oai(validator(pattern = r"^\d{1,9}(\.\d{1,3})?$"))]
+    #[oai(
+        validator(pattern = r"^\d{1,9}(\.\d{1,3})?$"),
+        skip_serializing_if_is_none
+    )]
     pub up_to: Option<String>,
     /// Price per unit in yuan, up to four decimals (`"3.45"`, `"0.5283"`).
     #[oai(validator(pattern = r"^\d{1,6}(\.\d{1,4})?$"))]

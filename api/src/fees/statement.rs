@@ -123,8 +123,10 @@ impl FeeStatementApi {
         auth: BearerAuth,
         household_id: Path<Uuid>,
         /// First month, `YYYY-MM`.
+        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
         from: Query<Option<String>>,
         /// Last month, `YYYY-MM`; at most 60 months after `from`.
+        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
         to: Query<Option<String>>,
     ) -> ApiResult<Json<FeeStatement>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let household =
@@ -148,8 +150,10 @@ impl FeeStatementApi {
         auth: BearerAuth,
         household_id: Path<Uuid>,
         /// First month, `YYYY-MM`.
+        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
         from: Query<Option<String>>,
         /// Last month, `YYYY-MM`; at most 60 months after `from`.
+        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
         to: Query<Option<String>>,
     ) -> ApiResult<CsvExport, { AUTHED | NOT_FOUND | VALIDATION }> {
         let household =

@@ -20,9 +20,14 @@ pub struct ReminderPolicyDto {
     /// Days before the due date the "due soon" notice goes, 0–30 (0: none; default 3).
     #[oai(validator(minimum(value = "0"), maximum(value = "30")))]
     pub due_soon_days: u32,
-    /// Days after the due date each overdue step goes, ascending, 1–365 each (default 1,
-    /// 7, 15, 30).
-    #[oai(validator(max_items = 12))]
+    /// Days after the due date each overdue step goes, ascending, 1–365 each, each once
+    /// (default 1, 7, 15, 30).
+    #[oai(validator(
+        max_items = 12,
+        unique_items,
+        minimum(value = "1"),
+        maximum(value = "365")
+    ))]
     pub overdue_days: Vec<u32>,
     /// The first overdue day whose step adds SMS to the inbox and push, 1–365 (default 15).
     #[oai(validator(minimum(value = "1"), maximum(value = "365")))]
