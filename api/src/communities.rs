@@ -242,6 +242,7 @@ impl CommunitiesApi {
             ticket_policy: Set(None),
             fee_policy: Set(None),
             reminder_policy: Set(None),
+            service_policy: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

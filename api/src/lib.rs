@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod bookings;
 pub mod communities;
 pub mod error;
 pub mod exports;
@@ -18,6 +19,7 @@ pub mod ops;
 pub mod pagination;
 pub mod payments;
 pub mod residents;
+pub mod services;
 pub mod staff;
 pub mod startup;
 pub mod state;
@@ -58,4 +60,10 @@ pub enum ApiTags {
     /// Payments of bills: WeChat Pay (or the dev provider), offline payments recorded at the
     /// front desk, receipts.
     Payments,
+    /// Household services (有偿服务): teams, the public price list, slots with capacity and
+    /// the booking policy.
+    Services,
+    /// Service bookings: booked in a slot, the time confirmed (or another slot proposed and
+    /// accepted) before the order is issued, the work, payment, cancellation, callback.
+    Bookings,
 }

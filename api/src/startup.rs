@@ -22,6 +22,7 @@ pub use courtyard_store::connect_and_migrate;
 
 use crate::{
     auth::{AuthApi, tokens::TokenKeys},
+    bookings::BookingsApi,
     communities::CommunitiesApi,
     fees::{BillsApi, FeeRemindersApi, FeeReportsApi, FeeSetupApi, FeeStatementApi},
     households::HouseholdsApi,
@@ -33,6 +34,7 @@ use crate::{
     ops,
     payments::{PaymentsApi, RefundsApi, notify::wechat_notify},
     residents::ResidentsApi,
+    services::ServicesApi,
     staff::StaffApi,
     state::{AppState, Inner},
     telemetry,
@@ -160,6 +162,7 @@ pub type Apis = (
         FeeRemindersApi,
     ),
     (PaymentsApi, RefundsApi),
+    (ServicesApi, BookingsApi),
 );
 
 /// The OpenAPI service: every area of the API.
@@ -223,6 +226,14 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             RefundsApi {
+                state: state.clone(),
+            },
+        ),
+        (
+            ServicesApi {
+                state: state.clone(),
+            },
+            BookingsApi {
                 state: state.clone(),
             },
         ),

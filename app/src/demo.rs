@@ -156,6 +156,7 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
         ticket_policy: Set(None),
         fee_policy: Set(None),
         reminder_policy: Set(None),
+        service_policy: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -14,6 +14,7 @@ pub mod org;
 pub mod payments;
 pub mod people;
 pub mod photos;
+pub mod services;
 pub mod settings;
 pub mod ticket_messages;
 pub mod tickets;

@@ -78,6 +78,11 @@ pub fn recipients(action: EventAction, facts: EventFacts) -> Recipients {
         // told it is on record. A complaint is routed to the butler as its assignee.
         Reported => (facts.registered_by_desk, true, true, false),
         Dispatched | Reassigned => (true, true, true, false),
+        // A booking's time confirmed: the resident and the team leader who gets the order;
+        // accepted by the resident: the team leader.
+        Confirmed => (true, true, false, false),
+        TimeAccepted => (false, true, false, false),
+        TimeProposed => (true, false, false, false),
         Accepted | Arrived | Priced => (true, false, false, false),
         PriceAccepted | PriceDeclined => (false, true, false, false),
         Completed => (true, false, true, false),
@@ -85,9 +90,8 @@ pub fn recipients(action: EventAction, facts: EventFacts) -> Recipients {
         // Withdrawn by staff: the resident did not do it themselves.
         Cancelled => (facts.actor == ActorKind::Staff, true, true, false),
         SlaBreached => (false, true, true, true),
-        Answered | Rated | CallbackRecorded | CallbackUnreached | CallbackDue | PhotoAdded => {
-            (false, false, false, false)
-        }
+        Answered | Rated | CallbackRecorded | CallbackUnreached | CallbackDue | PhotoAdded
+        | TimeDeclined => (false, false, false, false),
     };
     Recipients {
         resident,
@@ -151,6 +155,10 @@ pub struct TicketText<'a> {
     pub due_at: Option<DateTime<Utc>>,
     /// Reworks so far.
     pub rework: i32,
+    /// A booking's service name (`日常保洁（钟点）`).
+    pub service: Option<&'a str>,
+    /// A booking's slot: when the work is to start.
+    pub starts_at: Option<DateTime<Utc>>,
 }
 
 /// The category as people say it.
@@ -195,6 +203,7 @@ fn category_label(kind: TicketKind, raw: &str, locale: Locale) -> String {
                 (Other, false) => "other",
             }
         }),
+        TicketKind::ServiceBooking => None,
     };
     // A category this build does not know still reads as itself.
     label.map_or_else(|| raw.to_owned(), str::to_owned)
@@ -214,6 +223,8 @@ fn clock_label(kind: TicketKind, clock: Option<ClockKind>, locale: Locale) -> &'
         (Some(ClockKind::Resolve), Locale::En) => "fix",
         (Some(ClockKind::Callback), Locale::ZhCn) => "回访",
         (Some(ClockKind::Callback), Locale::En) => "callback",
+        (Some(ClockKind::Confirm), Locale::ZhCn) => "确认预约时间",
+        (Some(ClockKind::Confirm), Locale::En) => "booking confirmation",
         (None, Locale::ZhCn) => "处理",
         (None, Locale::En) => "handling",
     }
@@ -235,6 +246,9 @@ pub fn render(
     locale: Locale,
     tz: Tz,
 ) -> Rendered {
+    if t.kind == TicketKind::ServiceBooking {
+        return crate::services::messages::render(role, action, t, locale, tz);
+    }
     match locale {
         Locale::ZhCn => render_zh(role, action, t, tz),
         Locale::En => render_en(role, action, t, tz),
@@ -717,6 +731,8 @@ mod tests {
             clock: None,
             due_at: None,
             rework: 0,
+            service: None,
+            starts_at: None,
         }
     }
 

@@ -17,6 +17,7 @@ mod m20261202_000011_create_refunds;
 mod m20261203_000012_late_fee_waivers;
 mod m20261203_000013_create_fee_reminders;
 mod m20261203_000014_create_wechat_consents;
+mod m20261204_000015_create_services;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_late_fee_waivers::Migration),
             Box::new(m20261203_000013_create_fee_reminders::Migration),
             Box::new(m20261203_000014_create_wechat_consents::Migration),
+            Box::new(m20261204_000015_create_services::Migration),
         ]
     }
 }

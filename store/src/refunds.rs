@@ -44,6 +44,21 @@ pub async fn request(
     now: DateTime<Utc>,
 ) -> Result<refund::Model, RefundError> {
     let txn = crate::begin_write(db).await?;
+    let row = request_in(&txn, payment_id, amount_fen, reason, requested_by, now).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// [`request`] in the caller's transaction (a cancelled booking's refund, written with
+/// the cancellation).
+pub async fn request_in(
+    txn: &impl ConnectionTrait,
+    payment_id: Uuid,
+    amount_fen: i64,
+    reason: &str,
+    requested_by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<refund::Model, RefundError> {
     let reserved = payment::Entity::update_many()
         .col_expr(
             payment::Column::RefundedFen,
@@ -65,11 +80,11 @@ pub async fn request(
                 .add(amount_fen)
                 .lte(Expr::col(payment::Column::AmountFen)),
         )
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if reserved.rows_affected == 0 {
         let row = payment::Entity::find_by_id(payment_id)
-            .one(&txn)
+            .one(txn)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("payment {payment_id}")))?;
         let state = PaymentState::parse(&row.state).unwrap_or(PaymentState::Failed);
@@ -96,9 +111,8 @@ pub async fn request(
         succeeded_at: None,
     };
     refund::Entity::insert(row.clone().into_active_model())
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
-    txn.commit().await?;
     Ok(row)
 }
 

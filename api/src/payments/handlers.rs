@@ -598,6 +598,7 @@ fn unit_label(unit: &str) -> &'static str {
         "m3" => "立方米",
         "month" => "月",
         "space" => "个",
+        "hour" => "小时",
         _ => "项",
     }
 }

@@ -157,21 +157,7 @@ impl RefundsApi {
             ),
             RefundError::Db(e) => e.into(),
         })?;
-        let row = if paid.provider == "offline" {
-            // Handed back at the desk.
-            store::settle(
-                &self.state.db,
-                row.id,
-                RefundState::Succeeded,
-                None,
-                None,
-                now,
-            )
-            .await?
-            .unwrap_or(row)
-        } else {
-            self.ask_provider(&paid, row).await?
-        };
+        let row = send(&self.state, &paid, row).await?;
         Ok(RefundCreated::Created(Json(refund_dto(row))))
     }
 
@@ -264,53 +250,69 @@ impl RefundsApi {
             })?;
         Ok(row)
     }
+}
 
-    /// Asks the provider for the refund; what it says now settles it, else the refund
-    /// notification (or the reconciliation job) will. A provider that cannot be reached
-    /// leaves it processing, for the job to ask again with the same `out_refund_no`.
-    async fn ask_provider(
-        &self,
-        paid: &payment::Model,
-        row: refund::Model,
-    ) -> Result<refund::Model, ApiError> {
-        let request = refund_request(paid, &row)?;
-        match self.state.payments.refund(&request).await {
-            Ok(answer) => {
-                if let Some(dev) = self.state.payments.dev() {
-                    let signed = dev
-                        .refund_notification(
-                            &request,
-                            EventType::RefundSuccess,
-                            self.state.clock.now(),
-                        )
-                        .map_err(|e| anyhow::anyhow!("dev refund notification: {e}"))?;
-                    notify::handle(&self.state, &signed.header_map(), signed.body.as_bytes())
-                        .await
-                        .map_err(|r| {
-                            anyhow::anyhow!("the dev refund notification was refused: {r:?}")
-                        })?;
-                } else if let Some(to) = answer.status.settled() {
-                    store::settle(
-                        &self.state.db,
-                        row.id,
-                        to,
-                        Some(&answer.refund_id),
-                        None,
-                        answer
-                            .success_time
-                            .unwrap_or_else(|| self.state.clock.now()),
-                    )
-                    .await?;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(refund = %row.id, error = %e, "asking for a refund failed; the reconciliation job retries");
+/// Sends a refund asked for: an offline payment's is handed back at the desk and settled
+/// at once; an online one's goes to the provider.
+pub(crate) async fn send(
+    state: &AppState,
+    paid: &payment::Model,
+    row: refund::Model,
+) -> Result<refund::Model, ApiError> {
+    if paid.provider == "offline" {
+        return Ok(store::settle(
+            &state.db,
+            row.id,
+            RefundState::Succeeded,
+            None,
+            None,
+            state.clock.now(),
+        )
+        .await?
+        .unwrap_or(row));
+    }
+    ask_provider(state, paid, row).await
+}
+
+/// Asks the provider for the refund; what it says now settles it, else the refund
+/// notification (or the reconciliation job) will. A provider that cannot be reached
+/// leaves it processing, for the job to ask again with the same `out_refund_no`.
+async fn ask_provider(
+    state: &AppState,
+    paid: &payment::Model,
+    row: refund::Model,
+) -> Result<refund::Model, ApiError> {
+    let request = refund_request(paid, &row)?;
+    match state.payments.refund(&request).await {
+        Ok(answer) => {
+            if let Some(dev) = state.payments.dev() {
+                let signed = dev
+                    .refund_notification(&request, EventType::RefundSuccess, state.clock.now())
+                    .map_err(|e| anyhow::anyhow!("dev refund notification: {e}"))?;
+                notify::handle(state, &signed.header_map(), signed.body.as_bytes())
+                    .await
+                    .map_err(|r| {
+                        anyhow::anyhow!("the dev refund notification was refused: {r:?}")
+                    })?;
+            } else if let Some(to) = answer.status.settled() {
+                store::settle(
+                    &state.db,
+                    row.id,
+                    to,
+                    Some(&answer.refund_id),
+                    None,
+                    answer.success_time.unwrap_or_else(|| state.clock.now()),
+                )
+                .await?;
             }
         }
-        Ok(store::by_out_refund_no(&self.state.db, &row.out_refund_no)
-            .await?
-            .unwrap_or(row))
+        Err(e) => {
+            tracing::warn!(refund = %row.id, error = %e, "asking for a refund failed; the reconciliation job retries");
+        }
     }
+    Ok(store::by_out_refund_no(&state.db, &row.out_refund_no)
+        .await?
+        .unwrap_or(row))
 }
 
 /// The provider request of a refund (the same on every retry).

@@ -55,21 +55,23 @@ pub async fn load(
     Ok((row, parties))
 }
 
-pub(super) fn facts(row: &ticket::Model) -> Result<Facts, ApiError> {
-    Ok(store_tickets::facts_of(row).map_err(|e| anyhow::anyhow!(e))?)
+/// The state machine's facts of a ticket (a booking's with its time and payment).
+pub async fn facts(state: &AppState, row: &ticket::Model) -> Result<Facts, ApiError> {
+    Ok(courtyard_store::bookings::facts(&state.db, row).await?)
 }
 
-pub(super) fn state_of(row: &ticket::Model) -> Result<TicketState, ApiError> {
+pub fn state_of(row: &ticket::Model) -> Result<TicketState, ApiError> {
     Ok(store_tickets::state_of(row).map_err(|e| anyhow::anyhow!(e))?)
 }
 
 /// The state `action` leads to, or the 403/409 that refuses it.
-pub(super) fn check(
+pub async fn check(
+    state: &AppState,
     row: &ticket::Model,
     action: Action,
     parties: &[Party],
 ) -> Result<TicketState, ApiError> {
-    transition(state_of(row)?, action, parties, facts(row)?).map_err(refusal)
+    transition(state_of(row)?, action, parties, facts(state, row).await?).map_err(refusal)
 }
 
 /// A refused transition as a problem: 403 for the wrong person, 409 naming the state.
@@ -92,11 +94,27 @@ pub fn refusal(e: TransitionError) -> ApiError {
             kind: "work-started",
             detail: e.to_string(),
         },
+        TransitionError::TimeNotConfirmed => ApiError::Conflict {
+            kind: "time-not-confirmed",
+            detail: e.to_string(),
+        },
+        TransitionError::Unpaid => ApiError::Conflict {
+            kind: "booking-unpaid",
+            detail: e.to_string(),
+        },
+        TransitionError::NoTimeToAnswer => ApiError::Conflict {
+            kind: "no-time-proposed",
+            detail: e.to_string(),
+        },
+        TransitionError::NotQuoted => ApiError::Conflict {
+            kind: "not-quoted",
+            detail: e.to_string(),
+        },
     }
 }
 
 /// Loads, checks and applies `action`.
-pub(super) async fn act(
+pub async fn act(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
@@ -150,7 +168,7 @@ pub(super) async fn rate(
 /// Applies a checked transition in one transaction: the ticket (only if nobody changed its
 /// state meanwhile), the event(s), the clocks it stops and starts, and the outbox row.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn transact(
+pub async fn transact(
     state: &AppState,
     principal: &Principal,
     row: ticket::Model,
@@ -161,9 +179,22 @@ pub(super) async fn transact(
     change: impl FnOnce(&mut ticket::ActiveModel, DateTime<Utc>),
 ) -> Result<ticket::Model, ApiError> {
     let from = state_of(&row)?;
-    let to = check(&row, action, &parties)?;
-    let now = state.clock.now();
     let kind = TicketKind::parse(&row.kind).map_err(|e| anyhow::anyhow!(e))?;
+    if kind == TicketKind::ServiceBooking && matches!(action, Action::Complete | Action::Cancel) {
+        // A booking's completion charges for the work and its cancellation gives the slot
+        // back and refunds: both are the bookings area's.
+        return Err(ApiError::Conflict {
+            kind: "booking-step",
+            detail: format!(
+                "{} a service booking at /v1/bookings/{}/{}",
+                action.name(),
+                row.id,
+                action.name()
+            ),
+        });
+    }
+    let to = check(state, &row, action, &parties).await?;
+    let now = state.clock.now();
     let reopen = to == TicketState::Reopened;
     // Reopening starts new work clocks; completing starts the callback clock.
     let community = if reopen || to == TicketState::Completed {
@@ -241,7 +272,7 @@ pub(super) async fn transact(
 }
 
 /// The history entry of an action.
-pub(super) fn event_action(action: Action, price: Option<&str>) -> EventAction {
+pub fn event_action(action: Action, price: Option<&str>) -> EventAction {
     match action {
         Action::Dispatch => EventAction::Dispatched,
         Action::Reassign => EventAction::Reassigned,
@@ -259,10 +290,14 @@ pub(super) fn event_action(action: Action, price: Option<&str>) -> EventAction {
         Action::CallbackUnreached => EventAction::CallbackUnreached,
         Action::CallbackDue => EventAction::CallbackDue,
         Action::Cancel => EventAction::Cancelled,
+        Action::ConfirmTime => EventAction::Confirmed,
+        Action::ProposeTime => EventAction::TimeProposed,
+        Action::AnswerTime { accept: true } => EventAction::TimeAccepted,
+        Action::AnswerTime { accept: false } => EventAction::TimeDeclined,
     }
 }
 
-pub(super) fn subject_of(row: &ticket::Model, kind: TicketKind) -> Result<Subject, ApiError> {
+pub fn subject_of(row: &ticket::Model, kind: TicketKind) -> Result<Subject, ApiError> {
     let bad = |e: courtyard_domain::people::InvalidValue| ApiError::Unexpected(anyhow::anyhow!(e));
     Ok(match kind {
         TicketKind::Repair => Subject::Repair {
@@ -276,5 +311,6 @@ pub(super) fn subject_of(row: &ticket::Model, kind: TicketKind) -> Result<Subjec
             severity: Severity::parse(row.severity.as_deref().unwrap_or("ordinary"))
                 .map_err(bad)?,
         },
+        TicketKind::ServiceBooking => Subject::Booking,
     })
 }

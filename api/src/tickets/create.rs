@@ -4,19 +4,19 @@
 use super::*;
 
 /// Who a new ticket is from and for.
-pub(super) struct Reporter {
-    pub(super) company_id: Uuid,
-    pub(super) community: community::Model,
-    pub(super) household: Option<household::Model>,
-    pub(super) resident_id: Option<Uuid>,
-    pub(super) registered_by: Option<Uuid>,
-    pub(super) source: Source,
+pub struct Reporter {
+    pub company_id: Uuid,
+    pub community: community::Model,
+    pub household: Option<household::Model>,
+    pub resident_id: Option<Uuid>,
+    pub registered_by: Option<Uuid>,
+    pub source: Source,
 }
 
 impl Reporter {
     /// Resolves the household, community and resident of a new ticket, checking the
     /// caller may report for them.
-    pub(super) async fn resolve(
+    pub async fn resolve(
         state: &AppState,
         principal: &Principal,
         household_id: Option<Uuid>,
@@ -125,7 +125,7 @@ impl Reporter {
         }
     }
 
-    pub(super) fn new_ticket(
+    pub fn new_ticket(
         &self,
         kind: TicketKind,
         category: &str,

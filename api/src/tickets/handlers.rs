@@ -662,7 +662,7 @@ impl TicketsApi {
     ) -> Result<ticket::Model, ApiError> {
         let (row, parties) = load(&self.state, principal, id).await?;
         // Refuse early (before picking anyone) when the caller may not or the state is wrong.
-        check(&row, action, &parties)?;
+        check(&self.state, &row, action, &parties).await?;
         let kind = TicketKind::parse(&row.kind).map_err(|e| anyhow::anyhow!(e))?;
         let (department, role) = match kind {
             TicketKind::Repair => {
@@ -680,6 +680,17 @@ impl TicketsApi {
                 (Some(department), department.role())
             }
             TicketKind::Complaint => (None, StaffRole::Butler),
+            // A booking goes back to its team's department.
+            TicketKind::ServiceBooking => {
+                let department = row
+                    .department
+                    .as_deref()
+                    .map(Department::parse)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!(e))?
+                    .unwrap_or(Department::Cleaning);
+                (Some(department), department.role())
+            }
         };
         let assignee = match body.assignee_id {
             Some(id) => {
@@ -692,7 +703,7 @@ impl TicketsApi {
                         )
                     })?;
                 let ok = match kind {
-                    TicketKind::Repair => staff.role == role.as_str(),
+                    TicketKind::Repair | TicketKind::ServiceBooking => staff.role == role.as_str(),
                     TicketKind::Complaint => {
                         matches!(staff.role.as_str(), "butler" | "supervisor" | "front_desk")
                     }

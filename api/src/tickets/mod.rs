@@ -59,6 +59,7 @@ mod rules;
 mod views;
 
 pub use act::*;
+pub use create::Reporter;
 use create::*;
 pub use dto::*;
 pub use handlers::*;

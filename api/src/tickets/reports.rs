@@ -90,7 +90,7 @@ pub struct SpanDto {
 }
 
 impl SpanDto {
-    fn from_span(span: Span) -> Self {
+    pub(crate) fn from_span(span: Span) -> Self {
         match span {
             Span::Minutes(m) => Self {
                 minutes: Some(m),
@@ -103,7 +103,7 @@ impl SpanDto {
         }
     }
 
-    fn span(&self, field: &str) -> Result<Span, ApiError> {
+    pub(crate) fn span(&self, field: &str) -> Result<Span, ApiError> {
         match (self.minutes, self.working_days) {
             (Some(m), None) => Ok(Span::Minutes(m)),
             (None, Some(d)) => Ok(Span::WorkingDays(d)),

@@ -49,7 +49,7 @@ pub(super) async fn policy_of(
 }
 
 /// The butler of a household: assigned to it, else to its building.
-pub(super) async fn butler_of(
+pub async fn butler_of(
     state: &AppState,
     household: &household::Model,
 ) -> Result<Option<Uuid>, ApiError> {

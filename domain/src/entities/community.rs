@@ -27,6 +27,9 @@ pub struct Model {
     /// Its overdue-reminder schedule (`fees::reminders::ReminderPolicy`); none means the
     /// defaults.
     pub reminder_policy: Option<Json>,
+    /// Service bookings: confirmation and work clocks, cancellation, payment windows; NULL
+    /// means the defaults.
+    pub service_policy: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -47,8 +47,10 @@ string_enum! {
         Month = "month",
         /// One parking space for a month.
         Space = "space",
-        /// One charge (a one-off item).
+        /// One charge (a one-off item, a service job, an item of laundry).
         Item = "item",
+        /// An hour of a household service (钟点).
+        Hour = "hour",
     }
 }
 

@@ -1,6 +1,7 @@
 //! The state machine: who may do what to a ticket, from which state, and where it leads.
 
 use super::*;
+use crate::services::TimeStatus;
 
 /// In what capacity someone acts on a ticket. One person can hold several (a butler who is
 /// also the assignee of a complaint).
@@ -55,6 +56,15 @@ pub enum Action {
     CallbackDue,
     /// Withdraw it.
     Cancel,
+    /// Confirm a booking's time with the resident: the work order is issued.
+    ConfirmTime,
+    /// Propose another slot for a booking.
+    ProposeTime,
+    /// The resident accepts (the work order is issued) or declines a proposed slot.
+    AnswerTime {
+        /// Whether the resident takes the proposed slot.
+        accept: bool,
+    },
 }
 
 impl Action {
@@ -74,6 +84,9 @@ impl Action {
             Action::CallbackUnreached => "record a callback attempt",
             Action::CallbackDue => "open the callback",
             Action::Cancel => "cancel",
+            Action::ConfirmTime => "confirm the time of",
+            Action::ProposeTime => "propose another time for",
+            Action::AnswerTime { .. } => "answer the proposed time of",
         }
     }
 
@@ -90,6 +103,8 @@ impl Action {
             Action::RecordCallback { .. } | Action::CallbackUnreached => &[Desk, Manager],
             Action::CallbackDue => &[System],
             Action::Cancel => &[Resident, Desk, Manager],
+            Action::ConfirmTime | Action::ProposeTime => &[Desk, Manager],
+            Action::AnswerTime { .. } => &[Resident],
         }
     }
 }
@@ -97,10 +112,23 @@ impl Action {
 /// What a transition needs to know about the ticket besides its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {
-    /// Repair or complaint.
+    /// Repair, complaint or service booking.
     pub kind: TicketKind,
     /// The price, if staff stated one.
     pub price: Option<PriceStatus>,
+    /// A service booking's own facts; none for repairs and complaints.
+    pub booking: Option<BookingFacts>,
+}
+
+/// What the state machine needs to know about a service booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookingFacts {
+    /// Where its time stands.
+    pub time: crate::services::TimeStatus,
+    /// Priced on site: the work completes only at an accepted price.
+    pub quoted: bool,
+    /// Paid before the work and not paid yet: the time is not confirmed until it is.
+    pub unpaid: bool,
 }
 
 /// Why a transition is refused.
@@ -129,6 +157,18 @@ pub enum TransitionError {
     /// Work has started: too late to cancel (409).
     #[error("work has started on this ticket; it can no longer be cancelled")]
     WorkStarted,
+    /// A booking's work order is issued only once its time is confirmed (409).
+    #[error("the booking's time is not confirmed yet: confirm it, or propose another slot")]
+    TimeNotConfirmed,
+    /// A booking paid before the work is confirmed only once paid (409).
+    #[error("this booking is paid at booking and is not paid yet")]
+    Unpaid,
+    /// A booking priced in the catalog is not priced again (409).
+    #[error("this service has its price in the catalog; only a quoted service is priced on site")]
+    NotQuoted,
+    /// No proposed slot waits for the resident's answer (409).
+    #[error("there is no proposed time waiting for an answer")]
+    NoTimeToAnswer,
 }
 
 /// The state after `action`, done by someone holding `parties`, or why not. Actions that do
@@ -150,10 +190,34 @@ pub fn transition(
         state,
     };
     let complaint = facts.kind == TicketKind::Complaint;
+    let booking = facts.booking;
+    let time = booking.map(|b| b.time);
     match action {
         Action::Dispatch => match state {
+            // A booking's order is issued by confirming its time.
+            Submitted if booking.is_some() => Err(TransitionError::TimeNotConfirmed),
             Submitted | Reopened => Ok(Dispatched),
             _ => Err(wrong()),
+        },
+        Action::ConfirmTime | Action::ProposeTime | Action::AnswerTime { .. }
+            if state != Submitted || booking.is_none() =>
+        {
+            Err(wrong())
+        }
+        Action::ConfirmTime => match booking {
+            Some(b) if b.unpaid => Err(TransitionError::Unpaid),
+            Some(b) if b.time == TimeStatus::Requested => Ok(Dispatched),
+            // A proposal waits for the resident, who accepts it.
+            _ => Err(TransitionError::NoTimeToAnswer),
+        },
+        Action::ProposeTime => Ok(Submitted),
+        Action::AnswerTime { accept } => match time {
+            Some(TimeStatus::Proposed) if !accept => Ok(Submitted),
+            Some(TimeStatus::Proposed) if booking.is_some_and(|b| b.unpaid) => {
+                Err(TransitionError::Unpaid)
+            }
+            Some(TimeStatus::Proposed) => Ok(Dispatched),
+            _ => Err(TransitionError::NoTimeToAnswer),
         },
         Action::Reassign => match state {
             Dispatched | Accepted | OnSite => Ok(Dispatched),
@@ -167,6 +231,7 @@ pub fn transition(
             Accepted => Ok(OnSite),
             _ => Err(wrong()),
         },
+        Action::Price if booking.is_some_and(|b| !b.quoted) => Err(TransitionError::NotQuoted),
         Action::Price => match state {
             Dispatched | Accepted | OnSite if facts.price != Some(PriceStatus::Accepted) => {
                 Ok(state)
@@ -190,6 +255,13 @@ pub fn transition(
         },
         Action::Complete => match state {
             OnSite | Accepted if complaint => Ok(Completed),
+            // A quoted service completes only at an accepted price.
+            OnSite
+                if booking.is_some_and(|b| b.quoted)
+                    && facts.price != Some(PriceStatus::Accepted) =>
+            {
+                Err(TransitionError::PriceNotAccepted)
+            }
             OnSite => match facts.price {
                 None | Some(PriceStatus::Accepted) => Ok(Completed),
                 Some(_) => Err(TransitionError::PriceNotAccepted),

@@ -1,4 +1,4 @@
-//! Tickets: one lifecycle for repairs (报修) and complaints (投诉). The state machine (who may
+//! Tickets: one lifecycle for repairs (报修), complaints (投诉) and service bookings (有偿服务). The state machine (who may
 //! do what, from which state), the SLA policy with its defaults from the service manuals,
 //! the clocks computed from it with the community's working hours, and the value types a
 //! ticket is made of. Pure: the API and the workers call these, never re-implement them.
@@ -31,6 +31,8 @@ string_enum! {
         Repair = "repair",
         /// A complaint (投诉).
         Complaint = "complaint",
+        /// A paid household service booked by the resident (有偿服务).
+        ServiceBooking = "service_booking",
     }
 }
 
@@ -134,6 +136,12 @@ string_enum! {
         Environment = "environment",
         /// Security (complaint).
         Security = "security",
+        /// Cleaning (service booking).
+        Cleaning = "cleaning",
+        /// Greenery (service booking).
+        Greenery = "greenery",
+        /// Laundry (service booking).
+        Laundry = "laundry",
         /// Anything else.
         Other = "other",
     }
@@ -249,6 +257,8 @@ string_enum! {
 string_enum! {
     /// An SLA clock on a ticket.
     ClockKind {
+        /// A booking's time confirmed with the resident (or another slot proposed).
+        Confirm = "confirm",
         /// Staff at the door.
         Arrive = "arrive",
         /// The butler answers the front desk about a complaint.
@@ -297,6 +307,14 @@ string_enum! {
         Closed = "closed",
         /// Withdrawn.
         Cancelled = "cancelled",
+        /// A booking's time was confirmed and its work order issued to the team.
+        Confirmed = "confirmed",
+        /// Staff proposed another slot for a booking.
+        TimeProposed = "time_proposed",
+        /// The resident accepted the proposed slot: the work order is issued.
+        TimeAccepted = "time_accepted",
+        /// The resident declined the proposed slot.
+        TimeDeclined = "time_declined",
         /// A photo was added.
         PhotoAdded = "photo_added",
         /// An SLA clock is about to run out.
@@ -318,6 +336,7 @@ impl EventAction {
                 | EventAction::CallbackUnreached
                 | EventAction::CallbackDue
                 | EventAction::PhotoAdded
+                | EventAction::TimeDeclined
         )
     }
 }

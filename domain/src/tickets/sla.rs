@@ -16,7 +16,8 @@ pub enum Span {
 }
 
 impl Span {
-    fn check(self, field: &str) -> Result<(), InvalidValue> {
+    /// Checks a span an admin set: 1 to 86,400 minutes, or 0.5 to 60 working days in halves.
+    pub fn check(self, field: &str) -> Result<(), InvalidValue> {
         let ok = match self {
             Span::Minutes(m) => (1..=60 * 24 * 60).contains(&m),
             Span::WorkingDays(d) => d > 0.0 && d <= 60.0 && (d * 2.0).fract() == 0.0,
@@ -158,6 +159,9 @@ pub enum Subject {
         /// How serious.
         severity: Severity,
     },
+    /// A service booking sent back for rework (its first round's clocks come from the
+    /// service policy and its slot).
+    Booking,
 }
 
 /// One SLA clock: it starts, warns when little is left, and is due.
@@ -174,6 +178,16 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock from `started_at` to `due_at` that warns when `policy`'s share is left.
+    pub fn spanning(
+        kind: ClockKind,
+        started_at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+        policy: &TicketPolicy,
+    ) -> Self {
+        Self::new(kind, started_at, due_at, policy)
+    }
+
     fn new(
         kind: ClockKind,
         started_at: DateTime<Utc>,
@@ -226,6 +240,8 @@ pub fn work_clocks(
             vec![Clock::new(ClockKind::Resolve, at, due_at, policy)]
         }
         Subject::Repair { .. } => vec![clock(ClockKind::Resolve, policy.ordinary_fix)],
+        // Rework of a booking: done again within an ordinary repair's day.
+        Subject::Booking => vec![clock(ClockKind::Resolve, policy.ordinary_fix)],
         Subject::Complaint { category, severity } => {
             let mut clocks = vec![clock(ClockKind::Answer, policy.complaint_answer)];
             if category == ComplaintCategory::NeighbourBehaviour {
@@ -255,7 +271,8 @@ pub fn callback_clock(
     tz: Tz,
 ) -> Clock {
     let span = match kind {
-        TicketKind::Repair => policy.repair_callback,
+        // A booking's callback is a repair's: within 48 hours.
+        TicketKind::Repair | TicketKind::ServiceBooking => policy.repair_callback,
         TicketKind::Complaint => policy.complaint_callback,
     };
     Clock::new(ClockKind::Callback, at, span.after(at, hours, tz), policy)

@@ -18,6 +18,7 @@ fn shanghai(raw: &str) -> DateTime<Utc> {
 const REPAIR: Facts = Facts {
     kind: TicketKind::Repair,
     price: None,
+    booking: None,
 };
 
 #[test]
@@ -119,6 +120,7 @@ fn paid_work_completes_only_with_an_accepted_price() {
     let with = |price| Facts {
         kind: TicketKind::Repair,
         price: Some(price),
+        booking: None,
     };
     let complete = |facts| {
         transition(
@@ -181,6 +183,7 @@ fn cancelling_is_only_before_work_starts() {
     let declined = Facts {
         kind: TicketKind::Repair,
         price: Some(PriceStatus::Declined),
+        booking: None,
     };
     assert_eq!(
         cancel(TicketState::OnSite, declined),
@@ -194,6 +197,7 @@ fn complaints_are_answered_and_replied_to() {
     let facts = Facts {
         kind: TicketKind::Complaint,
         price: None,
+        booking: None,
     };
     assert_eq!(
         transition(
@@ -414,11 +418,16 @@ fn ratings_and_money_are_parsed() {
 }
 
 #[test]
-fn ticket_categories_are_the_repair_and_complaint_categories() {
+fn ticket_categories_are_the_repair_complaint_and_service_categories() {
     let mut union: Vec<&str> = RepairCategory::ALL
         .iter()
         .map(|c| c.as_str())
         .chain(ComplaintCategory::ALL.iter().map(|c| c.as_str()))
+        .chain(
+            crate::services::ServiceCategory::ALL
+                .iter()
+                .map(|c| c.as_str()),
+        )
         .collect();
     union.sort_unstable();
     union.dedup();

@@ -4,7 +4,7 @@
 pub mod bill_run;
 pub mod charges;
 pub mod closing;
-mod insert;
+pub(crate) mod insert;
 pub mod reading_import;
 pub mod readings;
 

@@ -51,6 +51,14 @@ pub async fn create(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<(), D
 
 /// [`create`] through sea-orm, statement by statement in one transaction.
 pub async fn create_orm(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    create_in(&txn, new).await?;
+    txn.commit().await
+}
+
+/// [`create_orm`] in the caller's transaction, for a ticket written with more beside it
+/// (a booking's slot place, its row and bill).
+pub async fn create_in(txn: &impl ConnectionTrait, new: NewTicket<'_>) -> Result<(), DbErr> {
     let NewTicket {
         row,
         actor,
@@ -60,14 +68,13 @@ pub async fn create_orm(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<(
         key,
     } = new;
     let now = row.created_at;
-    let txn = db.begin().await?;
     if let Some((claim, saved)) = key {
-        idempotency::complete(&txn, claim, saved, now).await?;
+        idempotency::complete(txn, claim, saved, now).await?;
     }
-    row.clone().into_active_model().insert(&txn).await?;
+    row.clone().into_active_model().insert(txn).await?;
     for &(action, from, to) in events {
         record_event(
-            &txn,
+            txn,
             NewEvent {
                 ticket_id: row.id,
                 actor,
@@ -87,10 +94,10 @@ pub async fn create_orm(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<(
                 .iter()
                 .map(|c| clock_row(row.id, 0, c).into_active_model()),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     }
-    txn.commit().await
+    Ok(())
 }
 
 /// [`create`] on PostgreSQL in one statement: data-modifying CTEs commit together or not

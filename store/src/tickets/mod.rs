@@ -20,8 +20,8 @@ use crate::outbox;
 mod create;
 mod transition;
 
-pub use create::{CreationEvent, NewEvents, NewTicket, create, create_orm, create_pg};
-pub use transition::{NEXT_DUE_SQL, Transition, apply};
+pub use create::{CreationEvent, NewEvents, NewTicket, create, create_in, create_orm, create_pg};
+pub use transition::{NEXT_DUE_SQL, Transition, apply, apply_in};
 
 /// Who did something, for the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,8 @@ pub fn state_of(row: &ticket::Model) -> Result<TicketState, InvalidValue> {
     TicketState::parse(&row.state)
 }
 
-/// A stored ticket read as the state machine's facts (kind and price status).
+/// A stored ticket read as the state machine's facts (kind and price status); a booking's
+/// own facts are `bookings::facts`'.
 pub fn facts_of(row: &ticket::Model) -> Result<Facts, InvalidValue> {
     Ok(Facts {
         kind: TicketKind::parse(&row.kind)?,
@@ -101,6 +102,7 @@ pub fn facts_of(row: &ticket::Model) -> Result<Facts, InvalidValue> {
             .as_deref()
             .map(PriceStatus::parse)
             .transpose()?,
+        booking: None,
     })
 }
 

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
     entities::{ticket, ticket_clock},
-    tickets::{Clock, ClockKind, EventAction, TicketState},
+    tickets::{Clock, ClockKind, EventAction, TicketKind, TicketState},
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, TransactionTrait, sea_query::Expr,
 };
 
 use super::{Actor, NewEvent, clock_row, record_event};
@@ -76,8 +76,23 @@ pub async fn apply(
     t: Transition,
     now: DateTime<Utc>,
 ) -> Result<Option<ticket::Model>, DbErr> {
-    let id = t.row.id;
     let txn = db.begin().await?;
+    let saved = apply_in(&txn, t, now).await?;
+    if saved.is_some() {
+        txn.commit().await?;
+    }
+    Ok(saved)
+}
+
+/// [`apply`] in the caller's transaction, for steps that write more beside the ticket (a
+/// booking's slot and bill); `None` when the ticket changed since it was checked, and then
+/// nothing was written.
+pub async fn apply_in(
+    txn: &impl ConnectionTrait,
+    t: Transition,
+    now: DateTime<Utc>,
+) -> Result<Option<ticket::Model>, DbErr> {
+    let id = t.row.id;
     // Write first (SQLite), and only over the state checked: a concurrent change makes this
     // update nothing, and the caller answers 409 instead of losing an update.
     let mut update = ticket::Entity::update_many()
@@ -92,11 +107,11 @@ pub async fn apply(
             update = update.col_expr(column, Expr::value(value));
         }
     }
-    if update.exec(&txn).await?.rows_affected == 0 {
+    if update.exec(txn).await?.rows_affected == 0 {
         return Ok(None);
     }
     record_event(
-        &txn,
+        txn,
         NewEvent {
             ticket_id: id,
             actor: t.actor,
@@ -110,10 +125,11 @@ pub async fn apply(
     )
     .await?;
     if t.event == EventAction::PriceAccepted
+        && t.row.kind == TicketKind::Repair.as_str()
         && let (Some(household_id), Some(price_fen)) = (t.row.household_id, t.row.price_fen)
     {
         // An accepted repair price goes on the household's next bill, once per ticket.
-        crate::fees::charges::for_repair(&txn, &t.row, household_id, price_fen, now).await?;
+        crate::fees::charges::for_repair(txn, &t.row, household_id, price_fen, now).await?;
     }
     if let Some(clock) = t.meets {
         ticket_clock::Entity::update_many()
@@ -121,12 +137,12 @@ pub async fn apply(
             .filter(ticket_clock::Column::TicketId.eq(id))
             .filter(ticket_clock::Column::Clock.eq(clock.as_str()))
             .filter(ticket_clock::Column::MetAt.is_null())
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     if let Some(follow) = t.follow {
         record_event(
-            &txn,
+            txn,
             NewEvent {
                 ticket_id: id,
                 actor: t.actor,
@@ -146,7 +162,7 @@ pub async fn apply(
             .filter(ticket_clock::Column::TicketId.eq(id))
             .filter(ticket_clock::Column::Round.eq(*round))
             .filter(ticket_clock::Column::Clock.is_in(clocks.iter().map(|c| c.kind.as_str())))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if !clocks.is_empty() {
             ticket_clock::Entity::insert_many(
@@ -154,7 +170,7 @@ pub async fn apply(
                     .iter()
                     .map(|c| clock_row(id, *round, c).into_active_model()),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
         }
     }
@@ -162,12 +178,11 @@ pub async fn apply(
     ticket::Entity::update_many()
         .col_expr(ticket::Column::NextDueAt, Expr::cust(NEXT_DUE_SQL))
         .filter(ticket::Column::Id.eq(id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     let saved = ticket::Entity::find_by_id(id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("ticket {id}")))?;
-    txn.commit().await?;
     Ok(Some(saved))
 }

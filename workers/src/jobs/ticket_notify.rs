@@ -13,8 +13,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
     entities::{
-        building, community, delivery, device, household, staff, staff_community, staff_message,
-        ticket, ticket_event, unit,
+        booking, building, community, delivery, device, household, staff, staff_community,
+        staff_message, ticket, ticket_event, unit,
     },
     new_id,
     notifications::{Category, Channel, SmsUse},
@@ -102,6 +102,15 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
             .map(|s| s.name),
         None => None,
     };
+    // A booking reads with its service and slot (a proposed slot's time from the event).
+    let booking = if kind == TicketKind::ServiceBooking {
+        booking::Entity::find_by_id(ticket.id).one(&p.db).await?
+    } else {
+        None
+    };
+    let starts_at = serde_json::from_value::<DateTime<Utc>>(data["starts_at"].clone())
+        .ok()
+        .or(booking.as_ref().map(|b| b.starts_at));
     let text = TicketText {
         kind,
         category: &ticket.category,
@@ -114,6 +123,8 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
             .and_then(|c| ClockKind::parse(c).ok()),
         due_at: serde_json::from_value::<DateTime<Utc>>(data["due_at"].clone()).ok(),
         rework: ticket.rework_count,
+        service: booking.as_ref().map(|b| b.service_name.as_str()),
+        starts_at,
     };
     let state = event.to_state.as_deref().unwrap_or(&ticket.state);
     let app_data = |extra: Option<Role>| {

@@ -1,0 +1,772 @@
+//! A booking's steps: book a slot, confirm the time (or propose another slot and have the
+//! resident answer), complete and charge, cancel with the policy's fee and the refund of the
+//! rest. Each checks the ticket state machine and writes through `store::bookings` in one
+//! transaction; the other steps (accept, arrive, quote, rate, callback) are the tickets
+//! area's, as for repairs.
+
+use chrono::{DateTime, Utc};
+use courtyard_domain::{
+    entities::{bill, booking, community, payment, service, service_slot, service_team, ticket},
+    services::{PayWhen, Price, Pricing, TimeStatus, Worked},
+    tickets::{
+        Action, Clock, ClockKind, EventAction, Party, TicketKind, TicketPolicy, TicketState,
+        callback_clock, transition,
+    },
+};
+use courtyard_store::{
+    bookings::{self as store, BookError, Change, NewBill},
+    idempotency::Claim,
+    tickets::{NewTicket, Transition},
+};
+use sea_orm::{ActiveValue::Set, EntityTrait, IntoActiveModel};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::{
+    authz::Principal,
+    error::{ApiError, FieldContext},
+    idempotency,
+    services::{policy_of, service_for},
+    state::AppState,
+    tickets::{self as tickets_api, Reporter, actor_of, butler_of, refusal, rules_of},
+};
+
+/// A booking as loaded for a step: its ticket, the caller's capacities, its row.
+pub(super) struct Loaded {
+    pub(super) ticket: ticket::Model,
+    pub(super) parties: Vec<Party>,
+    pub(super) booking: booking::Model,
+}
+
+/// Loads a booking the caller may see (as its ticket: 404 outside their scope).
+pub(super) async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Loaded, ApiError> {
+    let (ticket, parties) = tickets_api::load(state, principal, id)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::NotFound("booking"),
+            other => other,
+        })?;
+    let booking = booking::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("booking"))?;
+    Ok(Loaded {
+        ticket,
+        parties,
+        booking,
+    })
+}
+
+/// The API form of a loaded booking: its bill's state and a proposed slot's times.
+pub(super) async fn view(
+    state: &AppState,
+    ticket: &ticket::Model,
+    booking: booking::Model,
+) -> Result<Booking, ApiError> {
+    let paid = match booking.bill_id {
+        Some(id) => bill::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .is_some_and(|b| b.state == "paid"),
+        None => false,
+    };
+    let proposed = match booking.proposed_slot_id {
+        Some(id) => service_slot::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .map(|s| (s.starts_at, s.ends_at)),
+        None => None,
+    };
+    Ok(booking_dto(booking, ticket, paid, proposed))
+}
+
+fn book_error(e: BookError) -> ApiError {
+    match e {
+        BookError::SlotFull => ApiError::Conflict {
+            kind: "slot-full",
+            detail: "this slot has no place left; choose another".into(),
+        },
+        BookError::Changed => ApiError::Conflict {
+            kind: "changed-meanwhile",
+            detail: "the booking changed while you were acting on it; reload and try again".into(),
+        },
+        BookError::PaymentInProgress => ApiError::Conflict {
+            kind: "payment-in-progress",
+            detail: "a payment of this booking is in progress; finish it or try again when it has expired"
+                .into(),
+        },
+        BookError::Refund(e) => ApiError::Conflict {
+            kind: "payment-not-refundable",
+            detail: format!("the booking's payment cannot be refunded: {e:?}"),
+        },
+        BookError::Db(e) => e.into(),
+    }
+}
+
+/// The community's rules a booking step needs.
+struct Rules {
+    community: community::Model,
+    tickets: TicketPolicy,
+    hours: courtyard_domain::org::WorkingHours,
+    tz: chrono_tz::Tz,
+}
+
+async fn rules(state: &AppState, community_id: Uuid) -> Result<Rules, ApiError> {
+    let community = state
+        .communities
+        .get(&state.db, community_id)
+        .await?
+        .ok_or(ApiError::NotFound("community"))?;
+    let (tickets, hours, tz) = rules_of(&community)?;
+    Ok(Rules {
+        community,
+        tickets,
+        hours,
+        tz,
+    })
+}
+
+/// Books a slot (the work behind `create_booking`, after its key is claimed).
+pub(super) async fn book(
+    state: &AppState,
+    principal: &Principal,
+    body: &NewBooking,
+    claim: Option<&Claim>,
+) -> Result<Booking, ApiError> {
+    let reporter = Reporter::resolve(
+        state,
+        principal,
+        Some(body.household_id),
+        None,
+        body.resident_id,
+        None,
+    )
+    .await?;
+    let household = reporter
+        .household
+        .as_ref()
+        .ok_or(ApiError::NotFound("household"))?;
+    let service: service::Model = service_for(state, principal, body.service_id)
+        .await
+        .map_err(|_| {
+            ApiError::invalid("service_id", "no such service in the household's community")
+        })?;
+    if service.community_id != household.community_id {
+        return Err(ApiError::invalid(
+            "service_id",
+            "no such service in the household's community",
+        ));
+    }
+    let team = service_team::Entity::find_by_id(service.team_id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("service team"))?;
+    if !service.active || !team.active {
+        return Err(ApiError::invalid(
+            "service_id",
+            "this service is not offered now",
+        ));
+    }
+    let slot = service_slot::Entity::find_by_id(body.slot_id)
+        .one(&state.db)
+        .await?
+        .filter(|s| s.team_id == team.id)
+        .ok_or_else(|| ApiError::invalid("slot_id", "not one of this service's slots"))?;
+    let rules = rules(state, household.community_id).await?;
+    let policy = policy_of(&rules.community);
+    let now = state.clock.now();
+    policy
+        .bookable(slot.starts_at, now)
+        .map_err(|e| ApiError::invalid("slot_id", e))?;
+    let pricing = Pricing::parse(&service.pricing).map_err(|e| anyhow::anyhow!(e))?;
+    let price = Price::new(
+        pricing,
+        service.price_fen,
+        Some(service.min_quantity as u32),
+    )
+    .map_err(|(_, e)| anyhow::anyhow!("service {}: {}", service.id, e.0))?;
+    let quantity = price.quantity(body.hours).field("hours")?;
+    let pay = PayWhen::parse(&service.pay).map_err(|e| anyhow::anyhow!(e))?;
+    let estimate = price.estimate(quantity);
+
+    let notes = body.notes.as_deref().unwrap_or_default();
+    let mut row = reporter.new_ticket(TicketKind::ServiceBooking, &service.category, notes, now);
+    row.department = Some(team.department.clone());
+    row.preferred_from = Some(slot.starts_at);
+    row.preferred_to = Some(slot.ends_at);
+    row.butler_id = butler_of(state, household).await?;
+    let confirm = policy.confirm_clock(now, &rules.hours, rules.tz);
+    let clocks = [Clock::spanning(
+        confirm.kind,
+        confirm.started_at,
+        confirm.due_at,
+        &rules.tickets,
+    )];
+    row.next_due_at = Some(confirm.due_at);
+    let booked = booking::Model {
+        ticket_id: row.id,
+        community_id: household.community_id,
+        household_id: household.id,
+        service_id: service.id,
+        service_name: service.name.clone(),
+        team_id: team.id,
+        slot_id: slot.id,
+        starts_at: slot.starts_at,
+        ends_at: slot.ends_at,
+        proposed_slot_id: None,
+        time_status: TimeStatus::Requested.as_str().into(),
+        confirmed_at: None,
+        pricing: pricing.as_str().into(),
+        unit_fen: price.unit_fen,
+        quantity: quantity as i32,
+        pay: pay.as_str().into(),
+        estimate_fen: estimate,
+        worked_quantity: None,
+        amount_fen: None,
+        bill_id: None,
+        cancel_fee_fen: None,
+        refund_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    // Paid at booking: its bill is due today; the time is confirmed once it is paid.
+    let bill = match (pay, estimate) {
+        (PayWhen::Before, Some(amount)) => {
+            let today = now.with_timezone(&rules.tz).date_naive();
+            Some(NewBill::new(
+                &booked,
+                &service.name,
+                pricing.unit(),
+                i64::from(quantity),
+                amount,
+                &slot
+                    .starts_at
+                    .with_timezone(&rules.tz)
+                    .format("%Y-%m")
+                    .to_string(),
+                today,
+                now,
+            ))
+        }
+        _ => None,
+    };
+    let mut saved_row = booked.clone();
+    saved_row.bill_id = bill.as_ref().map(|b| b.bill.id);
+    let dto = booking_dto(saved_row, &row, false, None);
+    let saved = claim.map(|_| idempotency::saved(201, &dto));
+    let key = claim.zip(saved.as_ref());
+    let data = reporter
+        .registered_by
+        .map(|by| json!({ "registered_by": by }));
+    store::create(
+        &state.db,
+        store::NewBooking {
+            ticket: NewTicket {
+                row: &row,
+                actor: actor_of(principal),
+                events: &[(EventAction::Reported, None, TicketState::Submitted)],
+                data,
+                clocks: &clocks,
+                key,
+            },
+            booking: &booked,
+            bill: bill.as_ref(),
+        },
+    )
+    .await
+    .map_err(book_error)?;
+    tracing::info!(booking = %row.id, service = %service.id, slot = %slot.id, "service booked");
+    Ok(dto)
+}
+
+/// One booking step: the state machine's check, then the ticket's transition and the
+/// booking's change in one transaction.
+struct Step {
+    action: Action,
+    event: EventAction,
+    note: Option<String>,
+    data: Option<serde_json::Value>,
+    meets: Option<ClockKind>,
+    starts: Option<(i32, Vec<Clock>)>,
+}
+
+async fn apply(
+    state: &AppState,
+    principal: &Principal,
+    loaded: Loaded,
+    step: Step,
+    ticket_change: impl FnOnce(&mut ticket::ActiveModel, DateTime<Utc>),
+    change: Change,
+) -> Result<
+    (
+        ticket::Model,
+        booking::Model,
+        Option<courtyard_domain::entities::refund::Model>,
+    ),
+    ApiError,
+> {
+    let Loaded {
+        ticket, parties, ..
+    } = loaded;
+    let from = tickets_api::state_of(&ticket)?;
+    let facts = tickets_api::facts(state, &ticket).await?;
+    let to = transition(from, step.action, &parties, facts).map_err(refusal)?;
+    let now = state.clock.now();
+    let mut active = ticket.clone().into_active_model();
+    active.state = Set(to.as_str().into());
+    active.updated_at = Set(now);
+    ticket_change(&mut active, now);
+    let id = ticket.id;
+    let saved = store::apply(
+        &state.db,
+        Transition {
+            row: ticket,
+            active,
+            actor: actor_of(principal),
+            event: step.event,
+            event_to: to,
+            follow: None,
+            from,
+            to,
+            note: step.note,
+            data: step.data,
+            meets: step.meets,
+            starts: step.starts,
+        },
+        change,
+        now,
+    )
+    .await
+    .map_err(book_error)?;
+    tracing::info!(booking = %id, action = step.action.name(), from = %from, to = %to, "booking step");
+    Ok(saved)
+}
+
+/// The clocks a confirmed time starts: at the door, done.
+fn work_clocks(
+    rules: &Rules,
+    at: DateTime<Utc>,
+    slot: (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<Clock> {
+    policy_of(&rules.community)
+        .work_clocks(at, slot, &rules.hours, rules.tz)
+        .iter()
+        .map(|c| Clock::spanning(c.kind, c.started_at, c.due_at, &rules.tickets))
+        .collect()
+}
+
+/// Staff confirm the time asked for: the order goes to the team's leader.
+pub(super) async fn confirm(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    note: Option<String>,
+) -> Result<Booking, ApiError> {
+    let loaded = load(state, principal, id).await?;
+    let b = loaded.booking.clone();
+    let team = team_of(state, &b).await?;
+    let rules = rules(state, b.community_id).await?;
+    let now = state.clock.now();
+    let leader = team.leader_id;
+    let department = team.department.clone();
+    let mut row = b.clone().into_active_model();
+    row.time_status = Set(TimeStatus::Confirmed.as_str().into());
+    row.confirmed_at = Set(Some(now));
+    let (ticket, booking, _) = apply(
+        state,
+        principal,
+        loaded,
+        Step {
+            action: Action::ConfirmTime,
+            event: EventAction::Confirmed,
+            note,
+            data: Some(
+                json!({ "assignee_id": leader, "slot_id": b.slot_id, "starts_at": b.starts_at }),
+            ),
+            meets: Some(ClockKind::Confirm),
+            starts: Some((0, work_clocks(&rules, now, (b.starts_at, b.ends_at)))),
+        },
+        |t, now| {
+            t.assignee_id = Set(Some(leader));
+            t.department = Set(Some(department));
+            t.dispatched_at = Set(Some(now));
+        },
+        Change {
+            booking: Some(row),
+            ..Change::default()
+        },
+    )
+    .await?;
+    view(state, &ticket, booking).await
+}
+
+/// Staff propose another slot of the same team; it holds a place until the resident
+/// answers (a slot proposed before gives its place back).
+pub(super) async fn propose(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    body: &Proposal,
+) -> Result<Booking, ApiError> {
+    let loaded = load(state, principal, id).await?;
+    let b = loaded.booking.clone();
+    // Refuse early, before looking at the slot, when the step is not allowed.
+    tickets_api::check(state, &loaded.ticket, Action::ProposeTime, &loaded.parties).await?;
+    let slot = service_slot::Entity::find_by_id(body.slot_id)
+        .one(&state.db)
+        .await?
+        .filter(|s| s.team_id == b.team_id)
+        .ok_or_else(|| ApiError::invalid("slot_id", "not a slot of the booking's team"))?;
+    if slot.id == b.slot_id || Some(slot.id) == b.proposed_slot_id {
+        return Err(ApiError::invalid(
+            "slot_id",
+            "propose a slot other than the one held",
+        ));
+    }
+    let community = rules(state, b.community_id).await?.community;
+    policy_of(&community)
+        .bookable(slot.starts_at, state.clock.now())
+        .map_err(|e| ApiError::invalid("slot_id", e))?;
+    let mut row = b.clone().into_active_model();
+    row.proposed_slot_id = Set(Some(slot.id));
+    row.time_status = Set(TimeStatus::Proposed.as_str().into());
+    let (ticket, booking, _) = apply(
+        state,
+        principal,
+        loaded,
+        Step {
+            action: Action::ProposeTime,
+            event: EventAction::TimeProposed,
+            note: body.note.clone(),
+            data: Some(json!({ "slot_id": slot.id, "starts_at": slot.starts_at, "from_slot_id": b.slot_id })),
+            meets: Some(ClockKind::Confirm),
+            starts: None,
+        },
+        |_, _| {},
+        Change {
+            reserve: Some(slot.id),
+            release: b.proposed_slot_id.into_iter().collect(),
+            booking: Some(row),
+            ..Change::default()
+        },
+    )
+    .await?;
+    view(state, &ticket, booking).await
+}
+
+/// The resident takes the proposed slot (the first gives its place back, the order goes to
+/// the team's leader) or declines it (the proposed slot gives its place back, and the
+/// time is to be confirmed again).
+pub(super) async fn answer(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    body: &ProposalAnswer,
+) -> Result<Booking, ApiError> {
+    let loaded = load(state, principal, id).await?;
+    let b = loaded.booking.clone();
+    let rules = rules(state, b.community_id).await?;
+    let now = state.clock.now();
+    let proposed = match b.proposed_slot_id {
+        Some(slot) => {
+            service_slot::Entity::find_by_id(slot)
+                .one(&state.db)
+                .await?
+        }
+        None => None,
+    };
+    let action = Action::AnswerTime {
+        accept: body.accept,
+    };
+    let Some(proposed) = proposed else {
+        // Nothing proposed: the state machine names why.
+        tickets_api::check(state, &loaded.ticket, action, &loaded.parties).await?;
+        return Err(refusal(
+            courtyard_domain::tickets::TransitionError::NoTimeToAnswer,
+        ));
+    };
+    let mut row = b.clone().into_active_model();
+    row.proposed_slot_id = Set(None);
+    let (ticket, booking, _) = if body.accept {
+        let team = team_of(state, &b).await?;
+        let leader = team.leader_id;
+        let department = team.department.clone();
+        row.slot_id = Set(proposed.id);
+        row.starts_at = Set(proposed.starts_at);
+        row.ends_at = Set(proposed.ends_at);
+        row.time_status = Set(TimeStatus::Confirmed.as_str().into());
+        row.confirmed_at = Set(Some(now));
+        let slot = (proposed.starts_at, proposed.ends_at);
+        apply(
+            state,
+            principal,
+            loaded,
+            Step {
+                action,
+                event: EventAction::TimeAccepted,
+                note: body.note.clone(),
+                data: Some(json!({ "assignee_id": leader, "slot_id": proposed.id, "starts_at": proposed.starts_at })),
+                meets: None,
+                starts: Some((0, work_clocks(&rules, now, slot))),
+            },
+            move |t, now| {
+                t.assignee_id = Set(Some(leader));
+                t.department = Set(Some(department));
+                t.dispatched_at = Set(Some(now));
+                t.preferred_from = Set(Some(slot.0));
+                t.preferred_to = Set(Some(slot.1));
+            },
+            Change {
+                release: vec![b.slot_id],
+                booking: Some(row),
+                ..Change::default()
+            },
+        )
+        .await?
+    } else {
+        row.time_status = Set(TimeStatus::Requested.as_str().into());
+        let confirm = policy_of(&rules.community).confirm_clock(now, &rules.hours, rules.tz);
+        apply(
+            state,
+            principal,
+            loaded,
+            Step {
+                action,
+                event: EventAction::TimeDeclined,
+                note: body.note.clone(),
+                data: Some(json!({ "slot_id": proposed.id })),
+                meets: None,
+                starts: Some((
+                    0,
+                    vec![Clock::spanning(
+                        confirm.kind,
+                        confirm.started_at,
+                        confirm.due_at,
+                        &rules.tickets,
+                    )],
+                )),
+            },
+            |_, _| {},
+            Change {
+                release: vec![proposed.id],
+                booking: Some(row),
+                ..Change::default()
+            },
+        )
+        .await?
+    };
+    view(state, &ticket, booking).await
+}
+
+/// The assignee completes the work: it is charged (hours worked, items counted, the
+/// accepted quote, the fixed price) and, when paid after, billed; the callback clock starts.
+pub(super) async fn complete(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    body: &Completion,
+) -> Result<Booking, ApiError> {
+    let loaded = load(state, principal, id).await?;
+    // Refuse early (the wrong person, the wrong state, a quote not accepted).
+    tickets_api::check(state, &loaded.ticket, Action::Complete, &loaded.parties).await?;
+    let b = loaded.booking.clone();
+    let pricing = Pricing::parse(&b.pricing).map_err(|e| anyhow::anyhow!(e))?;
+    // Charged at the price booked, with the service's minimum of hours.
+    let min_quantity = service::Entity::find_by_id(b.service_id)
+        .one(&state.db)
+        .await?
+        .map_or(1, |s| s.min_quantity.max(1) as u32);
+    let price = Price {
+        pricing,
+        unit_fen: b.unit_fen,
+        min_quantity,
+    };
+    let worked = match pricing {
+        Pricing::Fixed => Worked::Job,
+        Pricing::PerHour => Worked::Hours(body.hours.unwrap_or(b.quantity as u32)),
+        Pricing::PerItem => Worked::Items(
+            body.items
+                .ok_or_else(|| ApiError::invalid("items", "say how many items there were"))?,
+        ),
+        Pricing::Quoted => Worked::Quote(loaded.ticket.price_fen.unwrap_or_default()),
+    };
+    let field = if pricing == Pricing::PerItem {
+        "items"
+    } else {
+        "hours"
+    };
+    let amount = price.amount(worked).field(field)?;
+    let quantity = match worked {
+        Worked::Hours(h) => h.max(min_quantity),
+        Worked::Items(n) => n,
+        _ => 1,
+    };
+    let rules = rules(state, b.community_id).await?;
+    let now = state.clock.now();
+    let pay = PayWhen::parse(&b.pay).map_err(|e| anyhow::anyhow!(e))?;
+    let bill = (pay == PayWhen::After).then(|| {
+        let today = now.with_timezone(&rules.tz).date_naive();
+        let due =
+            today + chrono::Duration::days(i64::from(policy_of(&rules.community).pay_after_days));
+        NewBill::new(
+            &b,
+            &b.service_name,
+            pricing.unit(),
+            i64::from(quantity),
+            amount,
+            &today.format("%Y-%m").to_string(),
+            due,
+            now,
+        )
+    });
+    let mut row = b.clone().into_active_model();
+    row.worked_quantity = Set(Some(quantity as i32));
+    row.amount_fen = Set(Some(amount));
+    let callback = callback_clock(
+        TicketKind::ServiceBooking,
+        now,
+        &rules.tickets,
+        &rules.hours,
+        rules.tz,
+    );
+    let round = loaded.ticket.rework_count;
+    let (ticket, booking, _) = apply(
+        state,
+        principal,
+        loaded,
+        Step {
+            action: Action::Complete,
+            event: EventAction::Completed,
+            note: body.note.clone(),
+            data: Some(json!({ "amount_fen": amount, "quantity": quantity })),
+            meets: Some(ClockKind::Resolve),
+            starts: Some((round, vec![callback])),
+        },
+        |t, now| t.completed_at = Set(Some(now)),
+        Change {
+            booking: Some(row),
+            bill,
+            ..Change::default()
+        },
+    )
+    .await?;
+    view(state, &ticket, booking).await
+}
+
+/// Cancels a booking: its slot places are given back; a resident cancelling a confirmed
+/// booking after the free-cancellation notice pays the policy's fee (kept from a paid
+/// booking's refund, or billed); a paid booking is refunded the rest through the payment's
+/// refund path; an unpaid bill is cancelled.
+pub(super) async fn cancel(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    note: Option<String>,
+) -> Result<Booking, ApiError> {
+    let loaded = load(state, principal, id).await?;
+    tickets_api::check(state, &loaded.ticket, Action::Cancel, &loaded.parties).await?;
+    let b = loaded.booking.clone();
+    let rules = rules(state, b.community_id).await?;
+    let policy = policy_of(&rules.community);
+    let now = state.clock.now();
+    let by_staff = matches!(principal, Principal::Staff(_));
+    let confirmed = b.time_status == TimeStatus::Confirmed.as_str();
+    let price = b.estimate_fen.or(loaded.ticket.price_fen);
+    let terms = policy.cancellation(b.starts_at, now, by_staff || !confirmed, price);
+    let bill = match b.bill_id {
+        Some(id) => bill::Entity::find_by_id(id).one(&state.db).await?,
+        None => None,
+    };
+    let actor = actor_of(principal).id;
+    let reason = note.clone().unwrap_or_else(|| "预约已取消".into());
+    let mut change = Change {
+        release: std::iter::once(b.slot_id)
+            .chain(b.proposed_slot_id)
+            .collect(),
+        ..Change::default()
+    };
+    let mut paid_by: Option<payment::Model> = None;
+    match bill {
+        Some(bill) if bill.state == "paid" => {
+            let payment = match bill.payment_id {
+                Some(p) => payment::Entity::find_by_id(p).one(&state.db).await?,
+                None => None,
+            }
+            .ok_or_else(|| anyhow::anyhow!("paid bill {} has no payment", bill.id))?;
+            let back = bill.amount_fen - terms.fee_fen;
+            if back > 0 {
+                change.refund = Some((
+                    payment.id,
+                    back,
+                    if terms.fee_fen > 0 {
+                        format!(
+                            "预约取消退款（扣除取消费 {}）",
+                            courtyard_domain::money::yuan(terms.fee_fen)
+                        )
+                    } else {
+                        "预约取消退款".into()
+                    },
+                    actor.unwrap_or_default(),
+                ));
+            }
+            paid_by = Some(payment);
+        }
+        Some(bill) if bill.state == "open" => {
+            change.cancel_bill = Some((bill.id, actor, reason.clone()));
+        }
+        _ if terms.fee_fen > 0 => {
+            // Paid after the work: the late cancellation's fee is billed.
+            let today = now.with_timezone(&rules.tz).date_naive();
+            change.bill = Some(NewBill::new(
+                &b,
+                &format!("{}（逾时取消费）", b.service_name),
+                "item",
+                1,
+                terms.fee_fen,
+                &today.format("%Y-%m").to_string(),
+                today + chrono::Duration::days(i64::from(policy.pay_after_days)),
+                now,
+            ));
+        }
+        _ => {}
+    }
+    let mut row = b.clone().into_active_model();
+    if terms.fee_fen > 0 {
+        row.cancel_fee_fen = Set(Some(terms.fee_fen));
+    }
+    change.booking = Some(row);
+    let (ticket, booking, refund) = apply(
+        state,
+        principal,
+        loaded,
+        Step {
+            action: Action::Cancel,
+            event: EventAction::Cancelled,
+            note,
+            data: Some(json!({ "late": terms.late, "fee_fen": terms.fee_fen })),
+            meets: None,
+            starts: None,
+        },
+        |t, now| t.cancelled_at = Set(Some(now)),
+        change,
+    )
+    .await?;
+    if let (Some(refund), Some(payment)) = (refund, paid_by) {
+        // Committed with the cancellation; the provider is asked now, and the
+        // reconciliation job asks again with the same refund number if it cannot be reached.
+        crate::payments::refunds::send(state, &payment, refund).await?;
+    }
+    view(state, &ticket, booking).await
+}
+
+async fn team_of(state: &AppState, b: &booking::Model) -> Result<service_team::Model, ApiError> {
+    service_team::Entity::find_by_id(b.team_id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("service team"))
+}

@@ -1,0 +1,266 @@
+//! Service bookings in the database: a booking is a ticket (kind `service_booking`) with a
+//! `bookings` row, a place in a slot and, when it is paid for, a bill of its own. Each step
+//! writes the ticket's transition (`tickets::apply_in`), the slot places it takes or gives
+//! back, the booking's columns and its bill in one transaction, so a full slot, a changed
+//! ticket or a failed write leaves nothing half done.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use courtyard_domain::{
+    entities::{bill, bill_line, booking, refund, ticket},
+    fees::bills::BillState,
+    new_id,
+    services::{PayWhen, Pricing, TimeStatus},
+    tickets::{BookingFacts, Facts, TicketKind},
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::tickets::{self, NewTicket, Transition};
+
+pub mod slots;
+
+/// Why a booking write did not happen.
+#[derive(Debug)]
+pub enum BookError {
+    /// The slot has no place left.
+    SlotFull,
+    /// The ticket changed since it was checked.
+    Changed,
+    /// The booking's bill is held by a payment in progress.
+    PaymentInProgress,
+    /// The refund could not be reserved on the payment (refunded already).
+    Refund(crate::refunds::RefundError),
+    /// The database failed.
+    Db(DbErr),
+}
+
+impl From<DbErr> for BookError {
+    fn from(e: DbErr) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// A ticket read as the state machine's facts; a booking's with its time, pricing and
+/// whether a booking paid before is still unpaid.
+pub async fn facts(conn: &impl ConnectionTrait, row: &ticket::Model) -> Result<Facts, DbErr> {
+    let mut facts = tickets::facts_of(row).map_err(|e| DbErr::Custom(e.0))?;
+    if facts.kind == TicketKind::ServiceBooking {
+        let b = booking::Entity::find_by_id(row.id)
+            .one(conn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("booking {}", row.id)))?;
+        let bill_state = match b.bill_id {
+            Some(id) => bill::Entity::find_by_id(id)
+                .one(conn)
+                .await?
+                .map(|b| b.state),
+            None => None,
+        };
+        facts.booking =
+            Some(booking_facts(&b, bill_state.as_deref()).map_err(|e| DbErr::Custom(e.0))?);
+    }
+    Ok(facts)
+}
+
+/// A booking row (and its bill's state) as the state machine's facts.
+pub fn booking_facts(
+    b: &booking::Model,
+    bill_state: Option<&str>,
+) -> Result<BookingFacts, courtyard_domain::people::InvalidValue> {
+    Ok(BookingFacts {
+        time: TimeStatus::parse(&b.time_status)?,
+        quoted: Pricing::parse(&b.pricing)? == Pricing::Quoted,
+        unpaid: PayWhen::parse(&b.pay)? == PayWhen::Before
+            && bill_state != Some(BillState::Paid.as_str()),
+    })
+}
+
+/// A booking's bill: one line for the service, due on `due_on`, in the month `period`.
+#[derive(Debug, Clone)]
+pub struct NewBill {
+    /// The bill.
+    pub bill: bill::Model,
+    /// Its one line.
+    pub line: bill_line::Model,
+}
+
+impl NewBill {
+    /// The bill of `amount_fen` for `name` (`quantity` of `unit` at `unit_fen` each, or
+    /// one item), for a booking's household.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        b: &booking::Model,
+        name: &str,
+        unit: &str,
+        quantity: i64,
+        amount_fen: i64,
+        period: &str,
+        due_on: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let id = new_id();
+        let unit_price = if quantity > 0 {
+            amount_fen * 100 / quantity
+        } else {
+            amount_fen * 100
+        };
+        Self {
+            bill: bill::Model {
+                id,
+                community_id: b.community_id,
+                household_id: b.household_id,
+                period: period.into(),
+                state: BillState::Open.as_str().into(),
+                amount_fen,
+                due_on,
+                run_id: None,
+                replaces_id: None,
+                issued_at: now,
+                closed_at: None,
+                closed_by: None,
+                close_reason: None,
+                payment_id: None,
+                late_fee_waived_at: None,
+                late_fee_waived_by: None,
+                late_fee_waive_reason: None,
+                updated_at: now,
+            },
+            line: bill_line::Model {
+                id: new_id(),
+                bill_id: id,
+                position: 1,
+                fee_item_id: None,
+                charge_id: None,
+                name: name.into(),
+                band: None,
+                unit: unit.into(),
+                quantity_milli: quantity * 1_000,
+                unit_price_centi_fen: unit_price,
+                amount_fen,
+            },
+        }
+    }
+}
+
+async fn write_bill(conn: &impl ConnectionTrait, new: &NewBill) -> Result<(), DbErr> {
+    crate::fees::insert::bills(conn, std::slice::from_ref(&new.bill)).await?;
+    crate::fees::insert::lines(conn, std::slice::from_ref(&new.line)).await
+}
+
+/// A new booking: its ticket, its row, and its bill when it is paid at booking.
+pub struct NewBooking<'a> {
+    /// The ticket, its `reported` event, its confirmation clock and the idempotency claim.
+    pub ticket: NewTicket<'a>,
+    /// The booking row.
+    pub booking: &'a booking::Model,
+    /// The bill to pay now, for a booking paid before.
+    pub bill: Option<&'a NewBill>,
+}
+
+/// Writes a new booking in one transaction, taking its slot's place first: a full slot
+/// writes nothing.
+pub async fn create(db: &DatabaseConnection, new: NewBooking<'_>) -> Result<(), BookError> {
+    let txn = crate::begin_write(db).await?;
+    if !slots::reserve(&txn, new.booking.slot_id).await? {
+        return Err(BookError::SlotFull);
+    }
+    if let Some(bill) = new.bill {
+        write_bill(&txn, bill).await?;
+    }
+    tickets::create_in(&txn, new.ticket).await?;
+    let mut row = new.booking.clone();
+    row.bill_id = new.bill.map(|b| b.bill.id);
+    row.into_active_model().insert(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// What a booking step writes besides the ticket's transition.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// A slot whose place to take (a proposed slot); a full one refuses the step.
+    pub reserve: Option<Uuid>,
+    /// Slots whose places to give back.
+    pub release: Vec<Uuid>,
+    /// The booking's columns that change (`updated_at` is set here).
+    pub booking: Option<booking::ActiveModel>,
+    /// A bill to issue (the amount due after the work, a late cancellation's fee); the
+    /// booking is pointed at it.
+    pub bill: Option<NewBill>,
+    /// An open bill to cancel (an unpaid booking cancelled), by whom and why.
+    pub cancel_bill: Option<(Uuid, Option<Uuid>, String)>,
+    /// A refund to ask for (a paid booking cancelled): the payment, the amount, why, and
+    /// who asked; the booking is pointed at it.
+    pub refund: Option<(Uuid, i64, String, Uuid)>,
+}
+
+/// Applies a booking step in one transaction: the ticket's transition over the state that
+/// was checked, then the slot places, the bill and the booking row.
+pub async fn apply(
+    db: &DatabaseConnection,
+    t: Transition,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<(ticket::Model, booking::Model, Option<refund::Model>), BookError> {
+    let id = t.row.id;
+    let txn = crate::begin_write(db).await?;
+    let saved = tickets::apply_in(&txn, t, now)
+        .await?
+        .ok_or(BookError::Changed)?;
+    if let Some(slot) = change.reserve
+        && !slots::reserve(&txn, slot).await?
+    {
+        return Err(BookError::SlotFull);
+    }
+    for slot in &change.release {
+        slots::release(&txn, *slot).await?;
+    }
+    if let Some((bill_id, by, reason)) = &change.cancel_bill {
+        let done = bill::Entity::update_many()
+            .col_expr(
+                bill::Column::State,
+                Expr::value(BillState::Cancelled.as_str()),
+            )
+            .col_expr(bill::Column::ClosedAt, Expr::value(now))
+            .col_expr(bill::Column::ClosedBy, Expr::value(*by))
+            .col_expr(bill::Column::CloseReason, Expr::value(reason.as_str()))
+            .col_expr(bill::Column::UpdatedAt, Expr::value(now))
+            .filter(bill::Column::Id.eq(*bill_id))
+            .filter(bill::Column::State.eq(BillState::Open.as_str()))
+            .filter(bill::Column::PaymentId.is_null())
+            .exec(&txn)
+            .await?;
+        if done.rows_affected == 0 {
+            return Err(BookError::PaymentInProgress);
+        }
+    }
+    let mut active = change.booking.unwrap_or_else(|| booking::ActiveModel {
+        ticket_id: sea_orm::ActiveValue::Unchanged(id),
+        ..Default::default()
+    });
+    if let Some(bill) = &change.bill {
+        write_bill(&txn, bill).await?;
+        active.bill_id = sea_orm::ActiveValue::Set(Some(bill.bill.id));
+    }
+    let refunded = match &change.refund {
+        Some((payment_id, amount, reason, by)) => {
+            let row = crate::refunds::request_in(&txn, *payment_id, *amount, reason, *by, now)
+                .await
+                .map_err(|e| match e {
+                    crate::refunds::RefundError::Db(e) => BookError::Db(e),
+                    other => BookError::Refund(other),
+                })?;
+            active.refund_id = sea_orm::ActiveValue::Set(Some(row.id));
+            Some(row)
+        }
+        None => None,
+    };
+    active.ticket_id = sea_orm::ActiveValue::Unchanged(id);
+    active.updated_at = sea_orm::ActiveValue::Set(now);
+    let booking = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok((saved, booking, refunded))
+}
