@@ -18,6 +18,18 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
+        // A booking's bill is a bill of its own, beside the household's monthly one: bills
+        // have a kind, and the one-live-bill-a-month rule is the monthly bills'.
+        let db = manager.get_connection();
+        db.execute_unprepared("DROP INDEX ux_bills_household_period_live")
+            .await?;
+        db.execute_unprepared("ALTER TABLE bills ADD COLUMN kind varchar NOT NULL DEFAULT 'fees'")
+            .await?;
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX ux_bills_household_period_fees ON bills (household_id, period) \
+             WHERE state <> 'cancelled' AND kind = 'fees'",
+        )
+        .await?;
         // Teams: the leader gets the work orders; the size is each slot's capacity.
         manager
             .create_table(
@@ -175,6 +187,17 @@ impl MigrationTrait for Migration {
                 .drop_table(Table::drop().table(table).take())
                 .await?;
         }
+        let db = manager.get_connection();
+        db.execute_unprepared("DROP INDEX ux_bills_household_period_fees")
+            .await?;
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX ux_bills_household_period_live ON bills (household_id, period) \
+             WHERE state <> 'cancelled'",
+        )
+        .await?;
+        manager
+            .alter_table(Table::alter().table("bills").drop_column("kind").take())
+            .await?;
         manager
             .alter_table(
                 Table::alter()

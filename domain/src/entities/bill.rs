@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-/// One household's bill for one month.
+/// One household's bill: its monthly fees, or a service booking's.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "bills")]
 pub struct Model {
@@ -12,6 +12,8 @@ pub struct Model {
     pub household_id: Uuid,
     /// `YYYY-MM`.
     pub period: String,
+    /// `fees` (the monthly bill, one live a month) or `service` (a booking's).
+    pub kind: String,
     /// A `BillState`.
     pub state: String,
     /// The sum of its lines.
@@ -35,6 +37,11 @@ pub struct Model {
     pub late_fee_waive_reason: Option<String>,
     pub updated_at: DateTimeUtc,
 }
+
+/// A monthly bill's kind.
+pub const KIND_FEES: &str = "fees";
+/// A service booking's bill's kind.
+pub const KIND_SERVICE: &str = "service";
 
 /// No relations are navigated through the ORM; queries join explicitly.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

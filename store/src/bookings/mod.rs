@@ -113,6 +113,7 @@ impl NewBill {
                 community_id: b.community_id,
                 household_id: b.household_id,
                 period: period.into(),
+                kind: bill::KIND_SERVICE.into(),
                 state: BillState::Open.as_str().into(),
                 amount_fen,
                 due_on,
@@ -146,7 +147,9 @@ impl NewBill {
 }
 
 async fn write_bill(conn: &impl ConnectionTrait, new: &NewBill) -> Result<(), DbErr> {
-    crate::fees::insert::bills(conn, std::slice::from_ref(&new.bill)).await?;
+    bill::Entity::insert(new.bill.clone().into_active_model())
+        .exec_without_returning(conn)
+        .await?;
     crate::fees::insert::lines(conn, std::slice::from_ref(&new.line)).await
 }
 

@@ -435,6 +435,7 @@ impl Plan {
             .column(bill::Column::HouseholdId)
             .filter(bill::Column::HouseholdId.is_in(ids))
             .filter(bill::Column::Period.eq(self.period.to_string()))
+            .filter(bill::Column::Kind.eq(bill::KIND_FEES))
             .filter(bill::Column::State.ne(BillState::Cancelled.as_str()))
             .into_tuple()
             .all(db)
@@ -470,6 +471,7 @@ impl Plan {
             }
             let bill_id = new_id();
             rows.bills.push(bill::Model {
+                kind: bill::KIND_FEES.into(),
                 id: bill_id,
                 community_id: household.community_id,
                 household_id: household.id,

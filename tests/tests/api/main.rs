@@ -3,6 +3,7 @@
 
 mod auth;
 mod authz_matrix;
+mod bookings;
 mod communities;
 mod faults;
 mod fee_office;
