@@ -52,6 +52,17 @@ pub struct Place {
     pub payment: Uuid,
     /// An open arrears follow-up for the household, nobody's in particular.
     pub follow_up: Uuid,
+    /// A cleaner who leads the community's cleaning team (not among the world's role
+    /// tokens, so a confirmed booking gives no tested role a capacity).
+    pub team_lead: Uuid,
+    /// The cleaning team.
+    pub team: Uuid,
+    /// Its per-hour cleaning service.
+    pub service: Uuid,
+    /// Its slot of 27 November 09:00 (Shanghai).
+    pub slot: Uuid,
+    /// A booking of that slot by the resident, its time not yet confirmed.
+    pub booking: Uuid,
 }
 
 /// The world.
@@ -150,6 +161,17 @@ impl World {
             .upload_ticket_photos(a.ticket, &a.resident_tokens.access, &[JPEG])
             .await
             .expect(201);
+        for place in [&mut a, &mut b, &mut c] {
+            place.booking = app
+                .post(
+                    "/v1/bookings",
+                    Some(&place.resident_tokens.access),
+                    json!({ "service_id": place.service, "household_id": place.household, "slot_id": place.slot }),
+                )
+                .await
+                .expect(201)
+                .id();
+        }
         a.photo = uploaded.body[0]["id"]
             .as_str()
             .expect("a photo id")
@@ -333,7 +355,58 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         .await
         .expect("follow-up");
     }
+    // A cleaning team with its leader, a per-hour service and a slot on 27 November.
+    let lead = app
+        .post(
+            "/v1/staff",
+            Some(token),
+            json!({
+                "name": format!("Lead {name}"),
+                "username": format!("place-lead-{}", name.to_lowercase()),
+                "password": STAFF_PASSWORD,
+                "role": "cleaner",
+                "community_ids": [community],
+            }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let team = app
+        .post(
+            &format!("/v1/communities/{community}/service-teams"),
+            Some(token),
+            json!({ "name": "保洁组", "department": "cleaning", "leader_id": lead, "member_ids": [], "size": 20 }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let service = app
+        .post(
+            &format!("/v1/communities/{community}/services"),
+            Some(token),
+            json!({ "team_id": team, "category": "cleaning", "name": "日常保洁", "pricing": "per_hour", "price_fen": 5000 }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let slots = app
+        .get(
+            &format!("/v1/services/{service}/slots?date=2026-11-27"),
+            token,
+        )
+        .await
+        .expect(200);
+    let slot: Uuid = slots.body[0]["id"]
+        .as_str()
+        .expect("a slot")
+        .parse()
+        .expect("uuid");
     Place {
+        team_lead: lead,
+        team,
+        service,
+        slot,
+        booking: Uuid::nil(),
         community,
         building,
         unit,

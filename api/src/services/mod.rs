@@ -461,13 +461,11 @@ impl ServicesApi {
         &self,
         auth: BearerAuth,
         service_id: Path<Uuid>,
-        /// The day, `YYYY-MM-DD`.
+        /// The day, `YYYY-MM-DD` (default: today in the community).
         #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
-        date: Query<String>,
+        date: Query<Option<String>>,
     ) -> ApiResult<Json<Vec<Slot>>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let service = service_for(&self.state, &auth.0, *service_id).await?;
-        let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
-            .map_err(|_| ApiError::invalid("date", "a date such as 2026-12-08"))?;
         let team = service_team::Entity::find_by_id(service.team_id)
             .one(&self.state.db)
             .await?
@@ -478,6 +476,14 @@ impl ServicesApi {
             .get(&self.state.db, service.community_id)
             .await?
             .ok_or(ApiError::NotFound("community"))?;
+        let date = match date.as_deref() {
+            Some(raw) => NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| ApiError::invalid("date", "a date such as 2026-12-08"))?,
+            None => {
+                let (_, _, tz) = rules_of(&community)?;
+                self.state.clock.now().with_timezone(&tz).date_naive()
+            }
+        };
         let rows = day_slots(&self.state, &community, &team, date).await?;
         let policy = policy_of(&community);
         let now = self.state.clock.now();
@@ -592,9 +598,11 @@ async fn team_in_scope(
         .one(&state.db)
         .await?
         .ok_or(ApiError::NotFound("service team"))?;
-    if !staff.in_scope(row.community_id) {
-        return Err(ApiError::NotFound("service team"));
-    }
+    // The community's company and the caller's scope, both.
+    staff
+        .community(state, row.community_id)
+        .await
+        .map_err(|_| ApiError::NotFound("service team"))?;
     Ok(row)
 }
 

@@ -416,7 +416,7 @@ pub struct SlotPlan {
 impl SlotPlan {
     /// Checks a team's slot length and size.
     pub fn new(minutes: u32, capacity: u32) -> Result<Self, (&'static str, InvalidValue)> {
-        if !(30..=480).contains(&minutes) || minutes % 30 != 0 {
+        if !(30..=480).contains(&minutes) || !minutes.is_multiple_of(30) {
             return Err((
                 "slot_minutes",
                 InvalidValue("a slot is 30 to 480 minutes, in half hours".into()),

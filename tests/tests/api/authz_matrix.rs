@@ -67,6 +67,11 @@ const METER_READERS_AND_RESIDENT: &[&str] =
 const FEE_KEEPERS_AND_RESIDENT: &[&str] = &["admin", "supervisor", "front_desk", "resident"];
 /// Who reads a household's bills: the fee keepers, butlers and its residents.
 const BILL_READERS: &[&str] = &["admin", "supervisor", "front_desk", "butler", "resident"];
+/// Who holds a capacity on A's booking: the office, the household's butler, its resident
+/// (its time is not confirmed: nobody is assigned).
+const BOOKING_PARTIES: &[&str] = &["admin", "supervisor", "front_desk", "butler", "resident"];
+/// Who confirms, proposes and cancels for the resident: the office.
+const BOOKING_DESK: &[&str] = ROLL_KEEPERS;
 /// The staff who work arrears: the fee keepers and butlers.
 const COLLECTORS: &[&str] = &["admin", "supervisor", "front_desk", "butler"];
 
@@ -350,6 +355,53 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("reissue_bill", ADMIN, |_, _| {
         Body::Json(json!({ "reason": "读数更正" }))
     });
+    add("get_service_policy", EVERYONE, none);
+    add("put_service_policy", ADMIN, |_, _| {
+        Body::Json(json!({
+            "confirm": { "minutes": 120 }, "arrive_grace": { "minutes": 15 }, "complete_grace": { "minutes": 60 },
+            "cancel_notice_hours": 24, "late_cancel_fee_percent": 20, "late_cancel_min_fen": 0,
+            "book_ahead_days": 14, "lead_minutes": 120, "pay_within_minutes": 30, "pay_after_days": 7
+        }))
+    });
+    add("create_service_team", ADMIN, |p, n| {
+        Body::Json(
+            json!({ "name": format!("组 {n}"), "department": "cleaning", "leader_id": p.team_lead, "member_ids": [], "size": 2 }),
+        )
+    });
+    add("list_service_teams", ALL_STAFF, none);
+    add("update_service_team", ADMIN, empty);
+    add("create_service", ADMIN, |p, n| {
+        Body::Json(
+            json!({ "team_id": p.team, "category": "cleaning", "name": format!("保洁 {n}"), "pricing": "fixed", "price_fen": 10000 }),
+        )
+    });
+    add("list_services", EVERYONE, none);
+    add("get_service", EVERYONE, none);
+    add("update_service", ADMIN, empty);
+    add("list_service_slots", EVERYONE, none);
+    add("update_service_slot", MANAGERS, |_, _| {
+        Body::Json(json!({ "capacity": 20 }))
+    });
+    add("create_booking", REPORTERS, |p, _| {
+        Body::Json(
+            json!({ "service_id": p.service, "household_id": p.household, "slot_id": p.slot }),
+        )
+    });
+    add("list_bookings", EVERYONE, none);
+    add("get_booking", BOOKING_PARTIES, none);
+    add("confirm_booking", BOOKING_DESK, empty);
+    add("propose_booking_slot", BOOKING_DESK, |p, _| {
+        Body::Json(json!({ "slot_id": p.slot }))
+    });
+    add("answer_booking_proposal", RESIDENT, |_, _| {
+        Body::Json(json!({ "accept": false }))
+    });
+    add("complete_booking", &[], empty);
+    add(
+        "cancel_booking",
+        &["admin", "supervisor", "front_desk", "resident"],
+        empty,
+    );
     t
 }
 
@@ -397,6 +449,10 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{bill_id}", &place.bill.to_string())
         .replace("{payment_id}", &place.payment.to_string())
         .replace("{follow_up_id}", &place.follow_up.to_string())
+        .replace("{team_id}", &place.team.to_string())
+        .replace("{service_id}", &place.service.to_string())
+        .replace("{slot_id}", &place.slot.to_string())
+        .replace("{booking_id}", &place.booking.to_string())
 }
 
 async fn call(
