@@ -87,8 +87,8 @@ pub fn recipients(action: EventAction, facts: EventFacts) -> Recipients {
         PriceAccepted | PriceDeclined => (false, true, false, false),
         Completed => (true, false, true, false),
         Reopened | Closed | SlaWarned => (false, true, true, false),
-        // Withdrawn by staff: the resident did not do it themselves.
-        Cancelled => (facts.actor == ActorKind::Staff, true, true, false),
+        // Withdrawn by staff or the workers: the resident did not do it themselves.
+        Cancelled => (facts.actor != ActorKind::Resident, true, true, false),
         SlaBreached => (false, true, true, true),
         Answered | Rated | CallbackRecorded | CallbackUnreached | CallbackDue | PhotoAdded
         | TimeDeclined => (false, false, false, false),

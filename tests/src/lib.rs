@@ -179,6 +179,27 @@ pub fn test_start() -> chrono::DateTime<Utc> {
         .expect("valid time")
 }
 
+/// An app on a manual clock from [`test_start`] whose iOS pushes go to a mock APNs that
+/// judges token ages by that clock; access tokens outlive the days tests move the clock over.
+pub async fn spawn_app_with_apns() -> (TestApp, mocks::apns::MockApns) {
+    use mocks::apns::{self, MockApns};
+    let clock = ManualClock::new(test_start());
+    let mock = MockApns::start_with_clock(Arc::new(clock.clone())).await;
+    let url = mock.base_url();
+    let app = spawn_app_with_providers(clock, |s| {
+        s.notifications.apns = Some(courtyard_domain::settings::ApnsSettings {
+            key_id: apns::KEY_ID.into(),
+            team_id: apns::TEAM_ID.into(),
+            private_key_pem: SecretString::from(MockApns::private_key_pem()),
+            base_url: url.clone(),
+            sandbox_base_url: url,
+        });
+        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
+    })
+    .await;
+    (app, mock)
+}
+
 /// The API alone, as `courtyard serve --no-workers` runs it (benchmarks of the API; the
 /// outbox keeps what the workers would do).
 pub async fn spawn_api_only(configure: impl FnOnce(&mut Settings)) -> TestApp {

@@ -2,6 +2,7 @@
 
 pub mod bills;
 pub mod birthdays;
+pub mod bookings;
 pub mod fanout;
 pub mod housekeeping;
 pub mod payments_reconcile;

@@ -106,6 +106,18 @@ impl Scheduled for PaymentsReconcile {
     }
 }
 
+struct BookingExpiry;
+
+#[async_trait]
+impl Scheduled for BookingExpiry {
+    fn name(&self) -> &'static str {
+        jobs::bookings::NAME
+    }
+    async fn run_once(&self, p: &Pipeline) -> anyhow::Result<usize> {
+        jobs::bookings::run_once(p).await
+    }
+}
+
 struct FeeReminders;
 
 #[async_trait]
@@ -159,6 +171,7 @@ impl Registry {
                 Box::new(SlaWatch),
                 Box::new(PaymentsReconcile),
                 Box::new(FeeReminders),
+                Box::new(BookingExpiry),
             ],
         };
         registry.register::<NoticeFanout>();

@@ -373,10 +373,8 @@ pub(super) async fn confirm(
     let rules = rules(state, b.community_id).await?;
     let now = state.clock.now();
     let leader = team.leader_id;
-    let department = team.department.clone();
     let mut row = b.clone().into_active_model();
-    row.time_status = Set(TimeStatus::Confirmed.as_str().into());
-    row.confirmed_at = Set(Some(now));
+    confirmed(&mut row, now);
     let (ticket, booking, _) = apply(
         state,
         principal,
@@ -391,11 +389,7 @@ pub(super) async fn confirm(
             meets: Some(ClockKind::Confirm),
             starts: Some((0, work_clocks(&rules, now, (b.starts_at, b.ends_at)))),
         },
-        |t, now| {
-            t.assignee_id = Set(Some(leader));
-            t.department = Set(Some(department));
-            t.dispatched_at = Set(Some(now));
-        },
+        issue_to(&team, None),
         Change {
             booking: Some(row),
             ..Change::default()
@@ -495,12 +489,10 @@ pub(super) async fn answer(
     let (ticket, booking, _) = if body.accept {
         let team = team_of(state, &b).await?;
         let leader = team.leader_id;
-        let department = team.department.clone();
         row.slot_id = Set(proposed.id);
         row.starts_at = Set(proposed.starts_at);
         row.ends_at = Set(proposed.ends_at);
-        row.time_status = Set(TimeStatus::Confirmed.as_str().into());
-        row.confirmed_at = Set(Some(now));
+        confirmed(&mut row, now);
         let slot = (proposed.starts_at, proposed.ends_at);
         apply(
             state,
@@ -514,13 +506,7 @@ pub(super) async fn answer(
                 meets: None,
                 starts: Some((0, work_clocks(&rules, now, slot))),
             },
-            move |t, now| {
-                t.assignee_id = Set(Some(leader));
-                t.department = Set(Some(department));
-                t.dispatched_at = Set(Some(now));
-                t.preferred_from = Set(Some(slot.0));
-                t.preferred_to = Set(Some(slot.1));
-            },
+            issue_to(&team, Some(slot)),
             Change {
                 release: vec![b.slot_id],
                 booking: Some(row),
@@ -762,6 +748,30 @@ pub(super) async fn cancel(
         crate::payments::refunds::send(state, &payment, refund).await?;
     }
     view(state, &ticket, booking).await
+}
+
+/// A booking row's time, confirmed at `now`.
+fn confirmed(row: &mut booking::ActiveModel, now: DateTime<Utc>) {
+    row.time_status = Set(TimeStatus::Confirmed.as_str().into());
+    row.confirmed_at = Set(Some(now));
+}
+
+/// The ticket's change when its work order is issued to the team's leader (at the slot
+/// given when it moved).
+fn issue_to(
+    team: &service_team::Model,
+    slot: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> impl FnOnce(&mut ticket::ActiveModel, DateTime<Utc>) + use<> {
+    let (leader, department) = (team.leader_id, team.department.clone());
+    move |t, now| {
+        t.assignee_id = Set(Some(leader));
+        t.department = Set(Some(department));
+        t.dispatched_at = Set(Some(now));
+        if let Some((from, to)) = slot {
+            t.preferred_from = Set(Some(from));
+            t.preferred_to = Set(Some(to));
+        }
+    }
 }
 
 async fn team_of(state: &AppState, b: &booking::Model) -> Result<service_team::Model, ApiError> {

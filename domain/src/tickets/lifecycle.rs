@@ -102,7 +102,8 @@ impl Action {
             Action::Complete => &[Assignee],
             Action::RecordCallback { .. } | Action::CallbackUnreached => &[Desk, Manager],
             Action::CallbackDue => &[System],
-            Action::Cancel => &[Resident, Desk, Manager],
+            // The workers cancel a booking left unpaid past its payment window.
+            Action::Cancel => &[Resident, Desk, Manager, System],
             Action::ConfirmTime | Action::ProposeTime => &[Desk, Manager],
             Action::AnswerTime { .. } => &[Resident],
         }

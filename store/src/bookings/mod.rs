@@ -267,3 +267,82 @@ pub async fn apply(
     txn.commit().await?;
     Ok((saved, booking, refunded))
 }
+
+/// Bookings paid at booking whose bill is still open and unpaid, made before `before`,
+/// their time not yet confirmed: the candidates to expire (oldest first, at most `limit`).
+pub async fn unpaid_before(
+    conn: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<booking::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let open_bills = bill::Entity::find()
+        .select_only()
+        .column(bill::Column::Id)
+        .filter(bill::Column::State.eq(BillState::Open.as_str()))
+        .filter(bill::Column::PaymentId.is_null())
+        .filter(bill::Column::Kind.eq(bill::KIND_SERVICE));
+    booking::Entity::find()
+        .filter(booking::Column::Pay.eq(PayWhen::Before.as_str()))
+        .filter(booking::Column::TimeStatus.ne(TimeStatus::Confirmed.as_str()))
+        .filter(booking::Column::CreatedAt.lt(before))
+        .filter(booking::Column::BillId.in_subquery(sea_orm::QueryTrait::into_query(open_bills)))
+        .order_by_asc(booking::Column::CreatedAt)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Cancels a booking left unpaid past its payment window, as the workers: its slot places
+/// back, its bill cancelled, the resident and the office told. `false` when there was
+/// nothing to do (paid, cancelled or being paid meanwhile).
+pub async fn expire_unpaid(
+    db: &DatabaseConnection,
+    b: &booking::Model,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use courtyard_domain::tickets::{Action, EventAction, Party, transition};
+    let Some(row) = ticket::Entity::find_by_id(b.ticket_id).one(db).await? else {
+        return Ok(false);
+    };
+    let from = tickets::state_of(&row).map_err(|e| DbErr::Custom(e.0))?;
+    let facts = facts(db, &row).await?;
+    let Ok(to) = transition(from, Action::Cancel, &[Party::System], facts) else {
+        return Ok(false);
+    };
+    let Some(bill_id) = b.bill_id else {
+        return Ok(false);
+    };
+    let mut active = row.clone().into_active_model();
+    active.state = sea_orm::ActiveValue::Set(to.as_str().into());
+    active.updated_at = sea_orm::ActiveValue::Set(now);
+    active.cancelled_at = sea_orm::ActiveValue::Set(Some(now));
+    let change = Change {
+        release: std::iter::once(b.slot_id)
+            .chain(b.proposed_slot_id)
+            .collect(),
+        cancel_bill: Some((bill_id, None, note.to_owned())),
+        ..Change::default()
+    };
+    let t = Transition {
+        row,
+        active,
+        actor: tickets::Actor::SYSTEM,
+        event: EventAction::Cancelled,
+        event_to: to,
+        follow: None,
+        from,
+        to,
+        note: Some(note.to_owned()),
+        data: Some(serde_json::json!({ "reason": "unpaid" })),
+        meets: None,
+        starts: None,
+    };
+    match apply(db, t, change, now).await {
+        Ok(_) => Ok(true),
+        Err(BookError::Db(e)) => Err(e),
+        // Changed, paid or being paid meanwhile: nothing to expire now.
+        Err(_) => Ok(false),
+    }
+}

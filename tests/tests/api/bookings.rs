@@ -8,37 +8,19 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use courtyard_domain::{ManualClock, settings::ApnsSettings};
 use courtyard_tests::{
     TestApp,
-    mocks::apns::{self, ApnsRequest, MockApns},
-    spawn_app_with_providers, test_start,
+    mocks::apns::{ApnsRequest, MockApns},
     world::World,
 };
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const CLEANER_TOKEN: &str = "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
 const GARDENER_TOKEN: &str = "9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a";
 
-/// An app whose iOS pushes go to a mock APNs.
 async fn app() -> (TestApp, MockApns) {
-    let clock = ManualClock::new(test_start());
-    let apns = MockApns::start_with_clock(std::sync::Arc::new(clock.clone())).await;
-    let url = apns.base_url();
-    let app = spawn_app_with_providers(clock, |s| {
-        s.notifications.apns = Some(ApnsSettings {
-            key_id: apns::KEY_ID.into(),
-            team_id: apns::TEAM_ID.into(),
-            private_key_pem: SecretString::from(MockApns::private_key_pem()),
-            base_url: url.clone(),
-            sandbox_base_url: url,
-        });
-        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
-    })
-    .await;
-    (app, apns)
+    courtyard_tests::spawn_app_with_apns().await
 }
 
 /// 2026-11-25 10:00 in Shanghai is the test's start; `local(27, 9)` is 27 November 09:00.
@@ -234,7 +216,14 @@ async fn an_hourly_cleaning_is_booked_confirmed_done_paid_and_rated() {
         .await
         .expect(200)
         .body;
-    assert_eq!(list["items"][0]["name"], "日常保洁（钟点）");
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "日常保洁（钟点）" && s["price_fen"] == 5_000),
+        "{list}"
+    );
     // Another community's residents see nothing of it.
     app.list_services(
         &office.world.b.resident_tokens.access,
@@ -419,7 +408,10 @@ async fn an_hourly_cleaning_is_booked_confirmed_done_paid_and_rated() {
     }
     // The resident's list shows it; another household's resident cannot read it.
     let mine = app
-        .list_bookings(office.resident(), &[])
+        .list_bookings(
+            office.resident(),
+            &[("team_id", &office.cleaning.to_string())],
+        )
         .await
         .expect(200)
         .body;
@@ -729,11 +721,88 @@ async fn fifty_requests_for_the_last_place_make_exactly_one_booking() {
         (Some(1), Some(0), Some(false))
     );
     let mine = app
-        .list_bookings(office.resident(), &[])
+        .list_bookings(
+            office.resident(),
+            &[("team_id", &office.cleaning.to_string())],
+        )
         .await
         .expect(200)
         .body;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(10)).await;
+    app.assert_no_jobs_left().await;
+}
+
+#[tokio::test]
+async fn a_booking_left_unpaid_past_its_window_is_cancelled_and_its_place_freed() {
+    let (app, apns) = app().await;
+    let office = Office::new(&app, &apns, 1).await;
+    let service = office
+        .service(
+            json!({ "team_id": office.cleaning, "category": "cleaning", "name": "空调清洗",
+                         "pricing": "fixed", "price_fen": 12_000 }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nine = office.slot(&service, local(27, 9)).await;
+    let eleven = office.slot(&service, local(27, 11)).await;
+    let unpaid = office
+        .book(&service, nine["id"].as_str().unwrap(), json!({}))
+        .await;
+    let paid = office
+        .book(&service, eleven["id"].as_str().unwrap(), json!({}))
+        .await;
+    office.pay(paid["bill_id"].as_str().unwrap()).await;
+    let id = unpaid["id"].as_str().unwrap().to_owned();
+    // 29 minutes: still held.
+    app.clock.advance(chrono::Duration::minutes(29));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.get_booking(office.resident(), &id)
+            .await
+            .expect(200)
+            .body["state"],
+        "submitted"
+    );
+    // Past the 30-minute window: cancelled by the workers, the resident told.
+    app.clock.advance(chrono::Duration::minutes(2));
+    app.wait_for("the unpaid booking cancelled", 10, || async {
+        app.get_booking(office.resident(), &id).await.body["state"] == "cancelled"
+    })
+    .await;
+    let told = office
+        .push(&office.resident_token(), &id, "cancelled")
+        .await;
+    assert!(alert(&told).contains("空调清洗"), "{}", alert(&told));
+    let ticket = app.get_ticket(office.admin(), &id).await.expect(200).body;
+    let cancelled = ticket["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "cancelled")
+        .cloned()
+        .unwrap();
+    assert_eq!(cancelled["actor_kind"], "system");
+    assert_eq!(
+        app.get_bill(office.resident(), unpaid["bill_id"].as_str().unwrap())
+            .await
+            .expect(200)
+            .body["state"],
+        "cancelled"
+    );
+    assert_eq!(office.slot(&service, local(27, 9)).await["free"], 1);
+    // The paid one keeps its place.
+    let kept = app
+        .get_booking(office.resident(), paid["id"].as_str().unwrap())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (kept["state"].as_str(), kept["paid"].as_bool()),
+        (Some("submitted"), Some(true))
+    );
+    assert_eq!(office.slot(&service, local(27, 11)).await["free"], 0);
     app.assert_no_jobs_left().await;
 }

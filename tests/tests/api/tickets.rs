@@ -158,24 +158,8 @@ fn actions(detail: &Value) -> Vec<String> {
         .collect()
 }
 
-/// An app whose iOS pushes go to a mock APNs that judges token ages by the app's clock.
 async fn app() -> (TestApp, MockApns) {
-    let clock = ManualClock::new(test_start());
-    let apns = MockApns::start_with_clock(std::sync::Arc::new(clock.clone())).await;
-    let url = apns.base_url();
-    let app = spawn_app_with_providers(clock, |s| {
-        s.notifications.apns = Some(ApnsSettings {
-            key_id: apns::KEY_ID.into(),
-            team_id: apns::TEAM_ID.into(),
-            private_key_pem: SecretString::from(MockApns::private_key_pem()),
-            base_url: url.clone(),
-            sandbox_base_url: url,
-        });
-        // Tokens outlive the days these tests move the clock over.
-        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
-    })
-    .await;
-    (app, apns)
+    courtyard_tests::spawn_app_with_apns().await
 }
 
 #[tokio::test]
