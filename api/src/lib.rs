@@ -16,6 +16,7 @@ pub mod me;
 pub mod notices;
 pub mod notifications;
 pub mod ops;
+pub mod packages;
 pub mod pagination;
 pub mod payments;
 pub mod residents;

@@ -32,9 +32,10 @@ use crate::{
     notices::NoticesApi,
     notifications::NotificationsApi,
     ops,
+    packages::PackagesApi,
     payments::{PaymentsApi, RefundsApi, notify::wechat_notify},
     residents::ResidentsApi,
-    services::ServicesApi,
+    services::{ServiceReportsApi, ServicesApi},
     staff::StaffApi,
     state::{AppState, Inner},
     telemetry,
@@ -162,7 +163,7 @@ pub type Apis = (
         FeeRemindersApi,
     ),
     (PaymentsApi, RefundsApi),
-    (ServicesApi, BookingsApi),
+    (ServicesApi, ServiceReportsApi, BookingsApi, PackagesApi),
 );
 
 /// The OpenAPI service: every area of the API.
@@ -233,7 +234,13 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
             ServicesApi {
                 state: state.clone(),
             },
+            ServiceReportsApi {
+                state: state.clone(),
+            },
             BookingsApi {
+                state: state.clone(),
+            },
+            PackagesApi {
                 state: state.clone(),
             },
         ),

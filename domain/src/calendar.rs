@@ -39,7 +39,7 @@ impl WorkingHours {
 }
 
 /// A local time as an instant; the earlier one in a DST fold, UTC in a gap.
-pub(crate) fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     tz.from_local_datetime(&local)
         .earliest()
         .unwrap_or_else(|| tz.from_utc_datetime(&local))

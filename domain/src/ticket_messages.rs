@@ -83,6 +83,12 @@ pub fn recipients(action: EventAction, facts: EventFacts) -> Recipients {
         Confirmed => (true, true, false, false),
         TimeAccepted => (false, true, false, false),
         TimeProposed => (true, false, false, false),
+        // A laundry order's steps: the resident follows them.
+        PickedUp | AtVendor | Returned => (true, false, false, false),
+        // A claim: the resident (unless they raised it), the team leader and the butler;
+        // its settlement: the resident.
+        ClaimRecorded => (facts.actor != ActorKind::Resident, true, true, false),
+        ClaimSettled => (true, false, false, false),
         Accepted | Arrived | Priced => (true, false, false, false),
         PriceAccepted | PriceDeclined => (false, true, false, false),
         Completed => (true, false, true, false),
@@ -159,6 +165,10 @@ pub struct TicketText<'a> {
     pub service: Option<&'a str>,
     /// A booking's slot: when the work is to start.
     pub starts_at: Option<DateTime<Utc>>,
+    /// A laundry step's items (counted at pickup, claimed on return).
+    pub items: Option<i64>,
+    /// When the vendor returns a laundry order.
+    pub return_on: Option<chrono::NaiveDate>,
 }
 
 /// The category as people say it.
@@ -733,6 +743,8 @@ mod tests {
             rework: 0,
             service: None,
             starts_at: None,
+            items: None,
+            return_on: None,
         }
     }
 

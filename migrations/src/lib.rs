@@ -18,6 +18,7 @@ mod m20261203_000012_late_fee_waivers;
 mod m20261203_000013_create_fee_reminders;
 mod m20261203_000014_create_wechat_consents;
 mod m20261204_000015_create_services;
+mod m20261205_000016_packages_and_laundry;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_create_fee_reminders::Migration),
             Box::new(m20261203_000014_create_wechat_consents::Migration),
             Box::new(m20261204_000015_create_services::Migration),
+            Box::new(m20261205_000016_packages_and_laundry::Migration),
         ]
     }
 }

@@ -194,7 +194,7 @@ pub async fn spawn_app_with_apns() -> (TestApp, mocks::apns::MockApns) {
             base_url: url.clone(),
             sandbox_base_url: url,
         });
-        s.auth.access_token_ttl_secs = 30 * 24 * 3600;
+        s.auth.access_token_ttl_secs = 60 * 24 * 3600;
     })
     .await;
     (app, mock)

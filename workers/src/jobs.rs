@@ -5,6 +5,7 @@ pub mod birthdays;
 pub mod bookings;
 pub mod fanout;
 pub mod housekeeping;
+pub mod packages;
 pub mod payments_reconcile;
 pub mod relay;
 pub mod reminders;

@@ -118,6 +118,18 @@ impl Scheduled for BookingExpiry {
     }
 }
 
+struct PackageVisits;
+
+#[async_trait]
+impl Scheduled for PackageVisits {
+    fn name(&self) -> &'static str {
+        jobs::packages::NAME
+    }
+    async fn run_once(&self, p: &Pipeline) -> anyhow::Result<usize> {
+        jobs::packages::run_once(p).await
+    }
+}
+
 struct FeeReminders;
 
 #[async_trait]
@@ -172,6 +184,7 @@ impl Registry {
                 Box::new(PaymentsReconcile),
                 Box::new(FeeReminders),
                 Box::new(BookingExpiry),
+                Box::new(PackageVisits),
             ],
         };
         registry.register::<NoticeFanout>();

@@ -1,9 +1,12 @@
 //! The bookings area's request and response bodies.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use courtyard_domain::{
-    entities::{booking, ticket},
-    services::{PayWhen, Pricing, TimeStatus},
+    entities::{booking, booking_claim, laundry_item, ticket},
+    services::{
+        PayWhen, Pricing, TimeStatus,
+        laundry::{ClaimKind, ClaimState, LaundryStage},
+    },
     tickets::{PriceStatus, TicketState},
 };
 use poem_openapi::{Object, types::Example};
@@ -216,6 +219,14 @@ pub struct Booking {
     /// Whether the resident was satisfied.
     #[oai(skip_serializing_if_is_none)]
     pub satisfied: Option<bool>,
+    /// The monthly package this visit belongs to (`GET /v1/packages/{id}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub package_id: Option<Uuid>,
+    /// A laundry order's steps and items.
+    #[oai(skip_serializing_if_is_none)]
+    pub laundry: Option<LaundryOrder>,
+    /// Claims recorded on it (an item missing or damaged).
+    pub claims: Vec<BookingClaim>,
 }
 
 page_of!(BookingPage, Booking);
@@ -268,5 +279,242 @@ pub fn booking_dto(
         cancelled_at: t.cancelled_at,
         rating: t.rating.and_then(|r| u8::try_from(r).ok()),
         satisfied: t.satisfied,
+        package_id: b.package_id,
+        laundry: None,
+        claims: Vec::new(),
+    }
+}
+
+/// An item counted at pickup.
+#[derive(Debug, Clone, Object)]
+pub struct NewLaundryItem {
+    /// What it is (`羊毛大衣`), 1–60 characters.
+    #[oai(validator(min_length = 1, max_length = 60))]
+    pub name: String,
+    /// Its condition at pickup (`左袖口有污渍`); absent when unremarkable.
+    #[oai(validator(max_length = 200))]
+    pub condition: Option<String>,
+    /// Links to photos taken at pickup.
+    #[oai(validator(max_items = 10, max_length = 500))]
+    pub photos: Option<Vec<String>>,
+}
+
+/// An item as checked on its return.
+#[derive(Debug, Clone, Object)]
+pub struct ItemCheck {
+    /// The item (from the order's `laundry.items`).
+    pub item_id: Uuid,
+    /// Whether it came back.
+    pub returned: bool,
+    /// Whether it came back damaged.
+    #[oai(default)]
+    pub damaged: bool,
+    /// Its condition now.
+    #[oai(validator(max_length = 200))]
+    pub condition: Option<String>,
+    /// Links to photos taken on return.
+    #[oai(validator(max_items = 10, max_length = 500))]
+    pub photos: Option<Vec<String>>,
+}
+
+/// A laundry order's next step. `picked_up` (the assignee at the door) counts the items;
+/// `at_vendor` gives the return date; `returned` checks every item (a missing or damaged
+/// one becomes a claim). Delivery completes the booking (`POST …/complete`).
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct LaundryStep {
+    /// The step: `picked_up`, `at_vendor` or `returned`.
+    pub stage: Vocab<LaundryStage>,
+    /// `picked_up`: the items counted, 1–200.
+    #[oai(validator(max_items = 200))]
+    pub items: Option<Vec<NewLaundryItem>>,
+    /// `at_vendor`: when the vendor returns it (today to 30 days ahead).
+    pub return_on: Option<NaiveDate>,
+    /// `returned`: every item, checked.
+    #[oai(validator(max_items = 200))]
+    pub checks: Option<Vec<ItemCheck>>,
+    /// Note.
+    #[oai(validator(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+impl Example for LaundryStep {
+    fn example() -> Self {
+        Self {
+            stage: Vocab::Known(LaundryStage::PickedUp),
+            items: Some(vec![
+                NewLaundryItem {
+                    name: "羊毛大衣".into(),
+                    condition: Some("左袖口有污渍".into()),
+                    photos: None,
+                },
+                NewLaundryItem {
+                    name: "衬衫".into(),
+                    condition: None,
+                    photos: None,
+                },
+            ]),
+            return_on: None,
+            checks: None,
+            note: None,
+        }
+    }
+}
+
+/// One item of a laundry order.
+#[derive(Debug, Object)]
+pub struct LaundryItem {
+    /// Id.
+    pub id: Uuid,
+    /// 1, 2, … as counted.
+    pub position: u32,
+    /// What it is.
+    pub name: String,
+    /// Its condition at pickup (empty when unremarkable).
+    pub condition: String,
+    /// Photos at pickup.
+    pub photos: Vec<String>,
+    /// Whether it came back; absent until checked.
+    #[oai(skip_serializing_if_is_none)]
+    pub returned: Option<bool>,
+    /// Whether it came back damaged; absent until checked.
+    #[oai(skip_serializing_if_is_none)]
+    pub damaged: Option<bool>,
+    /// Its condition on return.
+    #[oai(skip_serializing_if_is_none)]
+    pub condition_on_return: Option<String>,
+    /// Photos on return.
+    pub photos_on_return: Vec<String>,
+}
+
+/// A laundry order's progress.
+#[derive(Debug, Object)]
+pub struct LaundryOrder {
+    /// The last step recorded; absent before pickup.
+    #[oai(skip_serializing_if_is_none)]
+    pub stage: Option<Vocab<LaundryStage>>,
+    /// When the vendor returns it.
+    #[oai(skip_serializing_if_is_none)]
+    pub return_on: Option<NaiveDate>,
+    /// The items counted at pickup.
+    pub items: Vec<LaundryItem>,
+}
+
+/// A claim to record on a booking: an item missing or damaged.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct NewClaim {
+    /// The laundry item it is about, if any.
+    pub item_id: Option<Uuid>,
+    /// Missing or damaged.
+    pub kind: Vocab<ClaimKind>,
+    /// What happened, 1–2,000 characters.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub note: String,
+    /// Links to photos.
+    #[oai(validator(max_items = 10, max_length = 500))]
+    pub photos: Option<Vec<String>>,
+}
+
+impl Example for NewClaim {
+    fn example() -> Self {
+        Self {
+            item_id: None,
+            kind: Vocab::Known(ClaimKind::Damaged),
+            note: "衬衫领口洗后开线".into(),
+            photos: None,
+        }
+    }
+}
+
+/// How the office settles a claim.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct ClaimSettlement {
+    /// `settled` or `rejected`.
+    pub state: Vocab<ClaimState>,
+    /// Compensation agreed, fen (0 to 10,000,000).
+    #[oai(validator(minimum(value = "0"), maximum(value = "10000000")))]
+    pub compensation_fen: Option<i64>,
+    /// What was agreed, or why it was rejected, 1–2,000 characters.
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub resolution: String,
+}
+
+impl Example for ClaimSettlement {
+    fn example() -> Self {
+        Self {
+            state: Vocab::Known(ClaimState::Settled),
+            compensation_fen: Some(8_000),
+            resolution: "按衣物原价五折赔付".into(),
+        }
+    }
+}
+
+/// A claim on a booking.
+#[derive(Debug, Object)]
+pub struct BookingClaim {
+    /// Id.
+    pub id: Uuid,
+    /// The booking.
+    pub booking_id: Uuid,
+    /// The laundry item it is about.
+    #[oai(skip_serializing_if_is_none)]
+    pub item_id: Option<Uuid>,
+    /// Missing or damaged.
+    pub kind: Vocab<ClaimKind>,
+    /// What happened.
+    pub note: String,
+    /// Photos.
+    pub photos: Vec<String>,
+    /// Open, settled or rejected.
+    pub state: Vocab<ClaimState>,
+    /// Compensation agreed, fen.
+    #[oai(skip_serializing_if_is_none)]
+    pub compensation_fen: Option<i64>,
+    /// What was agreed, or why it was rejected.
+    #[oai(skip_serializing_if_is_none)]
+    pub resolution: Option<String>,
+    /// Recorded.
+    pub created_at: DateTime<Utc>,
+    /// Settled or rejected.
+    #[oai(skip_serializing_if_is_none)]
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+fn links(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The API form of a laundry item.
+pub fn laundry_item_dto(i: laundry_item::Model) -> LaundryItem {
+    LaundryItem {
+        id: i.id,
+        position: u32::try_from(i.position).unwrap_or_default(),
+        photos: links(Some(&i.photos_in)),
+        photos_on_return: links(i.photos_out.as_ref()),
+        name: i.name,
+        condition: i.condition_in,
+        returned: i.returned,
+        damaged: i.damaged,
+        condition_on_return: i.condition_out,
+    }
+}
+
+/// The API form of a claim.
+pub fn claim_dto(c: booking_claim::Model) -> BookingClaim {
+    BookingClaim {
+        id: c.id,
+        booking_id: c.booking_id,
+        item_id: c.item_id,
+        kind: Vocab::stored(&c.kind),
+        photos: links(Some(&c.photos)),
+        note: c.note,
+        state: Vocab::stored(&c.state),
+        compensation_fen: c.compensation_fen,
+        resolution: c.resolution,
+        created_at: c.created_at,
+        settled_at: c.settled_at,
     }
 }

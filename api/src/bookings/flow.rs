@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{bill, booking, community, payment, service, service_slot, service_team, ticket},
-    services::{PayWhen, Price, Pricing, TimeStatus, Worked},
+    entities::{bill, booking, community, service, service_slot, service_team, ticket},
+    services::{PayWhen, Price, Pricing, ServiceCategory, TimeStatus},
     tickets::{
         Action, Clock, ClockKind, EventAction, Party, TicketKind, TicketPolicy, TicketState,
-        callback_clock, transition,
+        transition,
     },
 };
 use courtyard_store::{
@@ -30,6 +30,7 @@ use crate::{
     services::{policy_of, service_for},
     state::AppState,
     tickets::{self as tickets_api, Reporter, actor_of, butler_of, refusal, rules_of},
+    vocab::Vocab,
 };
 
 /// A booking as loaded for a step: its ticket, the caller's capacities, its row.
@@ -82,10 +83,34 @@ pub(super) async fn view(
             .map(|s| (s.starts_at, s.ends_at)),
         None => None,
     };
-    Ok(booking_dto(booking, ticket, paid, proposed))
+    let laundry = (ticket.category == ServiceCategory::Laundry.as_str()).then(|| {
+        (
+            booking.laundry_stage.as_deref().map(Vocab::stored),
+            booking.return_on,
+        )
+    });
+    let id = booking.ticket_id;
+    let mut dto = booking_dto(booking, ticket, paid, proposed);
+    if let Some((stage, return_on)) = laundry {
+        dto.laundry = Some(LaundryOrder {
+            stage,
+            return_on,
+            items: store::laundry::items(&state.db, id)
+                .await?
+                .into_iter()
+                .map(laundry_item_dto)
+                .collect(),
+        });
+    }
+    dto.claims = store::laundry::claims(&state.db, id)
+        .await?
+        .into_iter()
+        .map(claim_dto)
+        .collect();
+    Ok(dto)
 }
 
-fn book_error(e: BookError) -> ApiError {
+pub(crate) fn book_error(e: BookError) -> ApiError {
     match e {
         BookError::SlotFull => ApiError::Conflict {
             kind: "slot-full",
@@ -109,14 +134,14 @@ fn book_error(e: BookError) -> ApiError {
 }
 
 /// The community's rules a booking step needs.
-struct Rules {
-    community: community::Model,
-    tickets: TicketPolicy,
-    hours: courtyard_domain::org::WorkingHours,
-    tz: chrono_tz::Tz,
+pub(super) struct Rules {
+    pub(super) community: community::Model,
+    pub(super) tickets: TicketPolicy,
+    pub(super) hours: courtyard_domain::org::WorkingHours,
+    pub(super) tz: chrono_tz::Tz,
 }
 
-async fn rules(state: &AppState, community_id: Uuid) -> Result<Rules, ApiError> {
+pub(super) async fn rules(state: &AppState, community_id: Uuid) -> Result<Rules, ApiError> {
     let community = state
         .communities
         .get(&state.db, community_id)
@@ -184,6 +209,12 @@ pub(super) async fn book(
         .bookable(slot.starts_at, now)
         .map_err(|e| ApiError::invalid("slot_id", e))?;
     let pricing = Pricing::parse(&service.pricing).map_err(|e| anyhow::anyhow!(e))?;
+    if pricing == Pricing::Package {
+        return Err(ApiError::invalid(
+            "service_id",
+            "a monthly package is subscribed to with POST /v1/packages, not booked visit by visit",
+        ));
+    }
     let price = Price::new(
         pricing,
         service.price_fen,
@@ -231,6 +262,9 @@ pub(super) async fn book(
         bill_id: None,
         cancel_fee_fen: None,
         refund_id: None,
+        package_id: None,
+        laundry_stage: None,
+        return_on: None,
         created_at: now,
         updated_at: now,
     };
@@ -286,16 +320,16 @@ pub(super) async fn book(
 
 /// One booking step: the state machine's check, then the ticket's transition and the
 /// booking's change in one transaction.
-struct Step {
-    action: Action,
-    event: EventAction,
-    note: Option<String>,
-    data: Option<serde_json::Value>,
-    meets: Option<ClockKind>,
-    starts: Option<(i32, Vec<Clock>)>,
+pub(super) struct Step {
+    pub(super) action: Action,
+    pub(super) event: EventAction,
+    pub(super) note: Option<String>,
+    pub(super) data: Option<serde_json::Value>,
+    pub(super) meets: Option<ClockKind>,
+    pub(super) starts: Option<(i32, Vec<Clock>)>,
 }
 
-async fn apply(
+pub(super) async fn apply(
     state: &AppState,
     principal: &Principal,
     loaded: Loaded,
@@ -546,207 +580,6 @@ pub(super) async fn answer(
         )
         .await?
     };
-    view(state, &ticket, booking).await
-}
-
-/// The assignee completes the work: it is charged (hours worked, items counted, the
-/// accepted quote, the fixed price) and, when paid after, billed; the callback clock starts.
-pub(super) async fn complete(
-    state: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    body: &Completion,
-) -> Result<Booking, ApiError> {
-    let loaded = load(state, principal, id).await?;
-    // Refuse early (the wrong person, the wrong state, a quote not accepted).
-    tickets_api::check(state, &loaded.ticket, Action::Complete, &loaded.parties).await?;
-    let b = loaded.booking.clone();
-    let pricing = Pricing::parse(&b.pricing).map_err(|e| anyhow::anyhow!(e))?;
-    // Charged at the price booked, with the service's minimum of hours.
-    let min_quantity = service::Entity::find_by_id(b.service_id)
-        .one(&state.db)
-        .await?
-        .map_or(1, |s| s.min_quantity.max(1) as u32);
-    let price = Price {
-        pricing,
-        unit_fen: b.unit_fen,
-        min_quantity,
-    };
-    let worked = match pricing {
-        Pricing::Fixed => Worked::Job,
-        Pricing::PerHour => Worked::Hours(body.hours.unwrap_or(b.quantity as u32)),
-        Pricing::PerItem => Worked::Items(
-            body.items
-                .ok_or_else(|| ApiError::invalid("items", "say how many items there were"))?,
-        ),
-        Pricing::Quoted => Worked::Quote(loaded.ticket.price_fen.unwrap_or_default()),
-    };
-    let field = if pricing == Pricing::PerItem {
-        "items"
-    } else {
-        "hours"
-    };
-    let amount = price.amount(worked).field(field)?;
-    let quantity = match worked {
-        Worked::Hours(h) => h.max(min_quantity),
-        Worked::Items(n) => n,
-        _ => 1,
-    };
-    let rules = rules(state, b.community_id).await?;
-    let now = state.clock.now();
-    let pay = PayWhen::parse(&b.pay).map_err(|e| anyhow::anyhow!(e))?;
-    let bill = (pay == PayWhen::After).then(|| {
-        let today = now.with_timezone(&rules.tz).date_naive();
-        let due =
-            today + chrono::Duration::days(i64::from(policy_of(&rules.community).pay_after_days));
-        NewBill::new(
-            &b,
-            &b.service_name,
-            pricing.unit(),
-            i64::from(quantity),
-            amount,
-            &today.format("%Y-%m").to_string(),
-            due,
-            now,
-        )
-    });
-    let mut row = b.clone().into_active_model();
-    row.worked_quantity = Set(Some(quantity as i32));
-    row.amount_fen = Set(Some(amount));
-    let callback = callback_clock(
-        TicketKind::ServiceBooking,
-        now,
-        &rules.tickets,
-        &rules.hours,
-        rules.tz,
-    );
-    let round = loaded.ticket.rework_count;
-    let (ticket, booking, _) = apply(
-        state,
-        principal,
-        loaded,
-        Step {
-            action: Action::Complete,
-            event: EventAction::Completed,
-            note: body.note.clone(),
-            data: Some(json!({ "amount_fen": amount, "quantity": quantity })),
-            meets: Some(ClockKind::Resolve),
-            starts: Some((round, vec![callback])),
-        },
-        |t, now| t.completed_at = Set(Some(now)),
-        Change {
-            booking: Some(row),
-            bill,
-            ..Change::default()
-        },
-    )
-    .await?;
-    view(state, &ticket, booking).await
-}
-
-/// Cancels a booking: its slot places are given back; a resident cancelling a confirmed
-/// booking after the free-cancellation notice pays the policy's fee (kept from a paid
-/// booking's refund, or billed); a paid booking is refunded the rest through the payment's
-/// refund path; an unpaid bill is cancelled.
-pub(super) async fn cancel(
-    state: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    note: Option<String>,
-) -> Result<Booking, ApiError> {
-    let loaded = load(state, principal, id).await?;
-    tickets_api::check(state, &loaded.ticket, Action::Cancel, &loaded.parties).await?;
-    let b = loaded.booking.clone();
-    let rules = rules(state, b.community_id).await?;
-    let policy = policy_of(&rules.community);
-    let now = state.clock.now();
-    let by_staff = matches!(principal, Principal::Staff(_));
-    let confirmed = b.time_status == TimeStatus::Confirmed.as_str();
-    let price = b.estimate_fen.or(loaded.ticket.price_fen);
-    let terms = policy.cancellation(b.starts_at, now, by_staff || !confirmed, price);
-    let bill = match b.bill_id {
-        Some(id) => bill::Entity::find_by_id(id).one(&state.db).await?,
-        None => None,
-    };
-    let actor = actor_of(principal).id;
-    let reason = note.clone().unwrap_or_else(|| "预约已取消".into());
-    let mut change = Change {
-        release: std::iter::once(b.slot_id)
-            .chain(b.proposed_slot_id)
-            .collect(),
-        ..Change::default()
-    };
-    let mut paid_by: Option<payment::Model> = None;
-    match bill {
-        Some(bill) if bill.state == "paid" => {
-            let payment = match bill.payment_id {
-                Some(p) => payment::Entity::find_by_id(p).one(&state.db).await?,
-                None => None,
-            }
-            .ok_or_else(|| anyhow::anyhow!("paid bill {} has no payment", bill.id))?;
-            let back = bill.amount_fen - terms.fee_fen;
-            if back > 0 {
-                change.refund = Some((
-                    payment.id,
-                    back,
-                    if terms.fee_fen > 0 {
-                        format!(
-                            "预约取消退款（扣除取消费 {}）",
-                            courtyard_domain::money::yuan(terms.fee_fen)
-                        )
-                    } else {
-                        "预约取消退款".into()
-                    },
-                    actor.unwrap_or_default(),
-                ));
-            }
-            paid_by = Some(payment);
-        }
-        Some(bill) if bill.state == "open" => {
-            change.cancel_bill = Some((bill.id, actor, reason.clone()));
-        }
-        _ if terms.fee_fen > 0 => {
-            // Paid after the work: the late cancellation's fee is billed.
-            let today = now.with_timezone(&rules.tz).date_naive();
-            change.bill = Some(NewBill::new(
-                &b,
-                &format!("{}（逾时取消费）", b.service_name),
-                "item",
-                1,
-                terms.fee_fen,
-                &today.format("%Y-%m").to_string(),
-                today + chrono::Duration::days(i64::from(policy.pay_after_days)),
-                now,
-            ));
-        }
-        _ => {}
-    }
-    let mut row = b.clone().into_active_model();
-    if terms.fee_fen > 0 {
-        row.cancel_fee_fen = Set(Some(terms.fee_fen));
-    }
-    change.booking = Some(row);
-    let (ticket, booking, refund) = apply(
-        state,
-        principal,
-        loaded,
-        Step {
-            action: Action::Cancel,
-            event: EventAction::Cancelled,
-            note,
-            data: Some(json!({ "late": terms.late, "fee_fen": terms.fee_fen })),
-            meets: None,
-            starts: None,
-        },
-        |t, now| t.cancelled_at = Set(Some(now)),
-        change,
-    )
-    .await?;
-    if let (Some(refund), Some(payment)) = (refund, paid_by) {
-        // Committed with the cancellation; the provider is asked now, and the
-        // reconciliation job asks again with the same refund number if it cannot be reached.
-        crate::payments::refunds::send(state, &payment, refund).await?;
-    }
     view(state, &ticket, booking).await
 }
 

@@ -28,16 +28,27 @@ use crate::{
     vocab::Vocab,
 };
 
+mod close;
 mod dto;
 mod flow;
+mod laundry;
 
 pub use dto::*;
+pub(crate) use flow::book_error;
 
 /// A booking made.
 #[derive(ApiResponse)]
 pub enum BookingCreated {
     /// Booked: its slot's place is held; the time is to be confirmed (a booking paid at
     /// booking once its bill is paid).
+    #[oai(status = 201)]
+    Created(Json<Booking>),
+}
+
+/// A claim recorded.
+#[derive(ApiResponse)]
+pub enum BookingClaimed {
+    /// Recorded on the booking, which is returned with its claims.
     #[oai(status = 201)]
     Created(Json<Booking>),
 }
@@ -282,7 +293,7 @@ impl BookingsApi {
         body: Json<Completion>,
     ) -> ApiResult<Json<Booking>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
         Ok(Json(
-            flow::complete(&self.state, &auth.0, *booking_id, &body).await?,
+            close::complete(&self.state, &auth.0, *booking_id, &body).await?,
         ))
     }
 
@@ -305,7 +316,72 @@ impl BookingsApi {
         body: Json<StepNote>,
     ) -> ApiResult<Json<Booking>, { AUTHED | NOT_FOUND | CONFLICT }> {
         Ok(Json(
-            flow::cancel(&self.state, &auth.0, *booking_id, body.0.note).await?,
+            close::cancel(&self.state, &auth.0, *booking_id, body.0.note).await?,
+        ))
+    }
+
+    /// Record a laundry step
+    ///
+    /// A laundry order's round trip, each step visible to the resident and pushed to them:
+    /// `picked_up` (the assignee at the door, once the order is accepted) counts every item
+    /// with its condition and photos; `at_vendor` gives the date it comes back; `returned`
+    /// checks every item, and one that is missing or came back damaged is recorded as a
+    /// claim on the order. Delivery completes the booking (`POST …/complete`), charged for
+    /// the items that came back. Steps go in that order (409 `laundry-step-out-of-order`).
+    #[oai(
+        path = "/bookings/:booking_id/laundry",
+        method = "post",
+        operation_id = "record_laundry_step"
+    )]
+    async fn record_laundry_step(
+        &self,
+        auth: BearerAuth,
+        booking_id: Path<Uuid>,
+        body: Json<LaundryStep>,
+    ) -> ApiResult<Json<Booking>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        Ok(Json(
+            laundry::step(&self.state, &auth.0, *booking_id, &body).await?,
+        ))
+    }
+
+    /// Record a claim
+    ///
+    /// An item missing or damaged, recorded on the booking by the resident, the assignee or
+    /// the front desk once the work has started; the team leader and the butler are told,
+    /// and the front desk settles it (`PATCH /v1/booking-claims/{claim_id}`).
+    #[oai(
+        path = "/bookings/:booking_id/claims",
+        method = "post",
+        operation_id = "create_booking_claim"
+    )]
+    async fn create_booking_claim(
+        &self,
+        auth: BearerAuth,
+        booking_id: Path<Uuid>,
+        body: Json<NewClaim>,
+    ) -> ApiResult<BookingClaimed, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        Ok(BookingClaimed::Created(Json(
+            laundry::claim(&self.state, &auth.0, *booking_id, &body).await?,
+        )))
+    }
+
+    /// Settle a claim
+    ///
+    /// The front desk (or a manager) settles an open claim, with the compensation agreed,
+    /// or rejects it with the reason; the resident is told. A claim is settled once.
+    #[oai(
+        path = "/booking-claims/:claim_id",
+        method = "patch",
+        operation_id = "settle_booking_claim"
+    )]
+    async fn settle_booking_claim(
+        &self,
+        auth: BearerAuth,
+        claim_id: Path<Uuid>,
+        body: Json<ClaimSettlement>,
+    ) -> ApiResult<Json<BookingClaim>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
+        Ok(Json(
+            laundry::settle(&self.state, &auth.0, *claim_id, &body).await?,
         ))
     }
 }

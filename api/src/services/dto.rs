@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
     entities::{service, service_slot, service_team},
-    services::{PayWhen, Pricing, ServiceCategory, ServicePolicy},
+    services::{PayWhen, Pricing, ServiceCategory, ServicePolicy, packages::UnusedVisits},
     tickets::Department,
 };
 use poem_openapi::{Object, types::Example};
@@ -141,6 +141,9 @@ pub struct NewService {
     /// Order on the price list (default 0).
     #[oai(validator(minimum(value = "0"), maximum(value = "10000")))]
     pub position: Option<u32>,
+    /// A monthly package: its visits a month (1–31); `price_fen` is the month's price.
+    #[oai(validator(minimum(value = "1"), maximum(value = "31")))]
+    pub visits_per_month: Option<u32>,
 }
 
 impl Example for NewService {
@@ -157,6 +160,7 @@ impl Example for NewService {
             pay: Some(Vocab::Known(PayWhen::After)),
             photos: None,
             position: Some(1),
+            visits_per_month: None,
         }
     }
 }
@@ -221,6 +225,9 @@ pub struct Service {
     pub position: u32,
     /// Whether it can be booked.
     pub active: bool,
+    /// A monthly package's visits a month.
+    #[oai(skip_serializing_if_is_none)]
+    pub visits_per_month: Option<u32>,
 }
 
 page_of!(ServicePage, Service);
@@ -233,6 +240,10 @@ pub fn service_dto(row: service::Model) -> Service {
         (Vocab::Known(Pricing::PerHour), Some(y)) => format!("{y}/小时"),
         (Vocab::Known(Pricing::PerItem), Some(y)) => format!("{y}/件"),
         (Vocab::Known(Pricing::Quoted), _) => "现场报价".into(),
+        (Vocab::Known(Pricing::Package), Some(y)) => match row.visits_per_month {
+            Some(n) => format!("{y}/月（{n} 次）"),
+            None => format!("{y}/月"),
+        },
         (_, Some(y)) => y,
         (_, None) => "现场报价".into(),
     };
@@ -252,6 +263,7 @@ pub fn service_dto(row: service::Model) -> Service {
         photos: serde_json::from_value(row.photos).unwrap_or_default(),
         position: u32::try_from(row.position).unwrap_or(0),
         active: row.active,
+        visits_per_month: row.visits_per_month.and_then(|v| u32::try_from(v).ok()),
     }
 }
 
@@ -332,6 +344,25 @@ pub struct ServicePolicyDto {
     /// Days a bill for work paid after has before it falls due (1–60).
     #[oai(validator(minimum(value = "1"), maximum(value = "60")))]
     pub pay_after_days: u32,
+    /// Monthly packages: visits the resident skipped `lapse` at the month's end (the
+    /// default) or `carry` over on renewal.
+    #[oai(default = "default_unused")]
+    pub package_unused: Vocab<UnusedVisits>,
+    /// Monthly packages: a visit's booking is issued this many days before it (1–14,
+    /// default 2).
+    #[oai(
+        default = "default_issue_days",
+        validator(minimum(value = "1"), maximum(value = "14"))
+    )]
+    pub visit_issue_days: u32,
+}
+
+fn default_unused() -> Vocab<UnusedVisits> {
+    Vocab::Known(ServicePolicy::default().package_unused)
+}
+
+fn default_issue_days() -> u32 {
+    ServicePolicy::default().visit_issue_days
 }
 
 impl Example for ServicePolicyDto {
@@ -353,6 +384,8 @@ pub fn policy_dto(p: &ServicePolicy) -> ServicePolicyDto {
         lead_minutes: p.lead_minutes,
         pay_within_minutes: p.pay_within_minutes,
         pay_after_days: p.pay_after_days,
+        package_unused: Vocab::Known(p.package_unused),
+        visit_issue_days: p.visit_issue_days,
     }
 }
 
@@ -369,6 +402,8 @@ pub fn parse_policy(d: &ServicePolicyDto) -> Result<ServicePolicy, ApiError> {
         lead_minutes: d.lead_minutes,
         pay_within_minutes: d.pay_within_minutes,
         pay_after_days: d.pay_after_days,
+        package_unused: d.package_unused.get("package_unused")?,
+        visit_issue_days: d.visit_issue_days,
     };
     policy
         .check()

@@ -34,8 +34,10 @@ use crate::{
 };
 
 mod dto;
+mod reports;
 
 pub use dto::*;
+pub use reports::ServiceReportsApi;
 
 /// A created team.
 #[derive(ApiResponse)]
@@ -272,7 +274,9 @@ impl ServicesApi {
     /// Admins only. `fixed` states one price for the job (paid at booking by default),
     /// `per_hour` a price per hour with a minimum of hours, `per_item` a price per item
     /// (laundry), `quoted` no price: staff quote on site and the resident accepts before
-    /// work starts. Only a fixed price can be paid at booking.
+    /// work starts, `package` a price a month for `visits_per_month` visits (包月, paid
+    /// ahead; residents subscribe with `POST /v1/packages`). Only a fixed price or a
+    /// package can be paid at booking.
     #[oai(
         path = "/communities/:community_id/services",
         method = "post",
@@ -306,6 +310,25 @@ impl ServicesApi {
             )
             .into());
         }
+        if !pricing.can_pay_after() && pay == PayWhen::After {
+            return Err(
+                ApiError::invalid("pay", "a monthly package is paid ahead, by the month").into(),
+            );
+        }
+        let visits = match pricing {
+            Pricing::Package => Some(
+                courtyard_domain::services::packages::check_visits(body.visits_per_month)
+                    .map_err(|(f, e)| ApiError::invalid(f, e.0))?,
+            ),
+            _ if body.visits_per_month.is_some() => {
+                return Err(ApiError::invalid(
+                    "visits_per_month",
+                    "only a monthly package has visits a month",
+                )
+                .into());
+            }
+            _ => None,
+        };
         let duration = body.duration_minutes.unwrap_or(team.slot_minutes as u32);
         if duration > team.slot_minutes as u32 {
             return Err(ApiError::invalid(
@@ -332,6 +355,7 @@ impl ServicesApi {
             pay: Set(pay.as_str().into()),
             photos: Set(serde_json::json!(body.photos.clone().unwrap_or_default())),
             active: Set(true),
+            visits_per_month: Set(visits.map(|v| v as i32)),
             position: Set(body.position.unwrap_or(0) as i32),
             created_at: Set(now),
             updated_at: Set(now),

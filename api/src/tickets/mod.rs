@@ -13,7 +13,7 @@ use courtyard_domain::{
         staff_community, ticket, ticket_clock, ticket_event, ticket_photo,
     },
     new_id,
-    org::{Timezone, WorkingHours},
+    org::WorkingHours,
     people::{StaffRole, mask_phone},
     photos::PhotoStage,
     ticket_messages::ActorKind,

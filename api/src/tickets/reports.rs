@@ -44,6 +44,9 @@ pub struct TicketKpis {
     pub repairs_reported: u64,
     /// Complaints filed in the period.
     pub complaints_reported: u64,
+    /// Service bookings made in the period (package visits included); their completions,
+    /// ratings, reworks and clocks count with the repairs' below.
+    pub bookings_reported: u64,
     /// Work completions in the period (rework rounds count again).
     pub completed: u64,
     /// Completions whose callback (app rating or phone) is done.
@@ -575,6 +578,10 @@ async fn kpis(
         to,
         repairs_reported,
         complaints_reported: complaints.len() as u64,
+        bookings_reported: reported
+            .iter()
+            .filter(|t| t.kind == TicketKind::ServiceBooking.as_str())
+            .count() as u64,
         completed,
         callbacks_done,
         callback_completion_rate: rate(callbacks_done, completed),

@@ -21,20 +21,7 @@ pub(crate) fn actor_of(principal: &Principal) -> Actor {
 pub fn rules_of(
     community: &community::Model,
 ) -> Result<(TicketPolicy, WorkingHours, chrono_tz::Tz), ApiError> {
-    let policy = community
-        .ticket_policy
-        .clone()
-        .and_then(|p| serde_json::from_value(p).ok())
-        .unwrap_or_default();
-    let days: Vec<u8> = serde_json::from_value(community.work_days.clone()).unwrap_or_default();
-    let holidays: Vec<String> =
-        serde_json::from_value(community.holidays.clone()).unwrap_or_default();
-    let hours = WorkingHours::parse(&community.work_start, &community.work_end, &days, &holidays)
-        .map_err(|e| anyhow::anyhow!("community {} working hours: {e}", community.id))?;
-    let tz = Timezone::parse(&community.timezone)
-        .map_err(|e| anyhow::anyhow!("community {} time zone: {e}", community.id))?
-        .tz();
-    Ok((policy, hours, tz))
+    Ok(courtyard_domain::tickets::rules_of(community).map_err(|e| anyhow::anyhow!(e.0))?)
 }
 
 pub(super) async fn policy_of(

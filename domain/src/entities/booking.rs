@@ -45,6 +45,12 @@ pub struct Model {
     pub cancel_fee_fen: Option<i64>,
     /// The refund of a cancelled booking that was paid.
     pub refund_id: Option<Uuid>,
+    /// The monthly package this visit belongs to.
+    pub package_id: Option<Uuid>,
+    /// A laundry order's step (a `LaundryStage`).
+    pub laundry_stage: Option<String>,
+    /// When the vendor returns a laundry order.
+    pub return_on: Option<Date>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -29,6 +29,8 @@ pub struct Model {
     /// Links to photos of the service.
     pub photos: Json,
     pub active: bool,
+    /// A monthly package's visits a month; none for other pricing.
+    pub visits_per_month: Option<i32>,
     /// Order on the price list.
     pub position: i32,
     pub created_at: DateTimeUtc,

@@ -41,6 +41,20 @@ pub fn render(
         }
     };
     let price = t.price_fen.map_or_else(String::new, yuan);
+    let items = t.items.unwrap_or_default();
+    let back = t.return_on.map_or_else(String::new, |d| {
+        if zh {
+            d.format("%m月%d日").to_string()
+        } else {
+            d.format("%b %-d").to_string()
+        }
+    });
+    // On return: how many items were claimed missing or damaged, if any.
+    let claims = match t.items {
+        Some(n) if n > 0 && zh => format!("其中 {n} 件缺失或损坏，已登记理赔。"),
+        Some(n) if n > 0 => format!(" {n} items were missing or damaged and a claim is recorded."),
+        _ => String::new(),
+    };
     let msg = |title: &str, body: String| Rendered {
         title: title.to_owned(),
         body,
@@ -83,6 +97,30 @@ pub fn render(
             (Role::Resident, Cancelled) => msg(
                 "预约已取消",
                 format!("您预约的{service}（{when}）已取消，如有疑问请联系客服。"),
+            ),
+            (Role::Resident, PickedUp) => msg(
+                "衣物已取件",
+                format!("{worker} 已上门取件，共 {items} 件，已逐件登记衣物状况，可在应用中查看。"),
+            ),
+            (Role::Resident, AtVendor) => msg(
+                "衣物送洗中",
+                format!("您的衣物已送至洗衣厂，预计 {back} 送回。"),
+            ),
+            (Role::Resident, Returned) => msg(
+                "衣物已洗好",
+                format!("您的衣物已洗好返回并逐件验收，即将送还上门。{claims}"),
+            ),
+            (Role::Resident, ClaimRecorded) => msg(
+                "已登记理赔",
+                format!("您的{service}订单已登记 {items} 项缺失或损坏，客服将与您联系处理。"),
+            ),
+            (Role::Resident, ClaimSettled) => msg(
+                "理赔已处理",
+                format!("您的{service}订单的理赔已处理，请在应用中查看结果。"),
+            ),
+            (_, ClaimRecorded) => msg(
+                "服务理赔登记",
+                format!("{place} {service}登记了 {items} 项缺失或损坏，请跟进处理。"),
             ),
             (Role::Resident, _) => msg(
                 "预约进度更新",
@@ -168,6 +206,38 @@ pub fn render(
                 "Booking cancelled",
                 format!(
                     "Your {service} booking ({when}) was cancelled. Contact the front desk with any questions."
+                ),
+            ),
+            (Role::Resident, PickedUp) => msg(
+                "Laundry picked up",
+                format!(
+                    "{worker} picked up {items} items and recorded the condition of each; see the app."
+                ),
+            ),
+            (Role::Resident, AtVendor) => msg(
+                "Laundry at the cleaners",
+                format!("Your laundry is at the cleaners and comes back on {back}."),
+            ),
+            (Role::Resident, Returned) => msg(
+                "Laundry back",
+                format!(
+                    "Your laundry is back and was checked item by item; we will deliver it soon.{claims}"
+                ),
+            ),
+            (Role::Resident, ClaimRecorded) => msg(
+                "Claim recorded",
+                format!(
+                    "{items} missing or damaged items were recorded on your {service} order; the front desk will contact you."
+                ),
+            ),
+            (Role::Resident, ClaimSettled) => msg(
+                "Claim settled",
+                format!("The claim on your {service} order was settled; see the app."),
+            ),
+            (_, ClaimRecorded) => msg(
+                "Claim recorded",
+                format!(
+                    "{items} missing or damaged items recorded for {service} at {place}; please follow up."
                 ),
             ),
             (Role::Resident, _) => msg(

@@ -15,7 +15,9 @@ use crate::{
     tickets::{ClockKind, Span},
 };
 
+pub mod laundry;
 pub mod messages;
+pub mod packages;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +46,8 @@ string_enum! {
         PerItem = "per_item",
         /// Priced on site; the resident accepts the price before work starts.
         Quoted = "quoted",
+        /// A monthly package (包月): a price a month for a number of visits, paid ahead.
+        Package = "package",
     }
 }
 
@@ -74,14 +78,20 @@ impl Pricing {
     /// a fixed price before, anything whose amount is known only after the work after.
     pub fn default_pay(self) -> PayWhen {
         match self {
-            Pricing::Fixed => PayWhen::Before,
+            Pricing::Fixed | Pricing::Package => PayWhen::Before,
             _ => PayWhen::After,
         }
     }
 
-    /// Whether paying before the work is possible: only a fixed price is known then.
+    /// Whether paying before the work is possible: only a fixed price (or a package's
+    /// monthly price) is known then.
     pub fn can_prepay(self) -> bool {
-        self == Pricing::Fixed
+        matches!(self, Pricing::Fixed | Pricing::Package)
+    }
+
+    /// Whether paying after the work is possible: not for a package, paid by the month.
+    pub fn can_pay_after(self) -> bool {
+        self != Pricing::Package
     }
 
     /// The unit a bill line of it counts.
@@ -169,7 +179,7 @@ impl Price {
     /// booked at the hourly price; unknown for items not yet counted and for quotes.
     pub fn estimate(&self, quantity: u32) -> Option<i64> {
         match self.pricing {
-            Pricing::Fixed => self.unit_fen,
+            Pricing::Fixed | Pricing::Package => self.unit_fen,
             Pricing::PerHour => self.unit_fen.map(|f| f * i64::from(quantity)),
             Pricing::PerItem | Pricing::Quoted => None,
         }
@@ -184,6 +194,8 @@ impl Price {
         };
         match (self.pricing, worked) {
             (Pricing::Fixed, _) => unit(),
+            // A package's visits are paid by the month.
+            (Pricing::Package, _) => Ok(0),
             (Pricing::PerHour, Worked::Hours(h)) => {
                 if !(1..=24).contains(&h) {
                     return Err(InvalidValue(format!("{h} is not 1 to 24 hours worked")));
@@ -246,6 +258,10 @@ pub struct ServicePolicy {
     pub pay_within_minutes: u32,
     /// Days a bill for work paid after has before it falls due.
     pub pay_after_days: u32,
+    /// Monthly packages: what happens to the visits a resident skipped.
+    pub package_unused: packages::UnusedVisits,
+    /// Monthly packages: a visit's booking is issued this many days before it.
+    pub visit_issue_days: u32,
 }
 
 impl Default for ServicePolicy {
@@ -261,6 +277,8 @@ impl Default for ServicePolicy {
             lead_minutes: 120,
             pay_within_minutes: 30,
             pay_after_days: 7,
+            package_unused: packages::UnusedVisits::Lapse,
+            visit_issue_days: 2,
         }
     }
 }
@@ -303,6 +321,9 @@ impl ServicePolicy {
         }
         if !(1..=60).contains(&self.pay_after_days) {
             return bad("pay_after_days", "1 to 60 days");
+        }
+        if !(1..=14).contains(&self.visit_issue_days) {
+            return bad("visit_issue_days", "1 to 14 days");
         }
         Ok(())
     }
@@ -402,6 +423,12 @@ pub struct Cancellation {
     pub late: bool,
     /// The fee kept (fen); 0 when free.
     pub fee_fen: i64,
+}
+
+/// Places taken of places offered, in basis points (10000: every place taken), rounded
+/// half up; none when nothing was offered.
+pub fn utilisation_bp(booked: u64, capacity: u64) -> Option<u32> {
+    (capacity > 0).then(|| ((booked.min(capacity) * 20_000 + capacity) / (2 * capacity)) as u32)
 }
 
 /// How a team's day is cut into slots.

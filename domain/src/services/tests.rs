@@ -377,3 +377,32 @@ fn a_quoted_booking_completes_only_at_an_accepted_price() {
         Ok(Completed)
     );
 }
+
+#[test]
+fn a_package_is_paid_ahead_and_its_visits_cost_nothing_more() {
+    assert_eq!(Pricing::Package.default_pay(), PayWhen::Before);
+    assert!(Pricing::Package.can_prepay() && !Pricing::Package.can_pay_after());
+    let price = Price::new(Pricing::Package, Some(40_000), None).unwrap();
+    assert_eq!(price.estimate(1), Some(40_000));
+    assert_eq!(price.amount(Worked::Job), Ok(0));
+    assert!(Price::new(Pricing::Package, None, None).is_err());
+    let mut policy = ServicePolicy::default();
+    assert_eq!(policy.visit_issue_days, 2);
+    policy.visit_issue_days = 0;
+    assert_eq!(policy.check().unwrap_err().0, "visit_issue_days");
+    // A policy stored before packages existed reads with their defaults.
+    let old = serde_json::json!({ "cancel_notice_hours": 12 });
+    let read = ServicePolicy::from_stored(Some(&old));
+    assert_eq!(read.cancel_notice_hours, 12);
+    assert_eq!(read.package_unused, packages::UnusedVisits::Lapse);
+}
+
+#[test]
+fn utilisation_is_places_taken_of_places_offered() {
+    assert_eq!(utilisation_bp(0, 0), None);
+    assert_eq!(utilisation_bp(0, 8), Some(0));
+    assert_eq!(utilisation_bp(3, 8), Some(3_750));
+    assert_eq!(utilisation_bp(1, 3), Some(3_333));
+    assert_eq!(utilisation_bp(2, 3), Some(6_667));
+    assert_eq!(utilisation_bp(8, 8), Some(10_000));
+}

@@ -315,6 +315,16 @@ string_enum! {
         TimeAccepted = "time_accepted",
         /// The resident declined the proposed slot.
         TimeDeclined = "time_declined",
+        /// A laundry order was picked up at the door, its items counted.
+        PickedUp = "picked_up",
+        /// A laundry order went to the vendor, with its return date.
+        AtVendor = "at_vendor",
+        /// A laundry order came back from the vendor and was checked.
+        Returned = "returned",
+        /// A claim was recorded on a booking: an item missing or damaged.
+        ClaimRecorded = "claim_recorded",
+        /// A claim was settled or rejected by the office.
+        ClaimSettled = "claim_settled",
         /// A photo was added.
         PhotoAdded = "photo_added",
         /// An SLA clock is about to run out.
@@ -360,4 +370,30 @@ impl Rating {
     pub fn stars(self) -> u8 {
         self.0
     }
+}
+
+/// A community's ticket policy (the defaults when none is stored), working hours and time
+/// zone, as its row stores them.
+pub fn rules_of(
+    community: &crate::entities::community::Model,
+) -> Result<(TicketPolicy, crate::org::WorkingHours, Tz), InvalidValue> {
+    let policy = community
+        .ticket_policy
+        .clone()
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default();
+    let days: Vec<u8> = serde_json::from_value(community.work_days.clone()).unwrap_or_default();
+    let holidays: Vec<String> =
+        serde_json::from_value(community.holidays.clone()).unwrap_or_default();
+    let hours = crate::org::WorkingHours::parse(
+        &community.work_start,
+        &community.work_end,
+        &days,
+        &holidays,
+    )
+    .map_err(|e| InvalidValue(format!("community {} working hours: {e}", community.id)))?;
+    let tz = crate::org::Timezone::parse(&community.timezone)
+        .map_err(|e| InvalidValue(format!("community {} time zone: {e}", community.id)))?
+        .tz();
+    Ok((policy, hours, tz))
 }

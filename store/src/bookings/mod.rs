@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use courtyard_domain::{
-    entities::{bill, bill_line, booking, refund, ticket},
+    entities::{bill, bill_line, booking, booking_claim, laundry_item, refund, ticket},
     fees::bills::BillState,
     new_id,
     services::{PayWhen, Pricing, TimeStatus},
@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 use crate::tickets::{self, NewTicket, Transition};
 
+pub mod laundry;
+pub mod packages;
 pub mod slots;
 
 /// Why a booking write did not happen.
@@ -73,7 +75,9 @@ pub fn booking_facts(
     Ok(BookingFacts {
         time: TimeStatus::parse(&b.time_status)?,
         quoted: Pricing::parse(&b.pricing)? == Pricing::Quoted,
+        // A package's visit is paid with its month, before it is issued.
         unpaid: PayWhen::parse(&b.pay)? == PayWhen::Before
+            && b.package_id.is_none()
             && bill_state != Some(BillState::Paid.as_str()),
     })
 }
@@ -101,6 +105,30 @@ impl NewBill {
         due_on: NaiveDate,
         now: DateTime<Utc>,
     ) -> Self {
+        Self::for_household(
+            (b.community_id, b.household_id),
+            name,
+            unit,
+            quantity,
+            amount_fen,
+            period,
+            due_on,
+            now,
+        )
+    }
+
+    /// The same, for a household given by its community and id (a package month's bill).
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_household(
+        (community_id, household_id): (Uuid, Uuid),
+        name: &str,
+        unit: &str,
+        quantity: i64,
+        amount_fen: i64,
+        period: &str,
+        due_on: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Self {
         let id = new_id();
         let unit_price = if quantity > 0 {
             amount_fen * 100 / quantity
@@ -110,8 +138,8 @@ impl NewBill {
         Self {
             bill: bill::Model {
                 id,
-                community_id: b.community_id,
-                household_id: b.household_id,
+                community_id,
+                household_id,
                 period: period.into(),
                 kind: bill::KIND_SERVICE.into(),
                 state: BillState::Open.as_str().into(),
@@ -198,6 +226,12 @@ pub struct Change {
     /// A refund to ask for (a paid booking cancelled): the payment, the amount, why, and
     /// who asked; the booking is pointed at it.
     pub refund: Option<(Uuid, i64, String, Uuid)>,
+    /// Laundry items counted (at pickup).
+    pub items: Vec<laundry_item::Model>,
+    /// Laundry items' changes (checked on return).
+    pub checks: Vec<laundry_item::ActiveModel>,
+    /// Claims recorded (an item missing or damaged).
+    pub claims: Vec<booking_claim::Model>,
 }
 
 /// Applies a booking step in one transaction: the ticket's transition over the state that
@@ -221,24 +255,25 @@ pub async fn apply(
     for slot in &change.release {
         slots::release(&txn, *slot).await?;
     }
-    if let Some((bill_id, by, reason)) = &change.cancel_bill {
-        let done = bill::Entity::update_many()
-            .col_expr(
-                bill::Column::State,
-                Expr::value(BillState::Cancelled.as_str()),
-            )
-            .col_expr(bill::Column::ClosedAt, Expr::value(now))
-            .col_expr(bill::Column::ClosedBy, Expr::value(*by))
-            .col_expr(bill::Column::CloseReason, Expr::value(reason.as_str()))
-            .col_expr(bill::Column::UpdatedAt, Expr::value(now))
-            .filter(bill::Column::Id.eq(*bill_id))
-            .filter(bill::Column::State.eq(BillState::Open.as_str()))
-            .filter(bill::Column::PaymentId.is_null())
-            .exec(&txn)
+    if let Some((bill_id, by, reason)) = &change.cancel_bill
+        && !cancel_open_bill(&txn, *bill_id, *by, reason, now).await?
+    {
+        return Err(BookError::PaymentInProgress);
+    }
+    if !change.items.is_empty() {
+        laundry_item::Entity::insert_many(change.items.into_iter().map(|i| i.into_active_model()))
+            .exec_without_returning(&txn)
             .await?;
-        if done.rows_affected == 0 {
-            return Err(BookError::PaymentInProgress);
-        }
+    }
+    for check in change.checks {
+        check.update(&txn).await?;
+    }
+    if !change.claims.is_empty() {
+        booking_claim::Entity::insert_many(
+            change.claims.into_iter().map(|c| c.into_active_model()),
+        )
+        .exec_without_returning(&txn)
+        .await?;
     }
     let mut active = change.booking.unwrap_or_else(|| booking::ActiveModel {
         ticket_id: sea_orm::ActiveValue::Unchanged(id),
@@ -268,6 +303,45 @@ pub async fn apply(
     Ok((saved, booking, refunded))
 }
 
+/// Cancels a service bill that is open and held by no payment; false when it is not (paid,
+/// or a payment of it in progress).
+pub(crate) async fn cancel_open_bill(
+    conn: &impl ConnectionTrait,
+    bill_id: Uuid,
+    by: Option<Uuid>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let done = bill::Entity::update_many()
+        .col_expr(
+            bill::Column::State,
+            Expr::value(BillState::Cancelled.as_str()),
+        )
+        .col_expr(bill::Column::ClosedAt, Expr::value(now))
+        .col_expr(bill::Column::ClosedBy, Expr::value(by))
+        .col_expr(bill::Column::CloseReason, Expr::value(reason))
+        .col_expr(bill::Column::UpdatedAt, Expr::value(now))
+        .filter(bill::Column::Id.eq(bill_id))
+        .filter(bill::Column::State.eq(BillState::Open.as_str()))
+        .filter(bill::Column::PaymentId.is_null())
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// The ids of service bills still open and held by no payment, as a subquery.
+pub(crate) fn open_service_bills() -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::QuerySelect;
+    sea_orm::QueryTrait::into_query(
+        bill::Entity::find()
+            .select_only()
+            .column(bill::Column::Id)
+            .filter(bill::Column::State.eq(BillState::Open.as_str()))
+            .filter(bill::Column::PaymentId.is_null())
+            .filter(bill::Column::Kind.eq(bill::KIND_SERVICE)),
+    )
+}
+
 /// Bookings paid at booking whose bill is still open and unpaid, made before `before`,
 /// their time not yet confirmed: the candidates to expire (oldest first, at most `limit`).
 pub async fn unpaid_before(
@@ -276,17 +350,11 @@ pub async fn unpaid_before(
     limit: u64,
 ) -> Result<Vec<booking::Model>, DbErr> {
     use sea_orm::{QueryOrder, QuerySelect};
-    let open_bills = bill::Entity::find()
-        .select_only()
-        .column(bill::Column::Id)
-        .filter(bill::Column::State.eq(BillState::Open.as_str()))
-        .filter(bill::Column::PaymentId.is_null())
-        .filter(bill::Column::Kind.eq(bill::KIND_SERVICE));
     booking::Entity::find()
         .filter(booking::Column::Pay.eq(PayWhen::Before.as_str()))
         .filter(booking::Column::TimeStatus.ne(TimeStatus::Confirmed.as_str()))
         .filter(booking::Column::CreatedAt.lt(before))
-        .filter(booking::Column::BillId.in_subquery(sea_orm::QueryTrait::into_query(open_bills)))
+        .filter(booking::Column::BillId.in_subquery(open_service_bills()))
         .order_by_asc(booking::Column::CreatedAt)
         .limit(limit)
         .all(conn)

@@ -207,4 +207,115 @@ impl TestApp {
         self.request(Method::POST, &path, Some(token), Some(body))
             .await
     }
+
+    /// `POST /v1/bookings/{booking_id}/laundry`: Record a laundry step.
+    pub async fn record_laundry_step(
+        &self,
+        token: &str,
+        booking_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/bookings/{booking_id}/laundry");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/bookings/{booking_id}/claims`: Record a claim.
+    pub async fn create_booking_claim(
+        &self,
+        token: &str,
+        booking_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/bookings/{booking_id}/claims");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `PATCH /v1/booking-claims/{claim_id}`: Settle a claim.
+    pub async fn settle_booking_claim(
+        &self,
+        token: &str,
+        claim_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/booking-claims/{claim_id}");
+        self.request(Method::PATCH, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/packages`: Subscribe to a monthly package.
+    pub async fn create_package(&self, token: &str, body: &Value) -> Reply {
+        self.request(Method::POST, "/v1/packages", Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/packages`: List packages.
+    pub async fn list_packages(&self, token: &str, query: &[(&str, &str)]) -> Reply {
+        let path = with_query("/v1/packages".into(), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/packages/{package_id}`: Get a package month.
+    pub async fn get_package(&self, token: &str, package_id: impl Display) -> Reply {
+        let path = format!("/v1/packages/{package_id}");
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/packages/{package_id}/renew`: Renew for the next month.
+    pub async fn renew_package(&self, token: &str, package_id: impl Display) -> Reply {
+        let path = format!("/v1/packages/{package_id}/renew");
+        self.request(Method::POST, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/packages/{package_id}/cancel`: Cancel a package month.
+    pub async fn cancel_package(
+        &self,
+        token: &str,
+        package_id: impl Display,
+        body: &Value,
+    ) -> Reply {
+        let path = format!("/v1/packages/{package_id}/cancel");
+        self.request(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/service-teams/{team_id}/calendar`: A team's calendar.
+    pub async fn get_team_calendar(
+        &self,
+        token: &str,
+        team_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/service-teams/{team_id}/calendar"), query);
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/communities/{community_id}/service-report`: Services report.
+    pub async fn get_service_report(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(
+            format!("/v1/communities/{community_id}/service-report"),
+            query,
+        );
+        self.request(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `GET /v1/communities/{community_id}/bookings.csv`: Export bookings as CSV.
+    pub async fn export_bookings(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(
+            format!("/v1/communities/{community_id}/bookings.csv"),
+            query,
+        );
+        self.request(Method::GET, &path, Some(token), None).await
+    }
 }

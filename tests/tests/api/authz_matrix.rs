@@ -360,7 +360,8 @@ fn table() -> BTreeMap<&'static str, Case> {
         Body::Json(json!({
             "confirm": { "minutes": 120 }, "arrive_grace": { "minutes": 15 }, "complete_grace": { "minutes": 60 },
             "cancel_notice_hours": 24, "late_cancel_fee_percent": 20, "late_cancel_min_fen": 0,
-            "book_ahead_days": 14, "lead_minutes": 120, "pay_within_minutes": 30, "pay_after_days": 7
+            "book_ahead_days": 14, "lead_minutes": 120, "pay_within_minutes": 30, "pay_after_days": 7,
+            "package_unused": "lapse", "visit_issue_days": 2
         }))
     });
     add("create_service_team", ADMIN, |p, n| {
@@ -402,6 +403,27 @@ fn table() -> BTreeMap<&'static str, Case> {
         &["admin", "supervisor", "front_desk", "resident"],
         empty,
     );
+    add("record_laundry_step", BOOKING_DESK, |_, _| {
+        Body::Json(json!({ "stage": "at_vendor", "return_on": "2026-11-30" }))
+    });
+    add("create_booking_claim", REPORTERS, |_, n| {
+        Body::Json(json!({ "kind": "damaged", "note": format!("划痕 {n}") }))
+    });
+    add("settle_booking_claim", BOOKING_DESK, |_, n| {
+        Body::Json(json!({ "state": "rejected", "resolution": format!("非服务造成 {n}") }))
+    });
+    add("create_package", REPORTERS, |p, _| {
+        Body::Json(
+            json!({ "service_id": p.service, "household_id": p.household, "weekday": 3, "start_time": "09:00" }),
+        )
+    });
+    add("list_packages", REPORTERS, none);
+    add("get_package", REPORTERS, none);
+    add("renew_package", REPORTERS, none);
+    add("cancel_package", REPORTERS, empty);
+    add("get_team_calendar", ROLL_KEEPERS, none);
+    add("get_service_report", MANAGERS, none);
+    add("export_bookings", MANAGERS, none);
     t
 }
 
@@ -453,6 +475,8 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{service_id}", &place.service.to_string())
         .replace("{slot_id}", &place.slot.to_string())
         .replace("{booking_id}", &place.booking.to_string())
+        .replace("{claim_id}", &place.claim.to_string())
+        .replace("{package_id}", &place.package.to_string())
 }
 
 async fn call(

@@ -125,6 +125,10 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
         rework: ticket.rework_count,
         service: booking.as_ref().map(|b| b.service_name.as_str()),
         starts_at,
+        items: data["items"].as_i64(),
+        return_on: data["return_on"]
+            .as_str()
+            .and_then(|d| d.parse::<chrono::NaiveDate>().ok()),
     };
     let state = event.to_state.as_deref().unwrap_or(&ticket.state);
     let app_data = |extra: Option<Role>| {
