@@ -7,7 +7,8 @@ use courtyard_domain::{
     auth::Password,
     entities::{
         bill_run, building, butler_assignment, community, company, fee_item, household,
-        household_member, meter_reading, outbox_entry, resident, staff, staff_community, unit,
+        household_member, meter_reading, outbox_entry, resident, service, service_team, staff,
+        staff_community, unit,
     },
     fees::{
         Band, Quantity, Tiers, UnitPrice,
@@ -96,6 +97,11 @@ pub const LOGINS: &[DemoLogin] = &[
     DemoLogin {
         who: "engineer",
         login: "engineer.li",
+        secret: "courtyard-demo",
+    },
+    DemoLogin {
+        who: "cleaner (leads the cleaning and laundry teams)",
+        login: "cleaner.zhao",
         secret: "courtyard-demo",
     },
     DemoLogin {
@@ -267,11 +273,13 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
         ("孙师傅", "gardener.sun", StaffRole::Gardener, &staff_hash),
     ];
     let mut admin_id = None;
+    let mut leads = std::collections::HashMap::new();
     for (name, username, role, hash) in members {
         let id = new_id();
         if role == StaffRole::Admin {
             admin_id = Some(id);
         }
+        leads.insert(role, id);
         staff::ActiveModel {
             id: Set(id),
             company_id: Set(company_id),
@@ -309,6 +317,12 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
     }
     if let Some(admin) = admin_id {
         fees(&txn, community_id, &households, admin, clock).await?;
+    }
+    if let (Some(cleaner), Some(gardener)) = (
+        leads.get(&StaffRole::Cleaner),
+        leads.get(&StaffRole::Gardener),
+    ) {
+        services(&txn, community_id, *cleaner, *gardener, clock).await?;
     }
     txn.commit().await?;
     tracing::info!("demo data seeded");
@@ -429,4 +443,155 @@ async fn fees(
     .insert(txn)
     .await?;
     Ok(())
+}
+
+/// The demo community's price list (服务收费标准): hourly and deep cleaning, a weekly
+/// cleaning package, quoted greenery work and laundry by the item, with the teams that do
+/// them (the cleaner leads cleaning and laundry, the gardener greenery).
+async fn services(
+    txn: &DatabaseTransaction,
+    community_id: Uuid,
+    cleaner: Uuid,
+    gardener: Uuid,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    let mut teams = Vec::new();
+    for (name, department, leader, size, minutes) in [
+        ("保洁组", "cleaning", cleaner, 2, 120),
+        ("绿化组", "greenery", gardener, 1, 240),
+        ("洗衣组", "cleaning", cleaner, 3, 120),
+    ] {
+        let id = new_id();
+        service_team::ActiveModel {
+            id: Set(id),
+            community_id: Set(community_id),
+            name: Set(name.into()),
+            department: Set(department.into()),
+            leader_id: Set(leader),
+            size: Set(size),
+            slot_minutes: Set(minutes),
+            active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+        teams.push((id, minutes));
+    }
+    // (team, category, name, description, pricing, price, minimum, pay, visits)
+    let list = [
+        (
+            0,
+            "cleaning",
+            "日常保洁（钟点）",
+            "地面、厨房、卫生间清洁，自带工具；两小时起",
+            "per_hour",
+            Some(5_000),
+            2,
+            "after",
+            None,
+        ),
+        (
+            0,
+            "cleaning",
+            "深度保洁（全屋）",
+            "全屋深度清洁含玻璃、油烟机外表，约两小时；下单即付",
+            "fixed",
+            Some(38_000),
+            1,
+            "before",
+            None,
+        ),
+        (
+            0,
+            "cleaning",
+            "包月保洁（每周一次）",
+            "每周固定时段上门一次，每月四次；未用次数月底作废",
+            "package",
+            Some(40_000),
+            1,
+            "before",
+            Some(4),
+        ),
+        (
+            1,
+            "greenery",
+            "庭院绿化修剪",
+            "修剪、除草、补种；上门查看后报价，业主确认后施工",
+            "quoted",
+            None,
+            1,
+            "after",
+            None,
+        ),
+        (
+            2,
+            "laundry",
+            "洗衣（按件）",
+            "上门取件，逐件登记衣物状况，洗后送回；按件计费",
+            "per_item",
+            Some(1_500),
+            1,
+            "after",
+            None,
+        ),
+    ];
+    for (position, (team, category, name, description, pricing, price, minimum, pay, visits)) in
+        list.into_iter().enumerate()
+    {
+        let (team_id, minutes) = teams[team];
+        service::ActiveModel {
+            id: Set(new_id()),
+            community_id: Set(community_id),
+            team_id: Set(team_id),
+            category: Set(category.into()),
+            name: Set(name.into()),
+            description: Set(description.into()),
+            pricing: Set(pricing.into()),
+            price_fen: Set(price),
+            min_quantity: Set(minimum),
+            duration_minutes: Set(minutes),
+            pay: Set(pay.into()),
+            photos: Set(json!([])),
+            active: Set(true),
+            visits_per_month: Set(visits),
+            position: Set(position as i32 + 1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use courtyard_domain::{ManualClock, settings::Settings};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_has_its_price_list_and_seeds_once() {
+        let mut settings = Settings::default();
+        settings.database.url = "sqlite::memory:".to_owned().into();
+        settings.database.max_connections = 1;
+        let db = courtyard_api::startup::connect_and_migrate(&settings)
+            .await
+            .unwrap();
+        let clock = ManualClock::new(chrono::Utc::now());
+        assert!(matches!(seed(&db, &clock).await.unwrap(), Seeded::Created));
+        let services = service::Entity::find().all(&db).await.unwrap();
+        let pricing: Vec<&str> = services.iter().map(|s| s.pricing.as_str()).collect();
+        for p in ["per_hour", "fixed", "package", "quoted", "per_item"] {
+            assert!(pricing.contains(&p), "{p} missing from {pricing:?}");
+        }
+        let package = services.iter().find(|s| s.pricing == "package").unwrap();
+        assert_eq!(package.visits_per_month, Some(4));
+        assert_eq!(service_team::Entity::find().count(&db).await.unwrap(), 3);
+        assert!(matches!(seed(&db, &clock).await.unwrap(), Seeded::Reused));
+        assert_eq!(service::Entity::find().count(&db).await.unwrap(), 5);
+    }
 }

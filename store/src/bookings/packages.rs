@@ -76,14 +76,11 @@ pub async fn subscribe(db: &DatabaseConnection, new: NewPackage<'_>) -> Result<(
     let mut row = new.package.clone();
     row.bill_id = Some(new.bill.bill.id);
     if let Err(e) = row.into_active_model().insert(&txn).await {
-        let text = e.to_string();
-        return Err(
-            if text.contains("UNIQUE") || text.contains("unique") || text.contains("duplicate") {
-                PackageError::Duplicate
-            } else {
-                e.into()
-            },
-        );
+        return Err(if crate::is_unique_violation(&e) {
+            PackageError::Duplicate
+        } else {
+            e.into()
+        });
     }
     package_visit::Entity::insert_many(new.visits.iter().cloned().map(|v| v.into_active_model()))
         .exec_without_returning(&txn)

@@ -26,7 +26,7 @@ async fn package_service(office: &Office<'_>) -> String {
     assert_eq!(created["pay"], "before");
     assert_eq!(created["price_label"], "¥400.00/月（4 次）");
     assert_eq!(created["visits_per_month"], 4);
-    created["id"].as_str().unwrap().to_owned()
+    created["id"].as_str().expect("service id").to_owned()
 }
 
 async fn package(office: &Office<'_>, id: &str) -> Value {
@@ -48,16 +48,16 @@ async fn issued(office: &Office<'_>, id: &str, index: usize) -> String {
         .await;
     package(office, id).await["visit_list"][index]["booking_id"]
         .as_str()
-        .unwrap()
+        .expect("issued")
         .to_owned()
 }
 
 fn statuses(p: &Value) -> Vec<String> {
     p["visit_list"]
         .as_array()
-        .unwrap()
+        .expect("visits")
         .iter()
-        .map(|v| v["status"].as_str().unwrap().to_owned())
+        .map(|v| v["status"].as_str().expect("status").to_owned())
         .collect()
 }
 
