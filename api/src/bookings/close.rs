@@ -38,6 +38,10 @@ pub(super) async fn complete(
     // Refuse early (the wrong person, the wrong state, a quote not accepted).
     tickets_api::check(state, &loaded.ticket, Action::Complete, &loaded.parties).await?;
     let b = loaded.booking.clone();
+    // Rework after an unsatisfied rating is not charged again: the first completion was.
+    if b.amount_fen.is_some() {
+        return complete_rework(state, principal, loaded, body).await;
+    }
     // A laundry order is delivered once it is back and checked; it is charged for the
     // items that came back unless the assignee says otherwise.
     let laundry = loaded.ticket.category == ServiceCategory::Laundry.as_str();
@@ -131,6 +135,43 @@ pub(super) async fn complete(
             bill,
             ..Change::default()
         },
+    )
+    .await?;
+    view(state, &ticket, booking).await
+}
+
+/// Completes the rework of a booking reopened after an unsatisfied rating: the callback
+/// clock starts again; nothing more is charged.
+async fn complete_rework(
+    state: &AppState,
+    principal: &Principal,
+    loaded: super::flow::Loaded,
+    body: &Completion,
+) -> Result<Booking, ApiError> {
+    let rules = rules(state, loaded.booking.community_id).await?;
+    let now = state.clock.now();
+    let callback = callback_clock(
+        TicketKind::ServiceBooking,
+        now,
+        &rules.tickets,
+        &rules.hours,
+        rules.tz,
+    );
+    let round = loaded.ticket.rework_count;
+    let (ticket, booking, _) = apply(
+        state,
+        principal,
+        loaded,
+        Step {
+            action: Action::Complete,
+            event: EventAction::Completed,
+            note: body.note.clone(),
+            data: Some(json!({ "rework": round })),
+            meets: Some(ClockKind::Resolve),
+            starts: Some((round, vec![callback])),
+        },
+        |t, now| t.completed_at = Set(Some(now)),
+        Change::default(),
     )
     .await?;
     view(state, &ticket, booking).await

@@ -280,7 +280,9 @@ impl BookingsApi {
     /// minimum is charged), per item with the items counted, a quoted service at its
     /// accepted price (409 `price-not-accepted` before). Work paid after gets its bill,
     /// due after the policy's days. The resident is asked to rate it; unrated after 48
-    /// hours it goes on the front desk's callback list.
+    /// hours it goes on the front desk's callback list. An unsatisfied rating reopens it to
+    /// the same team (the front desk dispatches the rework); the rework's completion is not
+    /// charged again.
     #[oai(
         path = "/bookings/:booking_id/complete",
         method = "post",

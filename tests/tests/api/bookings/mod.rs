@@ -11,3 +11,4 @@ mod laundry;
 mod office;
 mod packages;
 mod reports;
+mod rework;
