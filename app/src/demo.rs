@@ -100,7 +100,7 @@ pub const LOGINS: &[DemoLogin] = &[
         secret: "courtyard-demo",
     },
     DemoLogin {
-        who: "cleaner (leads the cleaning and laundry teams)",
+        who: "cleaner (service teams)",
         login: "cleaner.zhao",
         secret: "courtyard-demo",
     },

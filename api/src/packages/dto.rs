@@ -22,10 +22,10 @@ pub struct NewPackage {
     #[oai(validator(minimum(value = "1"), maximum(value = "7")))]
     pub weekday: u8,
     /// The weekly slot's start, local `HH:MM`: one of the team's slot starts.
-    #[oai(validator(pattern = r"^[0-2][0-9]:[0-5][0-9]$"))]
+    #[oai(validator(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
     pub start_time: String,
     /// The month, `YYYY-MM` (default: this month if a visit day is left, else the next).
-    #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+    #[oai(validator(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"))]
     pub period: Option<String>,
     /// Front desk: the resident it is for (a member of the household).
     pub resident_id: Option<Uuid>,

@@ -93,7 +93,7 @@ impl PackagesApi {
         /// Only this household's.
         household_id: Query<Option<Uuid>>,
         /// Only this month's, `YYYY-MM`.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"))]
         period: Query<Option<String>>,
         /// Cursor from the previous page.
         cursor: Query<Option<String>>,

@@ -189,6 +189,9 @@ pub struct ServicePatch {
     pub position: Option<u32>,
     /// Whether residents can book it.
     pub active: Option<bool>,
+    /// A monthly package: its visits a month (1–31), for months subscribed from now on.
+    #[oai(validator(minimum(value = "1"), maximum(value = "31")))]
+    pub visits_per_month: Option<u32>,
 }
 
 /// An entry of a community's public price list.

@@ -420,7 +420,8 @@ impl ServicesApi {
 
     /// Change a service
     ///
-    /// Admins only. Bookings already made keep the price they were booked at.
+    /// Admins only. Bookings already made (and package months subscribed) keep the price
+    /// they were booked at.
     #[oai(
         path = "/services/:service_id",
         method = "patch",
@@ -458,6 +459,18 @@ impl ServicesApi {
         }
         if let Some(on) = body.active {
             active.active = Set(on);
+        }
+        if body.visits_per_month.is_some() {
+            if pricing != Pricing::Package {
+                return Err(ApiError::invalid(
+                    "visits_per_month",
+                    "only a monthly package has visits a month",
+                )
+                .into());
+            }
+            let visits = courtyard_domain::services::packages::check_visits(body.visits_per_month)
+                .map_err(|(f, e)| ApiError::invalid(f, e.0))?;
+            active.visits_per_month = Set(Some(visits as i32));
         }
         active.updated_at = Set(self.state.clock.now());
         let saved = active.update(&self.state.db).await.map_err(|e| {
