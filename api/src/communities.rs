@@ -30,6 +30,7 @@ use crate::{
 
 /// A community.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Community {
     /// Id.
     pub id: Uuid,
@@ -47,6 +48,7 @@ pub struct Community {
 
 /// Office hours of a community.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WorkingHoursDto {
     /// Opening time, `HH:MM`.
     #[oai(validator(pattern = r"^\d{2}:\d{2}$"))]
@@ -75,7 +77,7 @@ impl Default for WorkingHoursDto {
 
 /// A new community.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewCommunity {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -106,6 +108,7 @@ impl Example for NewCommunity {
 
 /// Changes to a community; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CommunityPatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -122,6 +125,7 @@ pub struct CommunityPatch {
 
 /// A building.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Building {
     /// Id.
     pub id: Uuid,
@@ -135,6 +139,7 @@ pub struct Building {
 
 /// A unit of a building.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Unit {
     /// Id.
     pub id: Uuid,
@@ -150,7 +155,7 @@ pub struct Unit {
 
 /// A name for a new or renamed building or unit.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NameBody {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]

@@ -17,7 +17,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 7807 problem document.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Problem {
     /// Stable identifier of the kind of problem, e.g. `/problems/validation`.
     #[oai(rename = "type")]
@@ -51,6 +51,7 @@ impl Example for Problem {
 
 /// One invalid field.
 #[derive(Debug, Clone, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The field, as named in the request (`phone`, `rows[3].area_m2`).
     pub field: String,
@@ -214,6 +215,25 @@ pub fn problem_response(problem: &Problem) -> Response {
         .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .content_type(PROBLEM_JSON)
         .body(body)
+}
+
+/// [`problem_from_poem_error`] for a request to `path`: an unparsable path parameter is
+/// named as the document names it, not as the framework does (`param0`).
+pub fn problem_at(err: poem::Error, path: &str) -> Response {
+    let detail = err.to_string();
+    if err.status() == StatusCode::BAD_REQUEST
+        && let Some(rest) = detail.strip_prefix("failed to parse path `param")
+        && let Some((index, reason)) = rest.split_once("`: ")
+        && let Ok(index) = index.parse::<usize>()
+    {
+        let name = crate::contract::path_param(path, index).unwrap_or_else(|| "id".into());
+        let reason = reason
+            .strip_prefix("failed to parse \"string_uuid\": ")
+            .map_or_else(|| reason.to_owned(), |r| format!("not a UUID ({r})"));
+        return ApiError::BadRequest(format!("the path parameter `{name}` is {reason}"))
+            .as_response();
+    }
+    problem_from_poem_error(err)
 }
 
 /// Turns any error poem or poem-openapi raised before a handler ran (unparsable JSON, a

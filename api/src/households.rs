@@ -32,6 +32,7 @@ use crate::{
 
 /// A household.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Household {
     /// Id.
     pub id: Uuid,
@@ -55,7 +56,7 @@ pub struct Household {
 
 /// A new household.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewHousehold {
     /// Room number: letters, digits and `-`.
     #[oai(validator(min_length = 1, max_length = 16))]
@@ -84,6 +85,7 @@ impl Example for NewHousehold {
 
 /// Changes to a household; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HouseholdPatch {
     /// Room number.
     #[oai(validator(min_length = 1, max_length = 16))]
@@ -101,6 +103,7 @@ pub struct HouseholdPatch {
 
 /// A resident's membership of a household.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Member {
     /// Resident.
     pub resident_id: Uuid,
@@ -114,6 +117,7 @@ pub struct Member {
 
 /// The members of a household.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemberList {
     /// Members, oldest membership first.
     pub items: Vec<Member>,
@@ -121,7 +125,7 @@ pub struct MemberList {
 
 /// How a resident belongs to a household.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct MembershipBody {
     /// owner, tenant or family.
     pub role: Vocab<MembershipRole>,
@@ -456,6 +460,7 @@ pub async fn upsert_membership(
 
 /// Where a household is, in words: building, unit, room.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HouseholdAddress {
     /// Household id.
     pub household_id: Uuid,

@@ -126,6 +126,7 @@ pub fn rows_refused(errors: Vec<RowError>) -> ApiError {
 
 /// What an import did (or, for a dry run, would do).
 #[derive(Debug, Default, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ImportReport {
     /// Data rows read.
     pub rows: u32,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod authz;
 pub mod bookings;
 pub mod communities;
+pub mod contract;
 pub mod error;
 pub mod exports;
 pub mod fees;

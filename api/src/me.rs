@@ -22,6 +22,7 @@ use crate::{
 
 /// The caller.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     /// `resident` or `staff`.
     pub kind: String,
@@ -49,6 +50,7 @@ pub struct Me {
 
 /// A household of the calling resident.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MyHousehold {
     /// Where it is.
     #[oai(flatten)]
@@ -59,6 +61,7 @@ pub struct MyHousehold {
 
 /// Changes to one's own profile; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MePatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -77,7 +80,7 @@ pub struct MeApi {
 
 /// WeChat subscription consents a resident just gave in the mini-program.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewWechatConsent {
     /// The category the accepted template is for (`fee_reminder`).
     pub category: Vocab<Category>,
@@ -97,6 +100,7 @@ impl poem_openapi::types::Example for NewWechatConsent {
 
 /// A resident's unused consents of one category.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WechatConsent {
     /// The category.
     pub category: Vocab<Category>,

@@ -42,6 +42,7 @@ use crate::{
 
 /// Who receives a notice; all lists empty means the whole community.
 #[derive(Debug, Clone, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AudienceDto {
     /// Whole buildings.
     #[oai(default, validator(max_items = 1000))]
@@ -56,7 +57,7 @@ pub struct AudienceDto {
 
 /// A new notice.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewNotice {
     /// water_outage, power_outage, gas_outage, pest_control, emergency, community_activity or general.
     pub category: Vocab<NoticeCategory>,
@@ -107,6 +108,7 @@ impl Example for NewNotice {
 
 /// Delivery counts of a notice.
 #[derive(Debug, Default, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NoticeCounts {
     /// Residents in the audience (inbox messages written).
     pub targeted: u64,
@@ -126,6 +128,7 @@ pub struct NoticeCounts {
 
 /// A notice.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Notice {
     /// Id.
     pub id: Uuid,
@@ -165,6 +168,7 @@ page_of!(NoticePage, Notice);
 
 /// One send to one recipient: the trail for "I never got it".
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryTrail {
     /// Delivery id (replay dead letters by it).
     pub id: Uuid,
@@ -192,6 +196,7 @@ page_of!(DeliveryPage, DeliveryTrail);
 
 /// The recipients of a notice.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Recipient {
     /// Resident.
     pub resident_id: Uuid,
@@ -205,6 +210,7 @@ pub struct Recipient {
 
 /// The trail of one recipient, or of all on this page.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RecipientPage {
     /// Recipients.
     pub items: Vec<Recipient>,

@@ -38,6 +38,7 @@ use crate::{
 
 /// A registered push device.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Device {
     /// Id.
     pub id: Uuid,
@@ -65,7 +66,7 @@ pub struct Device {
 
 /// Register or refresh a push token.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewDevice {
     /// `ios` or `android`.
     pub platform: Vocab<Platform>,
@@ -98,6 +99,7 @@ impl Example for NewDevice {
 
 /// The caller's devices.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeviceList {
     /// Devices, newest first.
     pub items: Vec<Device>,
@@ -116,7 +118,7 @@ pub enum DeviceRegistered {
 
 /// Channel preferences per category, and quiet hours.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Preferences {
     /// For each category (`outage`, `pest_control`, `emergency`, `notice`, `greeting`,
     /// `fee_reminder`, `ticket_update`), the channels wanted (`push`, `sms`, `wechat`).
@@ -147,6 +149,7 @@ impl Example for Preferences {
 
 /// A quiet window, `HH:MM` to `HH:MM`; may wrap midnight.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QuietHoursDto {
     /// Start.
     #[oai(validator(pattern = r"^\d{2}:\d{2}$"))]
@@ -158,6 +161,7 @@ pub struct QuietHoursDto {
 
 /// An inbox message.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InboxMessage {
     /// Id.
     pub id: Uuid,
@@ -181,6 +185,7 @@ page_of!(InboxPage, InboxMessage);
 
 /// Unread messages.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UnreadCount {
     /// How many.
     pub unread: u64,
@@ -188,6 +193,7 @@ pub struct UnreadCount {
 
 /// A message to a staff member: a work order, an SLA warning or escalation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffInboxMessage {
     /// Id.
     pub id: Uuid,
@@ -211,6 +217,7 @@ page_of!(StaffInboxPage, StaffInboxMessage);
 
 /// Messages to mark read.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MarkRead {
     /// Message ids (others' ids are ignored).
     #[oai(validator(max_items = 200))]
@@ -219,6 +226,7 @@ pub struct MarkRead {
 
 /// How many messages changed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Marked {
     /// Messages marked read now (already read ones keep their first read time).
     pub marked: u64,

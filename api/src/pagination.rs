@@ -66,6 +66,7 @@ macro_rules! page_of {
     ($name:ident, $item:ty) => {
         #[doc = concat!("One page of ", stringify!($item), " items.")]
         #[derive(Debug, poem_openapi::Object)]
+        #[oai(skip_serializing_if_is_none)]
         pub struct $name {
             /// The items, oldest first.
             pub items: Vec<$item>,

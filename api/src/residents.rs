@@ -32,6 +32,7 @@ use crate::{
 
 /// A resident as staff see them.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Resident {
     /// Id.
     pub id: Uuid,
@@ -53,7 +54,7 @@ pub struct Resident {
 
 /// A household the resident belongs to.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Membership {
     /// Household.
     pub household_id: Uuid,
@@ -72,7 +73,7 @@ impl Example for Membership {
 
 /// A new resident.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewResident {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -103,6 +104,7 @@ impl Example for NewResident {
 
 /// Changes to a resident; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ResidentPatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]

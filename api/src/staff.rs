@@ -34,6 +34,7 @@ use crate::{
 
 /// A staff member.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Staff {
     /// Id.
     pub id: Uuid,
@@ -55,7 +56,7 @@ pub struct Staff {
 
 /// A new staff member.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewStaff {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -91,6 +92,7 @@ impl Example for NewStaff {
 
 /// Changes to a staff member; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffPatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -109,7 +111,7 @@ pub struct StaffPatch {
 
 /// The buildings and households a butler cares for.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Assignments {
     /// Whole buildings.
     #[oai(validator(max_items = 1000))]

@@ -53,7 +53,7 @@ pub async fn around<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
     async move {
         let mut response = match next.call(req).await {
             Ok(response) => response.into_response(),
-            Err(err) => crate::error::problem_from_poem_error(err),
+            Err(err) => crate::error::problem_at(err, &path),
         };
         let status = response.status().as_u16();
         let elapsed = started.elapsed();

@@ -36,7 +36,7 @@ pub struct AuthApi {
 
 /// Ask for a login code.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CodeRequest {
     /// Mainland mobile number; `+86` and separators are accepted.
     #[oai(validator(max_length = 32))]
@@ -53,6 +53,7 @@ impl Example for CodeRequest {
 
 /// A login code is on its way (if the number belongs to a resident).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CodeSent {
     /// Seconds the code stays valid.
     pub expires_in: i64,
@@ -71,7 +72,7 @@ pub enum CodeResponse {
 
 /// Log in with a phone and the code sent to it.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct SmsLogin {
     /// The phone the code was sent to.
     #[oai(validator(max_length = 32))]
@@ -95,7 +96,7 @@ impl Example for SmsLogin {
 
 /// Log in from the WeChat mini-program.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct WechatLogin {
     /// The `code` from `wx.login()`.
     #[oai(validator(min_length = 1, max_length = 128))]
@@ -120,7 +121,7 @@ impl Example for WechatLogin {
 
 /// Staff login.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct StaffLogin {
     /// Login name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -141,6 +142,7 @@ impl Example for StaffLogin {
 
 /// A refresh token, to rotate or revoke.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     #[oai(validator(min_length = 1, max_length = 256))]

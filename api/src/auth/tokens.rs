@@ -62,6 +62,7 @@ pub struct TokenKeys {
 
 /// A freshly issued token pair.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenPair {
     /// Bearer token for the `Authorization` header.
     pub access_token: String,

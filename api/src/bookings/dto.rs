@@ -16,7 +16,7 @@ use crate::{page_of, vocab::Vocab};
 
 /// A booking to make.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewBooking {
     /// The service, from the community's price list.
     pub service_id: Uuid,
@@ -49,7 +49,7 @@ impl Example for NewBooking {
 
 /// Another slot, proposed by staff.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Proposal {
     /// The slot proposed (the same team's).
     pub slot_id: Uuid,
@@ -69,7 +69,7 @@ impl Example for Proposal {
 
 /// The resident's answer to a proposed slot.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ProposalAnswer {
     /// Take the proposed slot (the order is issued) or keep asking for the first one.
     pub accept: bool,
@@ -89,7 +89,7 @@ impl Example for ProposalAnswer {
 
 /// The work done, as it is charged.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct Completion {
     /// Per hour: the hours worked (1–24; at least the minimum is charged; default the
     /// hours booked).
@@ -115,6 +115,7 @@ impl Example for Completion {
 
 /// A note with a step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StepNote {
     /// Note.
     #[oai(validator(max_length = 2000))]
@@ -123,6 +124,7 @@ pub struct StepNote {
 
 /// A proposed slot waiting for the resident.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProposedSlot {
     /// The slot.
     pub slot_id: Uuid,
@@ -135,6 +137,7 @@ pub struct ProposedSlot {
 /// A service booking. Its history, clocks and photos are its ticket's
 /// (`GET /v1/tickets/{id}`, kind `service_booking`, the same id).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Booking {
     /// Id (the ticket's).
     pub id: Uuid,
@@ -287,6 +290,7 @@ pub fn booking_dto(
 
 /// An item counted at pickup.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewLaundryItem {
     /// What it is (`羊毛大衣`), 1–60 characters.
     #[oai(validator(min_length = 1, max_length = 60))]
@@ -301,6 +305,7 @@ pub struct NewLaundryItem {
 
 /// An item as checked on its return.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ItemCheck {
     /// The item (from the order's `laundry.items`).
     pub item_id: Uuid,
@@ -321,7 +326,7 @@ pub struct ItemCheck {
 /// `at_vendor` gives the return date; `returned` checks every item (a missing or damaged
 /// one becomes a claim). Delivery completes the booking (`POST …/complete`).
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct LaundryStep {
     /// The step: `picked_up`, `at_vendor` or `returned`.
     pub stage: Vocab<LaundryStage>,
@@ -363,6 +368,7 @@ impl Example for LaundryStep {
 
 /// One item of a laundry order.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LaundryItem {
     /// Id.
     pub id: Uuid,
@@ -389,6 +395,7 @@ pub struct LaundryItem {
 
 /// A laundry order's progress.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LaundryOrder {
     /// The last step recorded; absent before pickup.
     #[oai(skip_serializing_if_is_none)]
@@ -402,7 +409,7 @@ pub struct LaundryOrder {
 
 /// A claim to record on a booking: an item missing or damaged.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewClaim {
     /// The laundry item it is about, if any.
     pub item_id: Option<Uuid>,
@@ -429,7 +436,7 @@ impl Example for NewClaim {
 
 /// How the office settles a claim.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ClaimSettlement {
     /// `settled` or `rejected`.
     pub state: Vocab<ClaimState>,
@@ -453,6 +460,7 @@ impl Example for ClaimSettlement {
 
 /// A claim on a booking.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BookingClaim {
     /// Id.
     pub id: Uuid,

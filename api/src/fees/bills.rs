@@ -31,6 +31,7 @@ use crate::{
 
 /// A bill cancelled and issued again.
 #[derive(Debug, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Reissued {
     /// The cancelled bill.
     pub cancelled: BillDto,

@@ -24,7 +24,7 @@ use crate::{
 
 /// A community's fee policy.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct FeePolicyDto {
     /// The day of the month after a bill's month on which it falls due, 1–28 (default 15).
     #[oai(validator(minimum(value = "1"), maximum(value = "28")))]
@@ -35,6 +35,7 @@ pub struct FeePolicyDto {
 
 /// A community's late-fee rule.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LateFeeDto {
     /// Whether late fees are charged at all (default false).
     pub enabled: bool,
@@ -95,6 +96,7 @@ pub fn parse_policy(dto: &FeePolicyDto) -> Result<FeePolicy, ApiError> {
 
 /// One price band of a fee item.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TierDto {
     /// The band's upper bound of the month's consumption in the item's unit, up to three
     /// decimals; absent on the last band.
@@ -110,7 +112,7 @@ pub struct TierDto {
 
 /// A new fee item.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewFeeItem {
     /// Name shown on bills (物业费, 水费), unique in the community.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -153,6 +155,7 @@ impl Example for NewFeeItem {
 /// Changes to a fee item; absent fields stay. A new price applies to bills generated from
 /// now on; issued bills keep theirs.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FeeItemPatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -206,6 +209,7 @@ pub fn parse_tiers(
 
 /// A fee item.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FeeItem {
     /// Id.
     pub id: Uuid,
@@ -269,7 +273,7 @@ pub fn fee_item_dto(row: fee_item::Model) -> FeeItem {
 /// A meter reading to record. Entering the same household, meter and month again
 /// updates it.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewReading {
     /// Which meter.
     pub meter: Vocab<Meter>,
@@ -299,6 +303,7 @@ impl Example for NewReading {
 
 /// A meter reading.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReadingDto {
     /// Id.
     pub id: Uuid,
@@ -351,6 +356,7 @@ pub enum ReadingRecorded {
 
 /// What a readings import did (or, for a dry run, would do).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReadingImportReport {
     /// Data rows read.
     pub rows: u32,
@@ -364,7 +370,7 @@ pub struct ReadingImportReport {
 
 /// A one-off charge for a household's next bill.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewCharge {
     /// What it is for, shown as the bill line.
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -385,6 +391,7 @@ impl Example for NewCharge {
 
 /// A one-off charge.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChargeDto {
     /// Id.
     pub id: Uuid,
@@ -419,7 +426,7 @@ pub fn charge_dto(row: household_charge::Model) -> ChargeDto {
 
 /// A bill run to start.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewBillRun {
     /// The month to bill, `YYYY-MM`.
     #[oai(validator(pattern = r"^\d{4}-\d{2}$"))]
@@ -436,6 +443,7 @@ impl Example for NewBillRun {
 
 /// A bill run and its progress.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BillRunDto {
     /// Id.
     pub id: Uuid,
@@ -494,6 +502,7 @@ pub enum BillRunAccepted {
 
 /// One line of a bill.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BillLineDto {
     /// 1, 2, ... in the order shown.
     pub position: i32,
@@ -520,6 +529,7 @@ pub struct BillLineDto {
 
 /// A household's bill for one month.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BillDto {
     /// Id.
     pub id: Uuid,
@@ -593,7 +603,7 @@ pub fn bill_dto(row: bill::Model, lines: Vec<bill_line::Model>) -> BillDto {
 
 /// Why an admin waives or cancels a bill.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct CloseBill {
     /// The reason, kept with the bill.
     #[oai(validator(min_length = 1, max_length = 500))]

@@ -25,6 +25,7 @@ use crate::{
 
 /// One household that owes.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Arrear {
     /// The household.
     pub household_id: Uuid,
@@ -53,6 +54,7 @@ pub struct Arrear {
 
 /// A community's arrears, most owed first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ArrearsList {
     /// The community's date the list is as of.
     pub as_of: NaiveDate,
@@ -64,6 +66,7 @@ pub struct ArrearsList {
 
 /// How much of a month's bills came in.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Collection {
     /// The month, `YYYY-MM`.
     pub period: String,

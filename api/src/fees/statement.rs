@@ -37,6 +37,7 @@ const MAX_MONTHS: u32 = 60;
 
 /// One bill on a statement.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatementBill {
     /// The bill.
     pub bill_id: Uuid,
@@ -71,6 +72,7 @@ pub struct StatementBill {
 
 /// A household's fee statement for a span of months.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FeeStatement {
     /// The household.
     pub household_id: Uuid,

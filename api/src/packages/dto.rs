@@ -12,7 +12,7 @@ use crate::{page_of, vocab::Vocab};
 
 /// A monthly package to subscribe to.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewPackage {
     /// The service: a `package` of the community's price list.
     pub service_id: Uuid,
@@ -46,6 +46,7 @@ impl Example for NewPackage {
 
 /// A note with a package step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PackageNote {
     /// Note (why it is cancelled).
     #[oai(validator(max_length = 2000))]
@@ -54,6 +55,7 @@ pub struct PackageNote {
 
 /// One visit of a package month.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PackageVisit {
     /// 1, 2, … in the month.
     pub position: u32,
@@ -70,6 +72,7 @@ pub struct PackageVisit {
 
 /// One month of a household's monthly package.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Package {
     /// Id.
     pub id: Uuid,

@@ -15,7 +15,7 @@ use crate::{page_of, vocab::Vocab};
 
 /// A payment to create: the household and which of its open bills.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewPayment {
     /// The household whose bills are paid.
     pub household_id: Uuid,
@@ -35,7 +35,7 @@ impl Example for NewPayment {
 
 /// A payment staff record at the front desk.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewOfflinePayment {
     /// The household's open bills paid, 1–24.
     #[oai(validator(min_items = 1, max_items = 24, unique_items))]
@@ -59,7 +59,7 @@ impl Example for NewOfflinePayment {
 
 /// What the mini-program passes to `wx.requestPayment`, in its field names.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct RequestPayment {
     /// The mini-program's AppID.
     pub app_id: String,
@@ -90,6 +90,7 @@ impl From<RequestPaymentParams> for RequestPayment {
 
 /// One bill a payment covers.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PaidBill {
     /// The bill.
     pub bill_id: Uuid,
@@ -103,6 +104,7 @@ pub struct PaidBill {
 
 /// A payment.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Payment {
     /// Id.
     pub id: Uuid,
@@ -214,6 +216,7 @@ pub enum PaymentCreated {
 
 /// One line of a receipt.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReceiptLine {
     /// The bill.
     pub bill_id: Uuid,
@@ -233,6 +236,7 @@ pub struct ReceiptLine {
 
 /// A receipt (收据): what a succeeded payment paid for.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Receipt {
     /// `2026-000123`: numbered per company and year, without gaps.
     pub number: String,

@@ -34,7 +34,7 @@ use crate::{
 
 /// A refund to give.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewRefund {
     /// How much to give back, fen; at most what is left of the payment.
     #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
@@ -55,6 +55,7 @@ impl Example for NewRefund {
 
 /// A refund.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Refund {
     /// Id.
     pub id: Uuid,

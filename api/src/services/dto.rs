@@ -13,7 +13,7 @@ use crate::{error::ApiError, page_of, tickets::reports::SpanDto, vocab::Vocab};
 
 /// A new service team.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewTeam {
     /// Name, unique in the community.
     #[oai(validator(min_length = 1, max_length = 60))]
@@ -49,6 +49,7 @@ impl Example for NewTeam {
 
 /// Changes to a team; absent fields stay. Slots already written keep their capacity.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TeamPatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 60))]
@@ -70,6 +71,7 @@ pub struct TeamPatch {
 
 /// A service team.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Team {
     /// Id.
     pub id: Uuid,
@@ -110,7 +112,7 @@ pub fn team_dto(row: service_team::Model, member_ids: Vec<Uuid>) -> Team {
 
 /// A new entry of the price list.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewService {
     /// The team that does it.
     pub team_id: Uuid,
@@ -168,6 +170,7 @@ impl Example for NewService {
 /// Changes to a price-list entry; absent fields stay. Bookings made before keep the
 /// price they were booked at.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ServicePatch {
     /// Name.
     #[oai(validator(min_length = 1, max_length = 60))]
@@ -196,6 +199,7 @@ pub struct ServicePatch {
 
 /// An entry of a community's public price list.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Service {
     /// Id.
     pub id: Uuid,
@@ -272,6 +276,7 @@ pub fn service_dto(row: service::Model) -> Service {
 
 /// One slot of a team's day.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Slot {
     /// Id: book it with this.
     pub id: Uuid,
@@ -310,6 +315,7 @@ pub fn slot_dto(row: service_slot::Model, bookable: bool) -> Slot {
 
 /// A slot's capacity, changed by the office: 0 closes it; never fewer than it holds.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SlotPatch {
     /// Bookings it takes (0–100).
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
@@ -318,7 +324,7 @@ pub struct SlotPatch {
 
 /// A community's booking rules. The defaults follow the service manuals.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ServicePolicyDto {
     /// From booking to the time confirmed (or another slot proposed).
     pub confirm: SpanDto,

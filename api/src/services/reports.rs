@@ -39,6 +39,7 @@ const REPORT_ROWS: u64 = 50_000;
 
 /// A booking as the calendar shows it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CalendarBooking {
     /// The booking.
     pub booking_id: Uuid,
@@ -60,6 +61,7 @@ pub struct CalendarBooking {
 
 /// One slot of the calendar.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CalendarSlot {
     /// The slot.
     pub slot_id: Uuid,
@@ -77,6 +79,7 @@ pub struct CalendarSlot {
 
 /// One day of a team's calendar.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CalendarDay {
     /// The day (the community's).
     pub date: NaiveDate,
@@ -86,6 +89,7 @@ pub struct CalendarDay {
 
 /// A team's calendar.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TeamCalendar {
     /// The team.
     pub team_id: Uuid,
@@ -95,6 +99,7 @@ pub struct TeamCalendar {
 
 /// One service's line of the report.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ServiceLine {
     /// The service.
     pub service_id: Uuid,
@@ -119,6 +124,7 @@ pub struct ServiceLine {
 
 /// One team's utilisation.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TeamLine {
     /// The team.
     pub team_id: Uuid,
@@ -137,6 +143,7 @@ pub struct TeamLine {
 
 /// Household services over a period: per service and per team.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ServiceReport {
     /// The community.
     pub community_id: Uuid,

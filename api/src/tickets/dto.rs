@@ -4,7 +4,7 @@ use super::*;
 
 /// A repair to report.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewRepair {
     /// The household; absent for a public-area repair (then give `community_id` and
     /// `location`).
@@ -52,7 +52,7 @@ impl Example for NewRepair {
 
 /// A complaint to file.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewComplaint {
     /// The household the complaint comes from.
     pub household_id: Uuid,
@@ -84,6 +84,7 @@ impl Example for NewComplaint {
 
 /// A person on a ticket.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PersonRef {
     /// Id.
     pub id: Uuid,
@@ -95,6 +96,7 @@ pub struct PersonRef {
 
 /// A paid repair's price.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Price {
     /// Amount in fen (分).
     pub fen: i64,
@@ -106,6 +108,7 @@ pub struct Price {
 
 /// The resident's rating (in the app or on the callback).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TicketRating {
     /// 1 to 5 stars.
     pub stars: i32,
@@ -121,6 +124,7 @@ pub struct TicketRating {
 
 /// An SLA clock.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SlaClock {
     /// arrive, answer, resolve or callback.
     pub clock: Vocab<ClockKind>,
@@ -138,6 +142,7 @@ pub struct SlaClock {
 
 /// One entry of the history.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TicketEvent {
     /// Id.
     pub id: Uuid,
@@ -160,6 +165,7 @@ pub struct TicketEvent {
 
 /// A photo on a ticket.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PhotoRef {
     /// Id.
     pub id: Uuid,
@@ -175,6 +181,7 @@ pub struct PhotoRef {
 
 /// A ticket.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Ticket {
     /// Id.
     pub id: Uuid,
@@ -241,6 +248,7 @@ pub struct Ticket {
 
 /// A ticket with everything about it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TicketDetail {
     /// The ticket.
     pub ticket: Ticket,
@@ -260,6 +268,7 @@ pub struct TicketDetail {
 
 /// One page of tickets, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TicketPage {
     /// Tickets, newest first.
     pub items: Vec<Ticket>,
@@ -269,6 +278,7 @@ pub struct TicketPage {
 
 /// Dispatch to a department and staff member; by the community's rules when absent.
 #[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DispatchBody {
     /// engineering, cleaning or greenery (repairs); by category rules when absent.
     pub department: Option<Vocab<Department>>,
@@ -282,6 +292,7 @@ pub struct DispatchBody {
 
 /// A note with an action.
 #[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NoteBody {
     /// Note.
     #[oai(validator(max_length = 2000))]
@@ -290,7 +301,7 @@ pub struct NoteBody {
 
 /// The price of paid work, stated before it starts.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct PriceBody {
     /// Amount in fen (分): 1 to 100,000,000.
     pub fen: i64,
@@ -310,6 +321,7 @@ impl Example for PriceBody {
 
 /// The resident's answer to a price.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PriceAnswer {
     /// true to accept, false to decline.
     pub accept: bool,
@@ -317,7 +329,7 @@ pub struct PriceAnswer {
 
 /// A rating in the app.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct RatingBody {
     /// 1 to 5 stars.
     pub stars: i64,
@@ -340,6 +352,7 @@ impl Example for RatingBody {
 
 /// The result of a phone callback (回访).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CallbackBody {
     /// Whether the resident was reached; if not, the attempt is recorded and the ticket
     /// stays on the list.

@@ -33,6 +33,7 @@ const REPORT_ROWS: u64 = 200_000;
 
 /// KPIs of a community over a period.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TicketKpis {
     /// Community.
     pub community_id: Uuid,
@@ -83,6 +84,7 @@ pub struct TicketKpis {
 
 /// A span of time in a policy: exactly one of the two.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SpanDto {
     /// Minutes on the wall clock (emergencies run day and night).
     #[oai(validator(minimum(value = "1"), maximum(value = "86400")))]
@@ -120,7 +122,7 @@ impl SpanDto {
 
 /// A community's ticket policy. The defaults are the service manuals' numbers.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct PolicyDto {
     /// Emergency repair: on site (default 15 minutes).
     pub emergency_arrive: SpanDto,

@@ -93,3 +93,86 @@ fn every_operation_has_a_helper_on_the_test_app() {
         "operations without a TestApp helper in tests/src/endpoints/: {missing:?}"
     );
 }
+
+#[tokio::test]
+async fn the_served_document_is_the_checked_in_one_and_every_string_is_quoted() {
+    let app = courtyard_tests::spawn_app().await;
+    let served = app
+        .request(reqwest::Method::GET, "/openapi.json", None, None)
+        .await
+        .expect(200)
+        .body;
+    let checked_in: Value =
+        serde_yaml::from_str(include_str!("../../../openapi/courtyard.yaml")).expect("yaml");
+    assert!(
+        served == checked_in,
+        "/openapi.json differs from openapi/courtyard.yaml"
+    );
+    // The framework's own answers are documented: 415 wherever a body is taken, 400
+    // wherever a parameter or body is read.
+    for (path, item) in checked_in["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let responses = &op["responses"];
+            if op.get("requestBody").is_some() {
+                assert!(responses.get("415").is_some(), "{method} {path}: no 415");
+                assert!(responses.get("400").is_some(), "{method} {path}: no 400");
+            }
+        }
+    }
+    // Read as YAML 1.1 does, a time or a date left plain would be a number or a date: every
+    // scalar string in the file is quoted.
+    for line in include_str!("../../../openapi/courtyard.yaml").lines() {
+        let value = line.trim_start().trim_start_matches("- ");
+        let value = match value.split_once("\": ") {
+            Some((_, v)) => v,
+            None => value,
+        };
+        if value.ends_with(':') || value.is_empty() {
+            continue;
+        }
+        assert!(
+            value.starts_with('"')
+                || value.parse::<f64>().is_ok()
+                || ["true", "false", "null", "[]", "{}"].contains(&value),
+            "an unquoted scalar: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unparsable_path_id_is_a_400_naming_the_parameter() {
+    let app = courtyard_tests::spawn_app().await;
+    let world = courtyard_tests::world::World::build(&app).await;
+    let reply = app
+        .request(
+            reqwest::Method::GET,
+            "/v1/bookings/not-a-uuid",
+            Some(&world.admin.access),
+            None,
+        )
+        .await
+        .expect_problem(400, "/problems/bad-request");
+    let detail = reply.body["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("`booking_id`") && detail.contains("not a UUID"),
+        "{detail}"
+    );
+    assert_eq!(reply.body["errors"], serde_json::json!([]));
+    let reply = app
+        .request(
+            reqwest::Method::GET,
+            "/v1/communities/nope/service-report",
+            Some(&world.admin.access),
+            None,
+        )
+        .await
+        .expect_problem(400, "/problems/bad-request");
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("`community_id`"),
+        "{}",
+        reply.text
+    );
+}

@@ -13,7 +13,7 @@ use crate::{error::ApiError, page_of, vocab::Vocab};
 
 /// A community's overdue-reminder schedule (催缴).
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ReminderPolicyDto {
     /// Whether reminders go out at all (default true).
     pub enabled: bool,
@@ -81,6 +81,7 @@ pub fn parse_reminder_policy(dto: &ReminderPolicyDto) -> Result<ReminderPolicy, 
 
 /// A bill a reminder was about, as it was then.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RemindedBill {
     /// The bill.
     pub bill_id: Uuid,
@@ -92,6 +93,7 @@ pub struct RemindedBill {
 
 /// What became of one channel of an automatic reminder.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReminderDelivery {
     /// The resident it went to.
     pub resident_id: Uuid,
@@ -112,6 +114,7 @@ pub struct ReminderDelivery {
 
 /// One entry of the reminder record (催缴记录).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReminderEntry {
     /// Id.
     pub id: Uuid,
@@ -191,7 +194,7 @@ pub fn reminder_dto(row: fee_reminder::Model, deliveries: Vec<delivery::Model>) 
 
 /// A contact staff made about a household's arrears.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct NewContact {
     /// `phone`, `visit` or `letter`.
     pub channel: Vocab<ContactChannel>,
@@ -228,6 +231,7 @@ impl NewContact {
 
 /// A task on a butler's list.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FollowUp {
     /// Id.
     pub id: Uuid,
@@ -274,7 +278,7 @@ pub fn follow_up_dto(row: follow_up::Model, address: String) -> FollowUp {
 
 /// A follow-up done.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct FollowUpDone {
     /// What came of it.
     #[oai(validator(min_length = 1, max_length = 1000))]

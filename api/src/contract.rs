@@ -1,0 +1,273 @@
+//! The API document as clients read it: poem-openapi's document, completed with the
+//! answers the framework gives before a handler runs (415 for a body of another media type
+//! on every operation that takes one, 400 for an unparsable path or query parameter), and
+//! written as YAML whose every string is quoted, so that YAML 1.1 readers (PyYAML, many
+//! client generators) read `18:00` and `2026-12-01` as the strings they are.
+
+use std::sync::OnceLock;
+
+use serde_yaml::{Mapping, Value};
+
+/// The problem response the framework's own answers carry.
+fn problem(description: &str) -> Value {
+    let mut schema = Mapping::new();
+    schema.insert("$ref".into(), "#/components/schemas/Problem".into());
+    let mut media = Mapping::new();
+    media.insert("schema".into(), Value::Mapping(schema));
+    let mut content = Mapping::new();
+    content.insert("application/problem+json".into(), Value::Mapping(media));
+    let mut response = Mapping::new();
+    response.insert("description".into(), description.into());
+    response.insert("content".into(), Value::Mapping(content));
+    Value::Mapping(response)
+}
+
+/// Completes poem-openapi's document (`spec`, YAML: its order kept) with the framework's
+/// answers.
+pub fn complete(spec: &str) -> Value {
+    let mut doc: Value = serde_yaml::from_str(spec).unwrap_or(Value::Null);
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_mapping_mut) else {
+        return doc;
+    };
+    for (_, item) in paths.iter_mut() {
+        let Some(item) = item.as_mapping_mut() else {
+            continue;
+        };
+        for (_, operation) in item.iter_mut() {
+            let Some(op) = operation.as_mapping_mut() else {
+                continue;
+            };
+            let takes_body = op.contains_key("requestBody");
+            let takes_params = op
+                .get("parameters")
+                .and_then(Value::as_sequence)
+                .is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        matches!(p.get("in").and_then(Value::as_str), Some("path" | "query"))
+                    })
+                });
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_mapping_mut) else {
+                continue;
+            };
+            let mut added = false;
+            if takes_body && !responses.contains_key("415") {
+                responses.insert(
+                    "415".into(),
+                    problem("The body is not of the media type the operation takes."),
+                );
+                added = true;
+            }
+            if (takes_body || takes_params) && !responses.contains_key("400") {
+                responses.insert(
+                    "400".into(),
+                    problem(
+                        "A parameter or the body could not be read (not JSON, not a UUID, not a date).",
+                    ),
+                );
+                added = true;
+            }
+            if added {
+                sort_by_status(responses);
+            }
+        }
+    }
+    doc
+}
+
+/// The document's path templates, split into segments, for naming the parameter an
+/// unparsable path carries (the framework's own message names it `param0`).
+static TEMPLATES: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+
+/// Remembers the document's paths (the first document given wins: they are the same for
+/// every app in a process).
+pub fn remember_paths(doc: &Value) {
+    let templates: Vec<Vec<String>> = doc
+        .get("paths")
+        .and_then(Value::as_mapping)
+        .map(|paths| {
+            paths
+                .keys()
+                .filter_map(Value::as_str)
+                .map(|t| t.split('/').map(str::to_owned).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = TEMPLATES.set(templates);
+}
+
+/// The name of the `index`-th parameter of the template `path` matches (`booking_id`).
+pub fn path_param(path: &str, index: usize) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let templates = TEMPLATES.get()?;
+    // The template with the most literal segments in common wins (`/bookings/{id}` over
+    // `/{any}/{id}`).
+    templates
+        .iter()
+        .filter(|t| t.len() == segments.len())
+        .filter(|t| {
+            t.iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .max_by_key(|t| t.iter().filter(|t| !t.starts_with('{')).count())
+        .and_then(|t| t.iter().filter(|t| t.starts_with('{')).nth(index))
+        .map(|t| t.trim_matches(|c| c == '{' || c == '}').to_owned())
+}
+
+/// Orders a responses map by status, as poem-openapi writes it.
+fn sort_by_status(map: &mut Mapping) {
+    let mut entries: Vec<(Value, Value)> = std::mem::take(map).into_iter().collect();
+    entries.sort_by_key(|(k, _)| key(k));
+    map.extend(entries);
+}
+
+fn key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => serde_yaml::to_string(other).unwrap_or_default(),
+    }
+}
+
+/// Writes `value` as block YAML with every string and key double-quoted (JSON escapes
+/// are YAML's), numbers, booleans and nulls plain.
+pub fn to_yaml(value: &Value) -> String {
+    let mut out = String::new();
+    write_node(&mut out, value, 0, false);
+    out
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => Some("null".into()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(quoted(s)),
+        Value::Sequence(a) if a.is_empty() => Some("[]".into()),
+        Value::Mapping(o) if o.is_empty() => Some("{}".into()),
+        Value::Tagged(t) => scalar(&t.value),
+        _ => None,
+    }
+}
+
+/// Writes a collection's entries at `indent`; `inline` when the first line continues a
+/// `- ` already written.
+fn write_node(out: &mut String, v: &Value, indent: usize, inline: bool) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Mapping(map) if !map.is_empty() => {
+            for (i, (k, v)) in map.iter().enumerate() {
+                if !(inline && i == 0) {
+                    out.push_str(&pad);
+                }
+                out.push_str(&quoted(&key(k)));
+                out.push(':');
+                match scalar(v) {
+                    Some(s) => {
+                        out.push(' ');
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    None => {
+                        out.push('\n');
+                        write_node(out, v, indent + 2, false);
+                    }
+                }
+            }
+        }
+        Value::Sequence(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&pad);
+                out.push_str("- ");
+                match scalar(item) {
+                    Some(s) => {
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    None => write_node(out, item, indent + 2, true),
+                }
+            }
+        }
+        other => {
+            out.push_str(&pad);
+            out.push_str(&scalar(other).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use serde_json::json;
+
+    fn yaml(v: serde_json::Value) -> Value {
+        serde_yaml::to_value(v).unwrap()
+    }
+
+    #[test]
+    fn every_string_is_quoted_and_the_yaml_reads_back_the_same() {
+        let doc = yaml(json!({
+            "openapi": "3.0.0",
+            "paths": { "/x": { "get": { "responses": { "200": { "description": "ok" } } } } },
+            "example": { "window_from": "18:00", "date": "2026-12-01", "on": "yes", "n": 3,
+                         "list": ["a", { "b": [1, "1.0"], "c": {} }, []], "none": null,
+                         "quote": "say \"hi\"\nthen go", "empty": "" }
+        }));
+        let yaml = to_yaml(&doc);
+        assert!(yaml.contains("\"window_from\": \"18:00\""), "{yaml}");
+        assert!(yaml.contains("\"date\": \"2026-12-01\""), "{yaml}");
+        assert!(yaml.contains("\"200\":"), "{yaml}");
+        let back: Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(back, doc);
+    }
+
+    #[test]
+    fn the_framework_answers_are_documented() {
+        let spec = json!({
+            "paths": {
+                "/a/{id}": {
+                    "post": {
+                        "parameters": [{ "name": "id", "in": "path" }],
+                        "requestBody": { "content": {} },
+                        "responses": { "200": { "description": "ok" } }
+                    },
+                    "get": { "responses": { "200": { "description": "ok" } } }
+                }
+            }
+        });
+        let done = complete(&serde_yaml::to_string(&spec).unwrap());
+        let post = &done["paths"]["/a/{id}"]["post"]["responses"];
+        assert!(post.get("415").is_some() && post.get("400").is_some());
+        let keys: Vec<String> = post.as_mapping().unwrap().keys().map(key).collect();
+        assert_eq!(keys, ["200", "400", "415"]);
+        let get = &done["paths"]["/a/{id}"]["get"]["responses"];
+        assert!(get.get("415").is_none() && get.get("400").is_none());
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    #[test]
+    fn a_path_parameter_is_named_from_its_template() {
+        let doc: serde_yaml::Value = serde_yaml::from_str(
+            "paths:\n  /v1/bookings/{booking_id}: {}\n  /v1/bookings/{booking_id}/claims: {}\n  /v1/communities/{community_id}/services: {}\n",
+        )
+        .unwrap();
+        super::remember_paths(&doc);
+        assert_eq!(
+            super::path_param("/v1/bookings/x", 0).as_deref(),
+            Some("booking_id")
+        );
+        assert_eq!(
+            super::path_param("/v1/communities/x/services", 0).as_deref(),
+            Some("community_id")
+        );
+        assert_eq!(super::path_param("/v1/nowhere", 0), None);
+    }
+}
