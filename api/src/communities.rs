@@ -275,6 +275,7 @@ impl CommunitiesApi {
         &self,
         auth: BearerAuth,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -445,6 +446,7 @@ impl CommunitiesApi {
         auth: BearerAuth,
         community_id: Path<Uuid>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -571,6 +573,7 @@ impl CommunitiesApi {
         auth: BearerAuth,
         building_id: Path<Uuid>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

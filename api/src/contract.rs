@@ -57,6 +57,13 @@ pub fn complete(spec: &str) -> Value {
                 );
                 added = true;
             }
+            if (takes_body || takes_params) && !responses.contains_key("422") {
+                responses.insert(
+                    "422".into(),
+                    problem("A value breaks a rule: one the document states (a pattern, a range, a length) or one the operation checks; `errors` names the field."),
+                );
+                added = true;
+            }
             if (takes_body || takes_params) && !responses.contains_key("400") {
                 responses.insert(
                     "400".into(),
@@ -74,44 +81,64 @@ pub fn complete(spec: &str) -> Value {
     doc
 }
 
-/// The document's path templates, split into segments, for naming the parameter an
-/// unparsable path carries (the framework's own message names it `param0`).
-static TEMPLATES: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+/// The document's path templates, split into segments, with their methods: for naming the
+/// parameter an unparsable path carries (the framework's own message names it `param0`)
+/// and for the `Allow` header of a 405.
+static TEMPLATES: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
 
 /// Remembers the document's paths (the first document given wins: they are the same for
 /// every app in a process).
 pub fn remember_paths(doc: &Value) {
-    let templates: Vec<Vec<String>> = doc
+    let templates: Vec<(Vec<String>, Vec<String>)> = doc
         .get("paths")
         .and_then(Value::as_mapping)
         .map(|paths| {
             paths
-                .keys()
-                .filter_map(Value::as_str)
-                .map(|t| t.split('/').map(str::to_owned).collect())
+                .iter()
+                .filter_map(|(t, item)| {
+                    let methods = item
+                        .as_mapping()
+                        .map(|ops| {
+                            ops.keys()
+                                .filter_map(Value::as_str)
+                                .map(str::to_uppercase)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some((t.as_str()?.split('/').map(str::to_owned).collect(), methods))
+                })
                 .collect()
         })
         .unwrap_or_default();
     let _ = TEMPLATES.set(templates);
 }
 
-/// The name of the `index`-th parameter of the template `path` matches (`booking_id`).
-pub fn path_param(path: &str, index: usize) -> Option<String> {
+/// The template `path` matches: the one with the most literal segments in common
+/// (`/bookings/{id}` over `/{any}/{id}`).
+fn template(path: &str) -> Option<&'static (Vec<String>, Vec<String>)> {
     let segments: Vec<&str> = path.split('/').collect();
-    let templates = TEMPLATES.get()?;
-    // The template with the most literal segments in common wins (`/bookings/{id}` over
-    // `/{any}/{id}`).
-    templates
+    TEMPLATES
+        .get()?
         .iter()
-        .filter(|t| t.len() == segments.len())
-        .filter(|t| {
+        .filter(|(t, _)| t.len() == segments.len())
+        .filter(|(t, _)| {
             t.iter()
                 .zip(&segments)
                 .all(|(t, s)| t.starts_with('{') || t == s)
         })
-        .max_by_key(|t| t.iter().filter(|t| !t.starts_with('{')).count())
-        .and_then(|t| t.iter().filter(|t| t.starts_with('{')).nth(index))
+        .max_by_key(|(t, _)| t.iter().filter(|t| !t.starts_with('{')).count())
+}
+
+/// The name of the `index`-th parameter of the template `path` matches (`booking_id`).
+pub fn path_param(path: &str, index: usize) -> Option<String> {
+    template(path)
+        .and_then(|(t, _)| t.iter().filter(|t| t.starts_with('{')).nth(index))
         .map(|t| t.trim_matches(|c| c == '{' || c == '}').to_owned())
+}
+
+/// The methods the document declares for `path` (`GET, PATCH`), for a 405's `Allow`.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    template(path).map(|(_, methods)| methods.join(", "))
 }
 
 /// Orders a responses map by status, as poem-openapi writes it.
@@ -245,7 +272,7 @@ mod tests {
         let post = &done["paths"]["/a/{id}"]["post"]["responses"];
         assert!(post.get("415").is_some() && post.get("400").is_some());
         let keys: Vec<String> = post.as_mapping().unwrap().keys().map(key).collect();
-        assert_eq!(keys, ["200", "400", "415"]);
+        assert_eq!(keys, ["200", "400", "415", "422"]);
         let get = &done["paths"]["/a/{id}"]["get"]["responses"];
         assert!(get.get("415").is_none() && get.get("400").is_none());
     }
@@ -269,5 +296,10 @@ mod path_tests {
             Some("community_id")
         );
         assert_eq!(super::path_param("/v1/nowhere", 0), None);
+        // The doc above declares no operations; a real one lists them.
+        assert_eq!(
+            super::allowed_methods("/v1/bookings/x").as_deref(),
+            Some("")
+        );
     }
 }

@@ -478,6 +478,7 @@ impl NotificationsApi {
         /// Only unread messages.
         unread: Query<Option<bool>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -566,6 +567,7 @@ impl NotificationsApi {
         /// Only unread messages.
         unread: Query<Option<bool>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

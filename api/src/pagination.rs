@@ -14,6 +14,10 @@ pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size.
 pub const MAX_LIMIT: u32 = 200;
 
+/// The form of every cursor (22 characters of URL-safe base64 for 16 bytes): the lists'
+/// `cursor` parameters declare it, so any value the document allows decodes.
+pub const CURSOR_PATTERN: &str = r"^[A-Za-z0-9_-]{21}[AQgw]$";
+
 /// Decodes a cursor from a previous page.
 pub fn decode_cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
@@ -87,5 +91,25 @@ mod tests {
         assert_eq!(decode_cursor(Some(&encode_cursor(id))).unwrap(), Some(id));
         assert_eq!(decode_cursor(None).unwrap(), None);
         assert!(decode_cursor(Some("not-a-cursor")).is_err());
+    }
+
+    #[test]
+    fn every_cursor_the_pattern_allows_decodes() {
+        // The pattern: 21 URL-safe base64 characters, then one whose low four bits are 0.
+        assert_eq!(CURSOR_PATTERN, r"^[A-Za-z0-9_-]{21}[AQgw]$");
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for (i, last) in "AQgw".chars().enumerate() {
+            let prefix: String = alphabet.chars().cycle().skip(i * 7).take(21).collect();
+            let cursor = format!("{prefix}{last}");
+            assert!(decode_cursor(Some(&cursor)).is_ok(), "{cursor}");
+        }
+        for _ in 0..200 {
+            let encoded = encode_cursor(Uuid::new_v4());
+            assert_eq!(encoded.len(), 22);
+            assert!(
+                "AQgw".contains(encoded.chars().last().unwrap()),
+                "{encoded}"
+            );
+        }
     }
 }

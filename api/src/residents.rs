@@ -79,7 +79,7 @@ pub struct NewResident {
     #[oai(validator(min_length = 1, max_length = 64))]
     pub name: String,
     /// Mainland mobile number; unique within the company.
-    #[oai(validator(max_length = 32))]
+    #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
     pub phone: String,
     /// Birthday.
     pub birthday: Option<NaiveDate>,
@@ -110,7 +110,7 @@ pub struct ResidentPatch {
     #[oai(validator(min_length = 1, max_length = 64))]
     pub name: Option<String>,
     /// Phone.
-    #[oai(validator(max_length = 32))]
+    #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
     pub phone: Option<String>,
     /// Birthday; `null` clears it.
     pub birthday: MaybeUndefined<NaiveDate>,
@@ -203,11 +203,12 @@ impl ResidentsApi {
         #[oai(validator(max_length = 64))]
         q: Query<Option<String>>,
         /// Only the resident with this phone.
-        #[oai(validator(max_length = 32))]
+        #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
         phone: Query<Option<String>>,
         /// Only members of this household.
         household_id: Query<Option<Uuid>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

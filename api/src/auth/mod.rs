@@ -39,7 +39,7 @@ pub struct AuthApi {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct CodeRequest {
     /// Mainland mobile number; `+86` and separators are accepted.
-    #[oai(validator(max_length = 32))]
+    #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
     pub phone: String,
 }
 
@@ -75,7 +75,7 @@ pub enum CodeResponse {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct SmsLogin {
     /// The phone the code was sent to.
-    #[oai(validator(max_length = 32))]
+    #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
     pub phone: String,
     /// The six-digit code.
     #[oai(validator(max_length = 16))]
@@ -102,7 +102,7 @@ pub struct WechatLogin {
     #[oai(validator(min_length = 1, max_length = 128))]
     pub code: String,
     /// To bind a WeChat account on first use: the resident's phone...
-    #[oai(validator(max_length = 32))]
+    #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
     pub phone: Option<String>,
     /// ...and the SMS code sent to it.
     #[oai(validator(max_length = 16))]

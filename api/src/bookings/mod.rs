@@ -117,6 +117,7 @@ impl BookingsApi {
         /// Slots starting before this moment.
         to: Query<Option<chrono::DateTime<chrono::Utc>>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -202,7 +202,7 @@ impl FeeReportsApi {
         auth: BearerAuth,
         community_id: Path<Uuid>,
         /// The month, `YYYY-MM`; last month by default.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         period: Query<Option<String>>,
     ) -> ApiResult<CsvExport, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(FEE_KEEPERS)?;
@@ -280,7 +280,7 @@ impl FeeReportsApi {
         auth: BearerAuth,
         community_id: Path<Uuid>,
         /// The month, `YYYY-MM`; last month by default.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         period: Query<Option<String>>,
     ) -> ApiResult<Json<Collection>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(FEE_KEEPERS)?;

@@ -176,6 +176,7 @@ impl FeeSetupApi {
         auth: BearerAuth,
         community_id: Path<Uuid>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -366,6 +367,7 @@ impl FeeSetupApi {
         /// Only this meter.
         meter: Query<Option<Vocab<Meter>>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -442,6 +444,7 @@ impl FeeSetupApi {
         auth: BearerAuth,
         household_id: Path<Uuid>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

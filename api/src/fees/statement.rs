@@ -125,10 +125,10 @@ impl FeeStatementApi {
         auth: BearerAuth,
         household_id: Path<Uuid>,
         /// First month, `YYYY-MM`.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         from: Query<Option<String>>,
         /// Last month, `YYYY-MM`; at most 60 months after `from`.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         to: Query<Option<String>>,
     ) -> ApiResult<Json<FeeStatement>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let household =
@@ -152,10 +152,10 @@ impl FeeStatementApi {
         auth: BearerAuth,
         household_id: Path<Uuid>,
         /// First month, `YYYY-MM`.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         from: Query<Option<String>>,
         /// Last month, `YYYY-MM`; at most 60 months after `from`.
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         to: Query<Option<String>>,
     ) -> ApiResult<CsvExport, { AUTHED | NOT_FOUND | VALIDATION }> {
         let household =

@@ -25,7 +25,7 @@ pub struct NewPackage {
     #[oai(validator(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
     pub start_time: String,
     /// The month, `YYYY-MM` (default: this month if a visit day is left, else the next).
-    #[oai(validator(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"))]
+    #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
     pub period: Option<String>,
     /// Front desk: the resident it is for (a member of the household).
     pub resident_id: Option<Uuid>,

@@ -93,9 +93,10 @@ impl PackagesApi {
         /// Only this household's.
         household_id: Query<Option<Uuid>>,
         /// Only this month's, `YYYY-MM`.
-        #[oai(validator(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"))]
+        #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
         period: Query<Option<String>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -176,6 +176,7 @@ impl ServicesApi {
         auth: BearerAuth,
         community_id: Path<Uuid>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -499,8 +500,7 @@ impl ServicesApi {
         auth: BearerAuth,
         service_id: Path<Uuid>,
         /// The day, `YYYY-MM-DD` (default: today in the community).
-        #[oai(validator(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
-        date: Query<Option<String>>,
+        date: Query<Option<NaiveDate>>,
     ) -> ApiResult<Json<Vec<Slot>>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let service = service_for(&self.state, &auth.0, *service_id).await?;
         let team = service_team::Entity::find_by_id(service.team_id)
@@ -513,9 +513,8 @@ impl ServicesApi {
             .get(&self.state.db, service.community_id)
             .await?
             .ok_or(ApiError::NotFound("community"))?;
-        let date = match date.as_deref() {
-            Some(raw) => NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .map_err(|_| ApiError::invalid("date", "a date such as 2026-12-08"))?,
+        let date = match *date {
+            Some(day) => day,
             None => {
                 let (_, _, tz) = rules_of(&community)?;
                 self.state.clock.now().with_timezone(&tz).date_naive()

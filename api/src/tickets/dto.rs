@@ -304,6 +304,7 @@ pub struct NoteBody {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct PriceBody {
     /// Amount in fen (分): 1 to 100,000,000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000000")))]
     pub fen: i64,
     /// What it covers.
     #[oai(validator(max_length = 500))]
@@ -332,6 +333,7 @@ pub struct PriceAnswer {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct RatingBody {
     /// 1 to 5 stars.
+    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub stars: i64,
     /// Satisfied? No sends the ticket back to the department for rework.
     pub satisfied: bool,
@@ -358,6 +360,7 @@ pub struct CallbackBody {
     /// stays on the list.
     pub reached: bool,
     /// Reached: 1 to 5 stars.
+    #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub stars: Option<i64>,
     /// Reached: satisfied?
     pub satisfied: Option<bool>,

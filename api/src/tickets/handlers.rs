@@ -103,6 +103,7 @@ impl TicketsApi {
         /// Only tickets with (true) or without (false) a breached SLA clock.
         breached: Query<Option<bool>>,
         /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

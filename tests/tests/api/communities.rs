@@ -103,9 +103,12 @@ async fn invalid_input_names_the_field() {
         .await
         .expect_problem(422, "/problems/validation");
     assert_eq!(reply.body["errors"][0]["field"], "working_hours");
-    app.create_community(t, &json!({ "name": "" }))
+    // A rule the document states (a length) is a 422 naming the field, as one checked in code.
+    let reply = app
+        .create_community(t, &json!({ "name": "" }))
         .await
-        .expect_problem(400, "/problems/bad-request");
+        .expect_problem(422, "/problems/validation");
+    assert_eq!(reply.body["errors"][0]["field"], "name");
     app.create_community(t, &json!({ "name": "  " }))
         .await
         .expect_problem(422, "/problems/validation");
@@ -146,7 +149,7 @@ async fn invalid_input_names_the_field() {
         &json!({ "room_number": "101", "floor_area_m2": -1 }),
     )
     .await
-    .expect_problem(400, "/problems/bad-request");
+    .expect_problem(422, "/problems/validation");
     app.create_household(
         t,
         unit,
@@ -161,10 +164,18 @@ async fn invalid_input_names_the_field() {
     )
     .await
     .expect_problem(409, "/problems/duplicate-room");
-    app.list_communities(t, &[("cursor", "garbage")])
+    let reply = app
+        .list_communities(t, &[("cursor", "garbage")])
         .await
         .expect_problem(422, "/problems/validation");
-    app.list_communities(t, &[("limit", "0")])
+    assert_eq!(reply.body["errors"][0]["field"], "cursor");
+    let reply = app
+        .list_communities(t, &[("limit", "0")])
+        .await
+        .expect_problem(422, "/problems/validation");
+    assert_eq!(reply.body["errors"][0]["message"], "must be at least 1");
+    // Not a number at all: the parameter cannot be read.
+    app.list_communities(t, &[("limit", "many")])
         .await
         .expect_problem(400, "/problems/bad-request");
 }

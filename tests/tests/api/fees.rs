@@ -367,7 +367,7 @@ async fn readings_do_not_go_backwards_unless_the_meter_was_replaced() {
         .expect(200);
     assert_eq!(updated.body["id"], created.body["id"]);
     assert_eq!(updated.body["value"], "4.000");
-    // Outside the schema (a pattern): 400; inside it but against a rule: 422.
+    // Against a rule, the document's (a pattern) or the code's: 422.
     for (bad, status) in [
         (
             json!({ "meter": "steam", "period": "2026-11", "value": "1" }),
@@ -379,11 +379,11 @@ async fn readings_do_not_go_backwards_unless_the_meter_was_replaced() {
         ),
         (
             json!({ "meter": "water", "period": "2026-11", "value": "1.2345" }),
-            400,
+            422,
         ),
         (
             json!({ "meter": "water", "period": "2026-11", "value": "-1" }),
-            400,
+            422,
         ),
     ] {
         let reply = app.record_meter_reading(token, e.first, &bad).await;
@@ -487,8 +487,9 @@ async fn fee_items_and_policy_refuse_what_does_not_fit() {
             e.community,
             &json!({ "due_day": 31, "late_fee": { "enabled": false, "daily_rate_ppm": 300, "grace_days": 0, "cap_percent": 30 } }),
         )
-        .await;
-    assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
+        .await
+        .expect_problem(422, "/problems/validation");
+    assert_eq!(reply.body["errors"][0]["field"], "due_day");
     let policy = app
         .put_fee_policy(
             token,

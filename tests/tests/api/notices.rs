@@ -487,8 +487,9 @@ async fn devices_belong_to_one_owner() {
             &world.resident.access,
             &json!({ "platform": "ios", "provider": "apns", "token": "short" }),
         )
-        .await;
-    assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
+        .await
+        .expect_problem(422, "/problems/validation");
+    assert_eq!(reply.body["errors"][0]["field"], "token");
     app.register_device(
         &world.resident.access,
         &json!({ "platform": "ios", "provider": "apns", "token": "z".repeat(64), "topic": "x" }),

@@ -175,4 +175,15 @@ async fn an_unparsable_path_id_is_a_400_naming_the_parameter() {
         "{}",
         reply.text
     );
+    // A method the path does not take: 405 with the ones it does.
+    let reply = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/bookings/{}", world.a.booking),
+            Some(&world.admin.access),
+            None,
+        )
+        .await
+        .expect_problem(405, "/problems/method-not-allowed");
+    assert_eq!(reply.header("allow"), "GET");
 }

@@ -544,13 +544,15 @@ async fn wechat_reminders_go_only_while_a_consent_is_unused() {
     )
     .await
     .expect_problem(403, "/problems/forbidden");
-    // The schema bounds the count to 1–50 (the framework answers 400).
-    app.record_wechat_consent(
-        &e.resident,
-        &json!({ "category": "fee_reminder", "accepted": 0 }),
-    )
-    .await
-    .expect_problem(400, "/problems/bad-request");
+    // The schema bounds the count to 1–50: 422 naming it.
+    let reply = app
+        .record_wechat_consent(
+            &e.resident,
+            &json!({ "category": "fee_reminder", "accepted": 0 }),
+        )
+        .await
+        .expect_problem(422, "/problems/validation");
+    assert_eq!(reply.body["errors"][0]["field"], "accepted");
     app.record_wechat_consent(&e.resident, &json!({ "category": "fax", "accepted": 1 }))
         .await
         .expect_problem(422, "/problems/validation");
