@@ -277,39 +277,8 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
         .nest("/docs", docs)
         .nest("/", api)
         .around(limit_body)
-        .around(drop_empty_query)
         .around(telemetry::around)
         .data(state.clone())
-}
-
-/// Reads a query parameter given with no value (`?to=`) as not given: no parameter of the
-/// API means anything by an empty value, and a typed one (a date, a number) could not
-/// read it.
-async fn drop_empty_query<E: poem::Endpoint>(
-    next: E,
-    mut req: poem::Request,
-) -> poem::Result<poem::Response> {
-    use poem::IntoResponse;
-    if let Some(query) = req.uri().query()
-        && query
-            .split('&')
-            .any(|pair| pair.is_empty() || pair.ends_with('='))
-    {
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| !pair.is_empty() && !pair.ends_with('='))
-            .collect();
-        let path = req.uri().path().to_owned();
-        let rebuilt = if kept.is_empty() {
-            path
-        } else {
-            format!("{path}?{}", kept.join("&"))
-        };
-        if let Ok(uri) = rebuilt.parse() {
-            *req.uri_mut() = uri;
-        }
-    }
-    Ok(next.call(req).await?.into_response())
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether announced by `Content-Length`

@@ -278,7 +278,7 @@ pub struct NewReading {
     /// Which meter.
     pub meter: Vocab<Meter>,
     /// The month it is for, `YYYY-MM`.
-    #[oai(validator(pattern = r"^\d{4}-\d{2}$"))]
+    #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
     pub period: String,
     /// The meter's value, up to three decimals; not below the previous reading unless
     /// `replaced_from` is given.
@@ -429,7 +429,7 @@ pub fn charge_dto(row: household_charge::Model) -> ChargeDto {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct NewBillRun {
     /// The month to bill, `YYYY-MM`.
-    #[oai(validator(pattern = r"^\d{4}-\d{2}$"))]
+    #[oai(validator(pattern = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"))]
     pub period: String,
 }
 
