@@ -350,7 +350,13 @@ impl NoticesApi {
             })),
             channels: Set(json!(channels)),
             urgent: Set(urgent),
-            status: Set("scheduled".into()),
+            // Sent now: it is going out, not waiting (and no longer cancellable).
+            status: Set(if send_at <= now {
+                "sending"
+            } else {
+                "scheduled"
+            }
+            .into()),
             send_at: Set(send_at),
             created_by: Set(staff.id),
             created_at: Set(now),

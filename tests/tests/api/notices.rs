@@ -27,10 +27,16 @@ fn apns_token(n: u32) -> String {
 }
 
 async fn notice(app: &TestApp, token: &str, community: Uuid, body: Value) -> Uuid {
-    app.create_notice(token, community, &body)
-        .await
-        .expect(201)
-        .id()
+    let created = app.create_notice(token, community, &body).await.expect(201);
+    // Sent now, it is going out; sent later, it waits.
+    let send_at: chrono::DateTime<Utc> = created.str("send_at").parse().expect("send_at");
+    let expected = if send_at <= app.clock.now_utc() {
+        "sending"
+    } else {
+        "scheduled"
+    };
+    assert_eq!(created.body["status"], expected, "{}", created.text);
+    created.id()
 }
 
 async fn add_resident(app: &TestApp, admin: &str, household: Uuid, phone: &str) -> Tokens {
