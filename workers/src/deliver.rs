@@ -184,13 +184,19 @@ impl Deliverer for SmsDeliverer {
     }
 }
 
-/// An SMS template's parameters: the recipient's `name` and the message's `title`, and
-/// for money matters the `amount` in yuan (`420.70`, from the fen).
+/// An SMS template's parameters: the recipient's `name` and the message's `title`; for
+/// money matters the `amount` in yuan (`420.70`, from the fen); for an outage its
+/// `reason`, when service `restores` and the `apology`.
 fn sms_params(job: &SendJob) -> BTreeMap<String, String> {
     let mut params = BTreeMap::from([
         ("name".into(), job.name.clone()),
         ("title".into(), job.title.clone()),
     ]);
+    for key in ["reason", "restores", "apology"] {
+        if let Some(value) = job.data.get(key) {
+            params.insert(key.into(), value.clone());
+        }
+    }
     if let Some(fen) = job
         .data
         .get("amount_fen")

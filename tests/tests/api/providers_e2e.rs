@@ -185,10 +185,12 @@ async fn an_outage_reaches_apns_fcm_wechat_and_sms_as_the_providers_expect() {
     assert_eq!(sms.len(), 1, "only the neighbour without the app gets SMS");
     assert_eq!(sms[0].phone_numbers, "13900000888");
     assert_eq!(sms[0].template_code, "SMS_0001");
-    assert_eq!(
-        sms[0].template_param.as_ref().expect("params")["name"],
-        "李四"
-    );
+    let params = sms[0].template_param.as_ref().expect("params");
+    assert_eq!(params["name"], "李四");
+    // Without the app, the SMS is all they read: why, until when, and the apology.
+    assert_eq!(params["reason"], "管道抢修");
+    assert_eq!(params["restores"], "11月25日 22:00");
+    assert_eq!(params["apology"], "给您带来不便，敬请谅解");
 
     let wechat: Vec<_> = mocks
         .wechat

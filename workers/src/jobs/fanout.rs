@@ -186,6 +186,24 @@ pub async fn run(p: &Pipeline, job: &FanoutJob) -> anyhow::Result<()> {
         tz,
         sms: SmsUse::Fallback,
     };
+    // An outage's SMS carries what the resident needs without the app: why, until when,
+    // and the apology, as template parameters (each within the providers' 35 characters).
+    let outage_params: Vec<(&str, String)> = if notice_category.is_outage() {
+        let clip = |s: &str| s.chars().take(35).collect::<String>();
+        let mut params = vec![("apology", "给您带来不便，敬请谅解".to_owned())];
+        if let Some(reason) = notice.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+            params.push(("reason", clip(reason.trim())));
+        }
+        if let Some(at) = notice.restores_at {
+            params.push((
+                "restores",
+                at.with_timezone(&tz).format("%m月%d日 %H:%M").to_string(),
+            ));
+        }
+        params
+    } else {
+        Vec::new()
+    };
     let compose = |r: &resident::Model| {
         let locale = Locale::parse(&r.locale).unwrap_or_default();
         let household = home[&r.id];
@@ -196,11 +214,15 @@ pub async fn run(p: &Pipeline, job: &FanoutJob) -> anyhow::Result<()> {
             address.get(&household).map_or("", String::as_str),
             tz,
         );
+        let mut data = json!({ "notice_id": notice.id.to_string(), "category": notice.category, "household_id": household.to_string() });
+        for (key, value) in &outage_params {
+            data[*key] = json!(value);
+        }
         Composed {
             dedupe_key: format!("notice:{}:{}", notice.id, r.id),
             title: rendered.title,
             body: rendered.body,
-            data: json!({ "notice_id": notice.id.to_string(), "category": notice.category, "household_id": household.to_string() }),
+            data,
         }
     };
     // Batches are independent (each resident is in one), so a few are written at once.
