@@ -328,8 +328,9 @@ pub enum SmsUse {
 }
 
 /// Plans the channels for one resident: `requested` are the channels the sender chose.
-/// Push goes to every active device; SMS only for categories that warrant it and only as the
-/// fallback when no push device exists; WeChat when bound.
+/// Push goes to every active device; SMS only for categories that warrant it, as the
+/// fallback when no push device exists or when the resident chose SMS over push for the
+/// category; WeChat when bound. Channels the resident turned off are suppressed.
 pub fn plan(category: Category, requested: &BTreeSet<Channel>, reach: &Reach) -> Plan {
     plan_with(category, requested, reach, SmsUse::Fallback)
 }
@@ -347,8 +348,11 @@ pub fn plan_with(
         let possible = match channel {
             Channel::Push => reach.push_devices > 0,
             Channel::Wechat => reach.wechat,
+            // SMS goes where push cannot reach, or where the resident chose it over push
+            // for this category.
             Channel::Sms => {
-                category.warrants_sms() && (sms == SmsUse::Also || reach.push_devices == 0)
+                category.warrants_sms()
+                    && (sms == SmsUse::Also || reach.push_devices == 0 || !wants(Channel::Push))
             }
         };
         if !possible {
@@ -367,6 +371,42 @@ pub fn plan_with(
 mod tests {
     use super::*;
     use chrono_tz::Asia::Shanghai;
+
+    #[test]
+    fn a_resident_who_chose_sms_over_push_gets_the_sms() {
+        let all: BTreeSet<Channel> = Channel::ALL.iter().copied().collect();
+        let reach = |wanted: Option<&[Channel]>, push_devices| Reach {
+            wanted: wanted.map(|w| w.iter().copied().collect()),
+            push_devices,
+            wechat: false,
+        };
+        // SMS only, with a phone: push suppressed, SMS sent.
+        let p = plan(Category::Outage, &all, &reach(Some(&[Channel::Sms]), 1));
+        assert_eq!(
+            (p.send, p.suppressed),
+            (vec![Channel::Sms], vec![Channel::Push])
+        );
+        // No preference, with a phone: push only (SMS is the fallback).
+        let p = plan(Category::Outage, &all, &reach(None, 1));
+        assert_eq!(p.send, vec![Channel::Push]);
+        // SMS turned off and no phone: no fallback SMS.
+        let p = plan(Category::Outage, &all, &reach(Some(&[Channel::Push]), 0));
+        assert!(
+            p.send.is_empty() && p.suppressed == vec![Channel::Sms],
+            "{p:?}"
+        );
+        // A notice whose channels exclude SMS sends none, whatever the resident wants.
+        let push_only: BTreeSet<Channel> = [Channel::Push].into();
+        let p = plan(
+            Category::Outage,
+            &push_only,
+            &reach(Some(&[Channel::Sms]), 1),
+        );
+        assert!(p.send.is_empty(), "{p:?}");
+        // A category that does not warrant SMS never uses it.
+        let p = plan(Category::Notice, &all, &reach(Some(&[Channel::Sms]), 1));
+        assert!(!p.send.contains(&Channel::Sms), "{p:?}");
+    }
 
     fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()

@@ -337,3 +337,64 @@ async fn an_overdue_reminder_reaches_apns_and_aliyun_with_the_amount() {
         push.body
     );
 }
+
+#[tokio::test]
+async fn a_resident_who_wants_outages_by_sms_only_gets_the_sms_and_no_push() {
+    let (app, mocks) = app_with_mock_providers().await;
+    let world = World::build(&app).await;
+    let admin = world.token("admin");
+    // A's resident has an iPhone (from the world) but wants outages by SMS only.
+    app.put_preferences(
+        &world.resident.access,
+        &json!({ "channels": { "outage": ["sms"] } }),
+    )
+    .await
+    .expect(200);
+    let before_apns = mocks.apns.delivered_count();
+    let notice = app
+        .create_notice(admin, world.a.community, &json!({ "category": "power_outage", "title": "明日停电", "body": "明日停电。", "reason": "线路检修", "restores_at": "2026-11-26T10:00:00Z" }))
+        .await
+        .expect(201)
+        .id();
+    app.wait_for_notice(notice, admin).await;
+    app.wait_for("the SMS", 10, || async {
+        mocks.sms.sends().iter().any(|s| {
+            s.template_param
+                .as_ref()
+                .is_some_and(|p| p["title"] == "明日停电")
+        })
+    })
+    .await;
+    let sms: Vec<_> = mocks
+        .sms
+        .sends()
+        .into_iter()
+        .filter(|s| {
+            s.template_param
+                .as_ref()
+                .is_some_and(|p| p["title"] == "明日停电")
+        })
+        .collect();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].phone_numbers, world.a.resident_phone);
+    assert_eq!(
+        sms[0].template_param.as_ref().expect("params")["reason"],
+        "线路检修"
+    );
+    // Its phone was not pushed: the push is suppressed, as chosen.
+    assert_eq!(mocks.apns.delivered_count(), before_apns);
+    let trail = app
+        .get(
+            &format!(
+                "/v1/notices/{notice}/recipients?resident_id={}",
+                world.a.resident
+            ),
+            admin,
+        )
+        .await;
+    assert!(
+        trail.text.contains("suppressed") && trail.text.contains("\"sms\""),
+        "{}",
+        trail.text
+    );
+}
