@@ -398,3 +398,36 @@ async fn a_resident_who_wants_outages_by_sms_only_gets_the_sms_and_no_push() {
         trail.text
     );
 }
+
+#[tokio::test]
+async fn a_notice_whose_channels_exclude_sms_sends_no_fallback_sms() {
+    let (app, mocks) = app_with_mock_providers().await;
+    let world = World::build(&app).await;
+    let admin = world.token("admin");
+    let token = format!("{:0>64}", &world.a.resident_phone[3..]);
+    mocks.apns.fail_token(&token, 410, "Unregistered", None);
+    // Push only: when the push cannot arrive, no SMS takes its place.
+    let notice = app
+        .create_notice(
+            admin,
+            world.a.community,
+            &json!({ "category": "emergency", "title": "燃气泄漏", "body": "请立即开窗", "channels": ["push"] }),
+        )
+        .await
+        .expect(201)
+        .id();
+    let settled = app
+        .wait_for_counts(notice, admin, |c| {
+            c["invalid_token"] == 1 && c["pending"] == 0
+        })
+        .await;
+    assert_eq!(settled.body["counts"]["sent"], 0, "{}", settled.text);
+    // A tick later still nothing: the fallback was never created.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        mocks.sms.sends().is_empty(),
+        "{:?}",
+        mocks.sms.sends().len()
+    );
+    app.assert_no_jobs_left().await;
+}

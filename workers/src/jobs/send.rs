@@ -23,7 +23,7 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{bill, delivery, device, notification_preference},
+    entities::{bill, delivery, device, notice, notification_preference},
     fees::bills::BillState,
     new_id,
     notifications::Category,
@@ -729,6 +729,19 @@ async fn sms_fallback(p: &Pipeline, job: &SendJob) -> anyhow::Result<()> {
         .is_some();
     if alive {
         return Ok(());
+    }
+    // A notice whose channels exclude SMS sends none, not even in a push's place.
+    if let Some(notice_id) = failed.notice_id {
+        let allows_sms = notice::Entity::find_by_id(notice_id)
+            .one(&p.db)
+            .await?
+            .is_some_and(|n| {
+                serde_json::from_value::<Vec<String>>(n.channels)
+                    .is_ok_and(|channels| channels.iter().any(|c| c == "sms"))
+            });
+        if !allows_sms {
+            return Ok(());
+        }
     }
     // A resident who turned SMS off for the category gets no SMS in its place.
     let wants_sms = notification_preference::Entity::find()
