@@ -252,3 +252,22 @@ async fn windows_admit_up_to_their_limits_and_say_when_the_next_may_go() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_in_process_dead_list_keeps_the_newest_within_its_bound() {
+    let queue = MemoryQueue::with_dead_letters_kept(3);
+    for n in 0..5 {
+        queue
+            .dead_letter("send.apns", &job(n), &format!("dead {n}"))
+            .await
+            .expect("dead");
+    }
+    let dead = queue.dead_letters(10).await.expect("list");
+    let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(reasons, ["dead 2", "dead 3", "dead 4"]);
+    assert_eq!(
+        courtyard_workers::queue::DEAD_LETTERS_KEPT,
+        100_000,
+        "as many as the Redis queue keeps"
+    );
+}

@@ -23,12 +23,18 @@ struct State {
     ready: HashMap<String, VecDeque<(u64, Job)>>,
     leased: HashMap<String, HashMap<u64, (Job, Instant)>>,
     delayed: Vec<(DateTime<Utc>, String, Job)>,
-    dead: Vec<DeadJob>,
+    dead: VecDeque<DeadJob>,
 }
+
+/// Dead letters kept, as the Redis queue keeps about as many (`XADD … MAXLEN ~ 100000`):
+/// past it the oldest go, so a process that runs for months does not grow without bound.
+pub const DEAD_LETTERS_KEPT: usize = 100_000;
 
 /// In-process queue.
 pub struct MemoryQueue {
     state: Mutex<State>,
+    /// Dead letters kept (the oldest go first).
+    dead_kept: usize,
     notify: Notify,
     limits: Mutex<Limits>,
     /// The origin of the rate limits' clock (they run on the monotonic clock).
@@ -39,6 +45,7 @@ impl Default for MemoryQueue {
     fn default() -> Self {
         Self {
             state: Mutex::default(),
+            dead_kept: DEAD_LETTERS_KEPT,
             notify: Notify::new(),
             limits: Mutex::default(),
             started: Instant::now(),
@@ -50,6 +57,14 @@ impl MemoryQueue {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty queue that keeps at most `kept` dead letters (at least one).
+    pub fn with_dead_letters_kept(kept: usize) -> Self {
+        Self {
+            dead_kept: kept.max(1),
+            ..Self::default()
+        }
     }
 
     fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
@@ -179,12 +194,15 @@ impl Queue for MemoryQueue {
         let mut state = self.lock();
         state.next_id += 1;
         let id = state.next_id.to_string();
-        state.dead.push(DeadJob {
+        state.dead.push_back(DeadJob {
             id,
             stream: stream.to_owned(),
             job: job.clone(),
             reason: reason.to_owned(),
         });
+        while state.dead.len() > self.dead_kept {
+            state.dead.pop_front();
+        }
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use memory::MemoryQueue;
+pub use memory::{DEAD_LETTERS_KEPT, MemoryQueue};
 pub use ratelimit::{Rate, Window};
 pub use redis_streams::RedisQueue;
 
