@@ -105,28 +105,17 @@ pub(super) async fn step(
                 json!({ "stage": stage, "items": claims })
             };
             change.booking = Some(row);
-            let ticket = loaded.ticket.clone();
-            let mut active = ticket.clone().into_active_model();
-            active.updated_at = Set(now);
+            let event = if stage == LaundryStage::AtVendor {
+                EventAction::AtVendor
+            } else {
+                EventAction::Returned
+            };
             let (ticket, booking, _) = store::apply(
                 &state.db,
                 Transition {
-                    row: ticket,
-                    active,
-                    actor: actor_of(principal),
-                    event: if stage == LaundryStage::AtVendor {
-                        EventAction::AtVendor
-                    } else {
-                        EventAction::Returned
-                    },
-                    event_to: from,
-                    follow: None,
-                    from,
-                    to: from,
                     note: body.note.clone(),
                     data: Some(data),
-                    meets: None,
-                    starts: None,
+                    ..same_state(&loaded.ticket, principal, from, event, now)
                 },
                 change,
                 now,

@@ -398,11 +398,14 @@ impl ServiceReportsApi {
                 refunded_fen: 0,
             })
             .collect();
-        let line = |lines: &mut Vec<ServiceLine>, id: Uuid| {
-            lines.iter_mut().position(|l| l.service_id == id)
-        };
+        let index: HashMap<Uuid, usize> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.service_id, i))
+            .collect();
+        let line = |id: &Uuid| index.get(id).copied();
         for b in &bookings {
-            let Some(i) = line(&mut lines, b.service_id) else {
+            let Some(i) = line(&b.service_id) else {
                 continue;
             };
             lines[i].bookings += 1;
@@ -415,7 +418,7 @@ impl ServiceReportsApi {
             }
         }
         for b in &bills {
-            let Some(i) = bill_service.get(&b.id).and_then(|s| line(&mut lines, *s)) else {
+            let Some(i) = bill_service.get(&b.id).and_then(line) else {
                 continue;
             };
             if b.state != BillState::Cancelled.as_str() {
@@ -426,7 +429,7 @@ impl ServiceReportsApi {
             }
         }
         for r in &refunds {
-            if let Some(i) = refund_service.get(&r.id).and_then(|s| line(&mut lines, *s)) {
+            if let Some(i) = refund_service.get(&r.id).and_then(line) {
                 lines[i].refunded_fen += r.amount_fen;
             }
         }

@@ -15,8 +15,8 @@ use courtyard_domain::{
     tickets::{Clock, EventAction, TicketKind, TicketState},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -385,14 +385,21 @@ pub async fn cancel(
         ),
         None => None,
     };
-    let mut active = p.clone().into_active_model();
-    active.state = Set(PackageState::Cancelled.as_str().into());
-    active.cancelled_at = Set(Some(now));
-    active.updated_at = Set(now);
+    // The state was set by the conditional update above; only the refund is left to point at.
     if let Some(r) = &refunded {
-        active.refund_id = Set(Some(r.id));
+        service_package::Entity::update_many()
+            .col_expr(service_package::Column::RefundId, Expr::value(r.id))
+            .filter(service_package::Column::Id.eq(p.id))
+            .exec(&txn)
+            .await?;
     }
-    let saved = active.update(&txn).await?;
+    let saved = service_package::Model {
+        state: PackageState::Cancelled.as_str().into(),
+        cancelled_at: Some(now),
+        updated_at: now,
+        refund_id: refunded.as_ref().map(|r| r.id).or(p.refund_id),
+        ..p.clone()
+    };
     txn.commit().await?;
     Ok(Some((saved, refunded)))
 }
