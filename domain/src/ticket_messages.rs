@@ -68,6 +68,8 @@ pub struct EventFacts {
     pub actor: ActorKind,
     /// The front desk registered the ticket for the resident (phone, walk-in).
     pub registered_by_desk: bool,
+    /// Repair, complaint or booking.
+    pub kind: TicketKind,
 }
 
 /// Who is told of `action`.
@@ -75,8 +77,14 @@ pub fn recipients(action: EventAction, facts: EventFacts) -> Recipients {
     use EventAction::*;
     let (resident, assignee, butler, supervisors) = match action {
         // A resident who reported in the app knows; one the front desk registered for is
-        // told it is on record. A complaint is routed to the butler as its assignee.
-        Reported => (facts.registered_by_desk, true, true, false),
+        // told it is on record. A complaint is routed to the butler as its assignee: they
+        // hear of it once, by its dispatch.
+        Reported => (
+            facts.registered_by_desk,
+            true,
+            facts.kind != TicketKind::Complaint,
+            false,
+        ),
         Dispatched | Reassigned => (true, true, true, false),
         // A booking's time confirmed: the resident and the team leader who gets the order;
         // accepted by the resident: the team leader.
@@ -628,10 +636,12 @@ mod tests {
     const APP: EventFacts = EventFacts {
         actor: ActorKind::Resident,
         registered_by_desk: false,
+        kind: TicketKind::Repair,
     };
     const STAFF: EventFacts = EventFacts {
         actor: ActorKind::Staff,
         registered_by_desk: false,
+        kind: TicketKind::Repair,
     };
 
     fn who(action: EventAction, facts: EventFacts) -> (bool, bool, bool, bool) {
@@ -660,6 +670,7 @@ mod tests {
         let desk = EventFacts {
             actor: ActorKind::Staff,
             registered_by_desk: true,
+            kind: TicketKind::Repair,
         };
         assert!(recipients(Reported, desk).resident);
         // Cancelled by the resident: not told of their own act; by staff: told.
@@ -673,6 +684,12 @@ mod tests {
         // The butler is told the moment the work order goes out (受理人通知贴心管家).
         assert_eq!(who(Dispatched, STAFF), (true, true, true, false));
         assert_eq!(who(Reported, APP), (false, true, true, false));
+        // A complaint goes to the butler as its assignee: told once, of its dispatch.
+        let complaint = EventFacts {
+            kind: TicketKind::Complaint,
+            ..APP
+        };
+        assert_eq!(who(Reported, complaint), (false, true, false, false));
         assert_eq!(who(PriceAccepted, APP), (false, true, false, false));
         assert_eq!(who(PriceDeclined, APP), (false, true, false, false));
         assert_eq!(who(Completed, STAFF), (true, false, true, false));
@@ -681,6 +698,7 @@ mod tests {
         let system = EventFacts {
             actor: ActorKind::System,
             registered_by_desk: false,
+            kind: TicketKind::Repair,
         };
         assert_eq!(who(SlaWarned, system), (false, true, true, false));
         assert_eq!(who(SlaBreached, system), (false, true, true, true));
@@ -704,6 +722,7 @@ mod tests {
             EventFacts {
                 actor: ActorKind::System,
                 registered_by_desk: false,
+                kind: TicketKind::Repair,
             },
         );
         // A complaint's butler is its assignee; a supervisor is also the assignee.

@@ -19,6 +19,7 @@ mod m20261203_000013_create_fee_reminders;
 mod m20261203_000014_create_wechat_consents;
 mod m20261204_000015_create_services;
 mod m20261205_000016_packages_and_laundry;
+mod m20261206_000017_event_recipients;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_create_wechat_consents::Migration),
             Box::new(m20261204_000015_create_services::Migration),
             Box::new(m20261205_000016_packages_and_laundry::Migration),
+            Box::new(m20261206_000017_event_recipients::Migration),
         ]
     }
 }

@@ -854,6 +854,19 @@ impl TestApp {
         )
         .await
     }
+
+    /// As [`TestApp::start_another`], but the API alone (`serve --no-workers`): what it
+    /// accepts waits in the outbox for a later app's workers.
+    pub async fn start_another_api_only(&self) -> TestApp {
+        start(
+            self.settings.clone(),
+            false,
+            Some(self.clock.clone()),
+            Cleanup::Postgres,
+            false,
+        )
+        .await
+    }
 }
 
 impl TestApp {

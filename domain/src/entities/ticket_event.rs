@@ -20,6 +20,10 @@ pub struct Model {
     pub note: Option<String>,
     pub data: Option<Json>,
     pub created_at: DateTimeUtc,
+    /// The assignee as of this event (its notification is addressed from it).
+    pub assignee_id: Option<Uuid>,
+    /// The butler as of this event.
+    pub butler_id: Option<Uuid>,
 }
 
 /// No relations are navigated through the ORM; queries join explicitly.

@@ -120,8 +120,9 @@ pub async fn create_pg(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<()
         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19, $19, $20, $34, \
         $35)), \
         e AS (INSERT INTO ticket_events (id, ticket_id, actor_kind, actor_id, action, from_state, \
-        to_state, data, created_at) SELECT e.id, $1, $21, $22, e.action, NULLIF(e.from_state, ''), \
-        e.to_state, $23::json, $19 FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::text[]) \
+        to_state, data, created_at, assignee_id, butler_id) SELECT e.id, $1, $21, $22, e.action, \
+        NULLIF(e.from_state, ''), e.to_state, $23::json, $19, \
+        CASE WHEN e.to_state = 'submitted' THEN NULL ELSE $17::uuid END, $18 FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::text[]) \
         AS e (id, action, from_state, to_state)), \
         o AS (INSERT INTO outbox (id, kind, payload, available_at, created_at) \
         SELECT o.id, $28, json_build_object('event_id', o.event_id), $19, $19 \

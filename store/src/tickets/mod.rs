@@ -11,7 +11,8 @@ use courtyard_domain::{
     tickets::{EventAction, Facts, PriceStatus, TicketKind, TicketState},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -67,6 +68,17 @@ pub async fn record_event(
     now: DateTime<Utc>,
 ) -> Result<Uuid, DbErr> {
     let id = new_id();
+    // Who holds the ticket as the event leaves it (the ticket was written first, in this
+    // transaction): its notification is addressed from this, whenever its job runs. A
+    // ticket an event leaves submitted has nobody assigned yet.
+    let (assignee_id, butler_id) = ticket::Entity::find_by_id(event.ticket_id)
+        .select_only()
+        .columns([ticket::Column::AssigneeId, ticket::Column::ButlerId])
+        .into_tuple::<(Option<Uuid>, Option<Uuid>)>()
+        .one(txn)
+        .await?
+        .unwrap_or_default();
+    let assignee_id = assignee_id.filter(|_| event.to != Some(TicketState::Submitted));
     ticket_event::ActiveModel {
         id: Set(id),
         ticket_id: Set(event.ticket_id),
@@ -78,6 +90,8 @@ pub async fn record_event(
         note: Set(event.note.filter(|n| !n.trim().is_empty())),
         data: Set(event.data),
         created_at: Set(now),
+        assignee_id: Set(assignee_id),
+        butler_id: Set(butler_id),
     }
     .insert(txn)
     .await?;

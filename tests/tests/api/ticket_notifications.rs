@@ -34,6 +34,7 @@ async fn app() -> TestApp {
 const ENGINEER_TOKEN: &str = "fcm-engineer-of-a-0001";
 const BUTLER_TOKEN: &str = "fcm-butler-of-a-0001";
 const SUPERVISOR_TOKEN: &str = "fcm-supervisor-of-a-0001";
+const HOUSE_BUTLER_TOKEN: &str = "fcm-house-butler-0001";
 
 /// Registers a staff member's Android phone.
 async fn staff_phone(app: &TestApp, access: &str, token: &str, locale: &str) {
@@ -115,10 +116,16 @@ async fn company_of(app: &TestApp, world: &World) -> Uuid {
         .company_id
 }
 
-/// Writes an event and its outbox row, as the API does.
+/// Writes an event and its outbox row, as the API does: the event names who holds the
+/// ticket as it leaves it.
 async fn event(app: &TestApp, ticket_id: Uuid, action: &str, actor: Option<Uuid>) -> Uuid {
     let now = app.clock.now_utc();
     let id = new_id();
+    let held = ticket::Entity::find_by_id(ticket_id)
+        .one(&app.db)
+        .await
+        .expect("ticket")
+        .expect("the ticket exists");
     ticket_event::ActiveModel {
         id: Set(id),
         ticket_id: Set(ticket_id),
@@ -130,6 +137,8 @@ async fn event(app: &TestApp, ticket_id: Uuid, action: &str, actor: Option<Uuid>
         note: Set(None),
         data: Set(None),
         created_at: Set(now),
+        assignee_id: Set(held.assignee_id),
+        butler_id: Set(held.butler_id),
     }
     .insert(&app.db)
     .await
@@ -331,6 +340,107 @@ async fn a_dispatch_tells_the_assignee_the_butler_and_the_resident() {
         sends(&app, target, ticket_id).len() == 2
     })
     .await;
+}
+
+/// The staff messages about `ticket`, as (staff id, action) pairs.
+async fn staff_told(app: &TestApp, ticket: Uuid) -> Vec<(Uuid, String)> {
+    let mut told: Vec<(Uuid, String)> = staff_message::Entity::find()
+        .filter(staff_message::Column::TicketId.eq(ticket))
+        .all(&app.db)
+        .await
+        .expect("staff messages")
+        .into_iter()
+        .map(|m| {
+            (
+                m.staff_id,
+                m.data["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    told.sort();
+    told
+}
+
+#[tokio::test]
+async fn a_report_dispatched_before_its_job_ran_gives_one_work_order() {
+    let mut first = app().await;
+    let world = world_with_staff_phones(&first).await;
+    let engineer = world.staff["engineer"].0;
+    // The butler of the household's building (the world's other butler has a phone too).
+    let butler = world.staff["butler"].0;
+    staff_phone(&first, world.token("butler"), HOUSE_BUTLER_TOKEN, "zh-CN").await;
+    // The workers are down while the resident reports and the desk dispatches at once, so
+    // the report's job runs after the dispatch, when the ticket already has its engineer.
+    first.kill();
+    let mut api = first.start_another_api_only().await;
+    let repair = api
+        .create_repair(
+            &world.resident.access,
+            &json!({ "household_id": world.a.household, "category": "water", "urgency": "emergency", "description": "厨房水管漏水" }),
+            None,
+        )
+        .await
+        .expect(201)
+        .id();
+    api.dispatch_ticket(
+        world.token("front_desk"),
+        repair,
+        &json!({ "assignee_id": engineer }),
+    )
+    .await
+    .expect(200);
+    // A complaint is routed to the butler as its assignee when it is filed.
+    let complaint = api
+        .create_complaint(
+            &world.resident.access,
+            &json!({ "household_id": world.a.household, "category": "environment", "description": "楼道堆放杂物" }),
+            None,
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        complaint.body["assignee_id"],
+        butler.to_string(),
+        "{}",
+        complaint.text
+    );
+    let complaint = complaint.id();
+    api.kill();
+
+    let second = first.start_another().await;
+    second.wait_for_idle().await;
+    // The engineer: one work order, the dispatch's; the butler: the report, then the
+    // dispatch, each once.
+    assert_eq!(staff_told(&second, repair).await, {
+        let mut expected = vec![
+            (engineer, "dispatched".to_owned()),
+            (butler, "reported".to_owned()),
+            (butler, "dispatched".to_owned()),
+        ];
+        expected.sort();
+        expected
+    });
+    let to_engineer = titles(&second, ENGINEER_TOKEN, repair);
+    assert_eq!(to_engineer, vec!["新工单".to_owned()]);
+    assert_eq!(sends(&second, HOUSE_BUTLER_TOKEN, repair).len(), 2);
+    // The complaint's butler hears of it once, as its assignee.
+    assert_eq!(
+        staff_told(&second, complaint).await,
+        vec![(butler, "dispatched".to_owned())]
+    );
+    assert_eq!(sends(&second, HOUSE_BUTLER_TOKEN, complaint).len(), 1);
+    // Each event names who held the ticket as it left it.
+    let reported = &events(&second, repair, "reported").await[0];
+    assert_eq!(
+        (reported.assignee_id, reported.butler_id),
+        (None, Some(butler))
+    );
+    let dispatched = &events(&second, repair, "dispatched").await[0];
+    assert_eq!(
+        (dispatched.assignee_id, dispatched.butler_id),
+        (Some(engineer), Some(butler))
+    );
+    second.assert_no_jobs_left().await;
 }
 
 #[tokio::test]

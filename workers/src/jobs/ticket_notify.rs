@@ -78,15 +78,16 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
     };
     let data = event.data.clone().unwrap_or_default();
     let actor = ActorKind::parse(&event.actor_kind).unwrap_or(ActorKind::System);
+    let kind = TicketKind::parse(&ticket.kind).map_err(|e| anyhow::anyhow!(e))?;
     let facts = EventFacts {
         actor,
         registered_by_desk: ticket.registered_by.is_some() || !data["registered_by"].is_null(),
+        kind,
     };
     let told = recipients(action, facts);
     if told.is_empty() {
         return Ok(());
     }
-    let kind = TicketKind::parse(&ticket.kind).map_err(|e| anyhow::anyhow!(e))?;
     let community = community::Entity::find_by_id(ticket.community_id)
         .one(&p.db)
         .await?
@@ -95,7 +96,9 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?
         .tz();
     let address = address(p, &ticket).await?;
-    let assignee_name = match ticket.assignee_id {
+    // Addressed from the event: who held the ticket then, not who holds it now (a report's
+    // job that runs after the dispatch must not hand the engineer a second work order).
+    let assignee_name = match event.assignee_id {
         Some(id) => staff::Entity::find_by_id(id)
             .one(&p.db)
             .await?
@@ -180,8 +183,8 @@ async fn notify(p: &Pipeline, event_id: Uuid) -> anyhow::Result<()> {
         .flatten();
     let staff_told = staff_recipients(
         told,
-        ticket.assignee_id,
-        ticket.butler_id,
+        event.assignee_id,
+        event.butler_id,
         &supervisors,
         actor_id,
     );
