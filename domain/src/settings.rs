@@ -74,6 +74,8 @@ pub struct NotificationSettings {
     pub sweep_interval_ms: u64,
     /// How long past due a delivery may wait before the sweeper counts it as lost.
     pub sweep_grace_secs: i64,
+    /// Lost deliveries the sweeper re-enqueues a tick, oldest first.
+    pub sweep_batch: u64,
     /// Sends per minute each channel's provider may be sent (`apns`, `fcm`, `sms`,
     /// `wechat`), across every worker sharing the Redis (per process without it); 0 or
     /// absent means no limit. Senders wait for their turn, never drop, and send at most a
@@ -184,6 +186,7 @@ impl Default for NotificationSettings {
             lease_ms: 60_000,
             sweep_interval_ms: 30_000,
             sweep_grace_secs: 120,
+            sweep_batch: 5_000,
             rate_limits: BTreeMap::from([
                 // Apple publishes no quota; this only keeps a runaway loop in bounds.
                 ("apns".into(), 3_000_000),

@@ -5,6 +5,7 @@
 //! them until shutdown and lets a batch in progress finish.
 
 pub mod deliver;
+mod fallback;
 pub mod jobs;
 pub mod lease;
 pub mod pipeline;

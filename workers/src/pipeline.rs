@@ -85,19 +85,79 @@ impl Pipeline {
     }
 
     /// Pushes send jobs for deliveries that are due, parks the others until they are.
+    ///
+    /// A delivery that can no longer reach its recipient (its device removed or
+    /// deactivated since the fan-out, the WeChat binding gone) is settled here instead:
+    /// `suppressed` with the reason, and a resident's push falls back to SMS where that is
+    /// due. So nothing waits for ever, and the sweeper never meets it again.
     pub async fn enqueue_deliveries(&self, ids: &[Uuid]) -> anyhow::Result<usize> {
         let mut pushed = 0;
-        for chunk in ids.chunks(CHUNK) {
-            let deliveries = delivery::Entity::find()
-                .filter(self.one_of(delivery::Column::Id, chunk))
-                .filter(delivery::Column::Status.is_in(["pending", "retrying"]))
-                .all(&self.db)
-                .await
-                .context("loading deliveries")?;
-            let jobs = self.send_jobs(&deliveries).await?;
-            pushed += self.enqueue_jobs(jobs).await?;
+        let mut work: Vec<Uuid> = ids.to_vec();
+        while !work.is_empty() {
+            let mut in_place = Vec::new();
+            for chunk in work.chunks(CHUNK) {
+                let deliveries = delivery::Entity::find()
+                    .filter(self.one_of(delivery::Column::Id, chunk))
+                    .filter(delivery::Column::Status.is_in(["pending", "retrying"]))
+                    .all(&self.db)
+                    .await
+                    .context("loading deliveries")?;
+                let (jobs, unreachable) = self.send_jobs(&deliveries).await?;
+                pushed += self.enqueue_jobs(jobs).await?;
+                in_place.extend(self.settle_unreachable(unreachable).await?);
+            }
+            work = in_place;
         }
         Ok(pushed)
+    }
+
+    /// Settles deliveries that cannot be sent (`suppressed`, with why); returns the SMS
+    /// written in the place of residents' pushes, to enqueue.
+    async fn settle_unreachable(&self, unreachable: Vec<Unreachable>) -> anyhow::Result<Vec<Uuid>> {
+        if unreachable.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let mut by_reason: BTreeMap<&str, Vec<Uuid>> = BTreeMap::new();
+        for u in &unreachable {
+            by_reason.entry(u.reason).or_default().push(u.delivery_id);
+        }
+        let mut settled = std::collections::HashSet::new();
+        for (reason, ids) in by_reason {
+            for chunk in ids.chunks(CHUNK) {
+                let rows: Vec<Uuid> = delivery::Entity::update_many()
+                    .col_expr(delivery::Column::Status, Expr::value("suppressed"))
+                    .col_expr(delivery::Column::LastError, Expr::value(reason))
+                    .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                    .filter(self.one_of(delivery::Column::Id, chunk))
+                    .filter(delivery::Column::Status.is_in(["pending", "retrying"]))
+                    .exec_with_returning(&self.db)
+                    .await
+                    .context("settling deliveries that cannot be sent")?
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect();
+                settled.extend(rows);
+            }
+            tracing::info!(
+                count = ids.len(),
+                reason,
+                "deliveries that cannot be sent settled as suppressed"
+            );
+        }
+        let mut sms = Vec::new();
+        for u in unreachable {
+            if !settled.contains(&u.delivery_id) {
+                continue;
+            }
+            if let Some(category) = &u.category
+                && let Some(id) =
+                    crate::fallback::sms_in_place(self, u.delivery_id, &u.channel, category).await?
+            {
+                sms.push(id);
+            }
+        }
+        Ok(sms)
     }
 
     /// Pushes send jobs built from rows in hand (the fan-out's own): those due to their
@@ -140,11 +200,12 @@ impl Pipeline {
     }
 
     /// Builds the send jobs of `deliveries` with their due times: residents' from
-    /// `messages` and `residents`, staff members' from `staff_messages` and `staff`.
+    /// `messages` and `residents`, staff members' from `staff_messages` and `staff`; and
+    /// the deliveries that cannot be sent any more, with why.
     async fn send_jobs(
         &self,
         deliveries: &[delivery::Model],
-    ) -> anyhow::Result<Vec<(SendJob, DateTime<Utc>)>> {
+    ) -> anyhow::Result<(Vec<(SendJob, DateTime<Utc>)>, Vec<Unreachable>)> {
         let (staff_rows, resident_rows): (Vec<&delivery::Model>, Vec<&delivery::Model>) =
             deliveries
                 .iter()
@@ -157,6 +218,13 @@ impl Pipeline {
             .map(|d| (d.id, d))
             .collect();
         let mut jobs = Vec::with_capacity(deliveries.len());
+        let mut unreachable = Vec::new();
+        let gone = |d: &delivery::Model, reason, category: Option<&String>| Unreachable {
+            delivery_id: d.id,
+            channel: d.channel.clone(),
+            reason,
+            category: category.cloned(),
+        };
         if !resident_rows.is_empty() {
             let message_ids: Vec<Uuid> = resident_rows.iter().map(|d| d.message_id).collect();
             let resident_ids: Vec<Uuid> = resident_rows.iter().map(|d| d.resident_id).collect();
@@ -180,11 +248,17 @@ impl Pipeline {
                 let (Some(message), Some(resident)) =
                     (messages.get(&d.message_id), residents.get(&d.resident_id))
                 else {
+                    unreachable.push(gone(d, "recipient gone", None));
                     continue;
                 };
                 let device = d.device_id.and_then(|id| devices.get(&id));
-                if let Some(job) = send_job(d, message, resident, device) {
-                    jobs.push((job, d.due_at));
+                match send_job(d, message, resident, device) {
+                    Some(job) => jobs.push((job, d.due_at)),
+                    None => unreachable.push(gone(
+                        d,
+                        unreachable_reason(d, device),
+                        Some(&message.category),
+                    )),
                 }
             }
         }
@@ -212,15 +286,17 @@ impl Pipeline {
                 let (Some(message), Some(member)) =
                     (messages.get(&d.message_id), members.get(&d.resident_id))
                 else {
+                    unreachable.push(gone(d, "recipient gone", None));
                     continue;
                 };
                 let device = d.device_id.and_then(|id| devices.get(&id));
-                if let Some(job) = staff_send_job(d, message, member, device) {
-                    jobs.push((job, d.due_at));
+                match staff_send_job(d, message, member, device) {
+                    Some(job) => jobs.push((job, d.due_at)),
+                    None => unreachable.push(gone(d, unreachable_reason(d, device), None)),
                 }
             }
         }
-        Ok(jobs)
+        Ok((jobs, unreachable))
     }
 
     /// The rows of `select` whose `column` is one of `ids` (none asked, none read).
@@ -261,6 +337,27 @@ pub fn decode_send(json: &str) -> serde_json::Result<SendJob> {
         payload: SendJob,
     }
     serde_json::from_str::<Entry>(json).map(|entry| entry.payload)
+}
+
+/// A delivery that can no longer be sent.
+struct Unreachable {
+    delivery_id: Uuid,
+    channel: String,
+    /// Its `last_error` once settled.
+    reason: &'static str,
+    /// A resident's message's category (for the SMS in a push's place); none for staff.
+    category: Option<String>,
+}
+
+/// Why `delivery` has no send job: its device or its WeChat binding is gone.
+fn unreachable_reason(delivery: &delivery::Model, device: Option<&device::Model>) -> &'static str {
+    match (delivery.channel.as_str(), device) {
+        ("sms", _) => "no phone number",
+        ("wechat", _) => "no WeChat binding",
+        (_, None) => "device removed",
+        (_, Some(d)) if !d.active => "device deactivated",
+        _ => "channel not open to staff",
+    }
 }
 
 /// `deliveries.recipient_kind` of a staff member's delivery (its message is in

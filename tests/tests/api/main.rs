@@ -5,6 +5,7 @@ mod auth;
 mod authz_matrix;
 mod bookings;
 mod communities;
+mod deliveries;
 mod faults;
 mod fee_office;
 mod fees;

@@ -23,16 +23,13 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
-    entities::{bill, delivery, device, notice, notification_preference},
+    entities::{bill, delivery, device},
     fees::bills::BillState,
-    new_id,
     notifications::Category,
 };
-use courtyard_store::deliveries::insert_ignoring_duplicates;
 use futures::StreamExt;
 use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
     QueryTrait, Statement, TransactionTrait,
     sea_query::{CaseStatement, Expr, Query},
@@ -43,6 +40,7 @@ use courtyard_providers::SendOutcome;
 
 use crate::{
     deliver::SendJob,
+    fallback,
     pipeline::{CHUNK, Pipeline, SEND, decode_send},
     queue::{Job, Rate, Window, streams},
 };
@@ -631,7 +629,9 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
         tracing::warn!(delivery = %job.delivery_id, channel = %job.channel, %reason, "delivery dead-lettered");
     }
     for job in gave_up {
-        sms_fallback(p, &job).await?;
+        let sms = fallback::sms_in_place(p, job.delivery_id, &job.channel, &job.category).await?;
+        p.enqueue_deliveries(&sms.into_iter().collect::<Vec<_>>())
+            .await?;
     }
     Ok(())
 }
@@ -703,93 +703,4 @@ fn backoff(p: &Pipeline, attempt: i32, retry_after: Option<Duration>) -> Duratio
     let ceiling = exp.min(cap);
     let jittered = rand::rng().random_range(ceiling / 2..=ceiling);
     Duration::from_millis(jittered).max(retry_after.unwrap_or_default())
-}
-
-/// When a push can never arrive and no other push of the message is alive, sends the
-/// message by SMS instead, for categories that warrant it.
-async fn sms_fallback(p: &Pipeline, job: &SendJob) -> anyhow::Result<()> {
-    if !matches!(job.channel.as_str(), "apns" | "fcm") {
-        return Ok(());
-    }
-    if !Category::parse(&job.category).is_ok_and(Category::warrants_sms) {
-        return Ok(());
-    }
-    let Some(failed) = delivery::Entity::find_by_id(job.delivery_id)
-        .one(&p.db)
-        .await?
-    else {
-        return Ok(());
-    };
-    let alive = delivery::Entity::find()
-        .filter(delivery::Column::MessageId.eq(failed.message_id))
-        .filter(delivery::Column::Channel.is_in(["apns", "fcm"]))
-        .filter(delivery::Column::Status.is_in(["pending", "sending", "retrying", "sent"]))
-        .one(&p.db)
-        .await?
-        .is_some();
-    if alive {
-        return Ok(());
-    }
-    // A notice whose channels exclude SMS sends none, not even in a push's place.
-    if let Some(notice_id) = failed.notice_id {
-        let allows_sms = notice::Entity::find_by_id(notice_id)
-            .one(&p.db)
-            .await?
-            .is_some_and(|n| {
-                serde_json::from_value::<Vec<String>>(n.channels)
-                    .is_ok_and(|channels| channels.iter().any(|c| c == "sms"))
-            });
-        if !allows_sms {
-            return Ok(());
-        }
-    }
-    // A resident who turned SMS off for the category gets no SMS in its place.
-    let wants_sms = notification_preference::Entity::find()
-        .filter(notification_preference::Column::ResidentId.eq(failed.resident_id))
-        .filter(notification_preference::Column::Category.eq(job.category.as_str()))
-        .one(&p.db)
-        .await?
-        .is_none_or(|pref| {
-            serde_json::from_value::<Vec<String>>(pref.channels)
-                .is_ok_and(|channels| channels.iter().any(|c| c == "sms"))
-        });
-    if !wants_sms {
-        return Ok(());
-    }
-    let now = p.clock.now();
-    let key = format!("{}:sms:{}", failed.message_id, failed.resident_id);
-    insert_ignoring_duplicates::<delivery::Entity>(
-        &p.db,
-        vec![delivery::ActiveModel {
-            id: Set(new_id()),
-            message_id: Set(failed.message_id),
-            resident_id: Set(failed.resident_id),
-            notice_id: Set(failed.notice_id),
-            channel: Set("sms".into()),
-            device_id: Set(None),
-            dedupe_key: Set(key.clone()),
-            status: Set("pending".into()),
-            attempts: Set(0),
-            last_error: Set(None),
-            provider_id: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            due_at: Set(p.clock.now()),
-            claimed_at: Set(None),
-            sent_at: Set(None),
-            recipient_kind: Set("resident".into()),
-        }],
-        delivery::Column::DedupeKey,
-    )
-    .await?;
-    if let Some(sms) = delivery::Entity::find()
-        .filter(delivery::Column::DedupeKey.eq(key))
-        .one(&p.db)
-        .await?
-        && sms.status == "pending"
-    {
-        tracing::info!(message = %failed.message_id, "push cannot arrive: falling back to SMS");
-        p.enqueue_deliveries(&[sms.id]).await?;
-    }
-    Ok(())
 }

@@ -8,12 +8,14 @@
 use anyhow::Context;
 use chrono::Duration;
 use courtyard_domain::entities::{delivery, notice};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{
     jobs::relay,
-    pipeline::Pipeline,
+    pipeline::{CHUNK, Pipeline},
     queue::{Job, streams},
 };
 
@@ -57,6 +59,11 @@ async fn stalled_fanouts(p: &Pipeline) -> anyhow::Result<usize> {
     Ok(jobs.len())
 }
 
+/// Re-enqueues the oldest lost deliveries, at most `sweep_batch` a tick. Each is due again
+/// from now as it goes back to the queue, so the next tick takes the next oldest instead of
+/// meeting these again while their jobs wait their turn; one that cannot be sent any more
+/// is settled on the way (`Pipeline::enqueue_deliveries`). So every lost delivery is
+/// reached in a bounded number of ticks, however many there are.
 async fn lost_deliveries(p: &Pipeline) -> anyhow::Result<usize> {
     let now = p.clock.now();
     let grace = Duration::seconds(p.settings.sweep_grace_secs);
@@ -76,7 +83,9 @@ async fn lost_deliveries(p: &Pipeline) -> anyhow::Result<usize> {
                         .add(delivery::Column::ClaimedAt.lt(now - grace - grace)),
                 ),
         )
-        .limit(5_000)
+        .order_by_asc(delivery::Column::DueAt)
+        .order_by_asc(delivery::Column::Id)
+        .limit(p.settings.sweep_batch.max(1))
         .into_tuple()
         .all(&p.db)
         .await
@@ -84,22 +93,28 @@ async fn lost_deliveries(p: &Pipeline) -> anyhow::Result<usize> {
     if lost.is_empty() {
         return Ok(0);
     }
-    // A stale claim becomes claimable again by the sender's own rule; pending ones simply
-    // get a fresh job.
-    delivery::Entity::update_many()
-        .col_expr(
-            delivery::Column::Status,
-            sea_orm::sea_query::Expr::value("retrying"),
-        )
-        .col_expr(
-            delivery::Column::DueAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(delivery::Column::Id.is_in(lost.iter().copied()))
-        .filter(delivery::Column::Status.eq("sending"))
-        .exec(&p.db)
-        .await?;
+    for chunk in lost.chunks(CHUNK) {
+        // A stale claim becomes claimable again by the sender's own rule; every one is due
+        // from now.
+        delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Status,
+                Expr::case(delivery::Column::Status.eq("sending"), "retrying")
+                    .finally(Expr::col(delivery::Column::Status))
+                    .into(),
+            )
+            .col_expr(delivery::Column::DueAt, Expr::value(now))
+            .filter(p.one_of(delivery::Column::Id, chunk))
+            .filter(delivery::Column::Status.is_in(["pending", "retrying", "sending"]))
+            .exec(&p.db)
+            .await
+            .context("taking lost deliveries back")?;
+    }
     let moved = p.enqueue_deliveries(&lost).await?;
-    tracing::info!(count = moved, "re-enqueued deliveries the queue had lost");
+    tracing::info!(
+        found = lost.len(),
+        enqueued = moved,
+        "re-enqueued deliveries the queue had lost"
+    );
     Ok(moved)
 }
