@@ -6,6 +6,7 @@ pub mod authz;
 pub mod bookings;
 pub mod communities;
 pub mod contract;
+pub mod dead_letters;
 pub mod error;
 pub mod exports;
 pub mod fees;

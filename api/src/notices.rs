@@ -1,12 +1,11 @@
 //! Notices from admins and the front desk: outages, pest control, emergencies, activities.
 //! Creating one writes the notice and its outbox row in one transaction; the workers fan it
-//! out when its send time comes. Also: delivery counts, the per-recipient trail, and the
-//! dead letters admins can replay.
+//! out when its send time comes. Also: delivery counts and the per-recipient trail.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveTime, Utc};
-use courtyard_domain::jobs::{Audience, DeliveriesEnqueue, NoticeFanout};
+use courtyard_domain::jobs::{Audience, NoticeFanout};
 use courtyard_domain::{
     entities::{delivery, message, notice},
     new_id,
@@ -32,7 +31,7 @@ use uuid::Uuid;
 
 use crate::{
     ApiTags,
-    authz::{ADMINS, BearerAuth, ROLL_KEEPERS, StaffPrincipal},
+    authz::{BearerAuth, ROLL_KEEPERS, StaffPrincipal},
     error::{ApiError, ApiResult, FieldContext, status::*},
     page_of,
     pagination::fetch_page,
@@ -192,8 +191,6 @@ pub struct DeliveryTrail {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-page_of!(DeliveryPage, DeliveryTrail);
-
 /// The recipients of a notice.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -224,14 +221,6 @@ pub enum NoticeCreated {
     /// Created; it goes out at `send_at`.
     #[oai(status = 201)]
     Created(Json<Notice>),
-}
-
-/// A replayed dead letter.
-#[derive(ApiResponse)]
-pub enum Replayed {
-    /// Queued again.
-    #[oai(status = 202)]
-    Accepted(Json<DeliveryTrail>),
 }
 
 /// The notices endpoints.
@@ -524,107 +513,6 @@ impl NoticesApi {
             .collect();
         Ok(Json(RecipientPage { items, next_cursor }))
     }
-
-    /// List dead letters
-    ///
-    /// Sends that failed on every attempt, in the caller's company. Admins only.
-    #[oai(
-        path = "/dead-letters",
-        method = "get",
-        operation_id = "list_dead_letters"
-    )]
-    async fn dead_letters(
-        &self,
-        auth: BearerAuth,
-        /// Cursor from the previous page.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
-        cursor: Query<Option<String>>,
-        /// Page size, 1–200 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
-        limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<DeliveryPage>, { AUTHED | VALIDATION }> {
-        let staff = auth.0.staff(ADMINS)?;
-        let notices = company_notice_ids(staff);
-        let select = delivery::Entity::find()
-            .filter(delivery::Column::Status.eq("dead"))
-            .filter(delivery::Column::NoticeId.in_subquery(notices));
-        let (rows, next_cursor) = fetch_page(
-            &self.state.db,
-            select,
-            delivery::Column::Id,
-            cursor.as_deref(),
-            *limit,
-            |d| d.id,
-        )
-        .await?;
-        Ok(Json(DeliveryPage {
-            items: rows.into_iter().map(trail_dto).collect(),
-            next_cursor,
-        }))
-    }
-
-    /// Replay a dead letter
-    ///
-    /// The delivery starts over with fresh attempts. Admins only.
-    #[oai(
-        path = "/dead-letters/:delivery_id/replay",
-        method = "post",
-        operation_id = "replay_dead_letter"
-    )]
-    async fn replay(
-        &self,
-        auth: BearerAuth,
-        delivery_id: Path<Uuid>,
-    ) -> ApiResult<Replayed, { AUTHED | NOT_FOUND | CONFLICT }> {
-        let staff = auth.0.staff(ADMINS)?;
-        let row = delivery::Entity::find_by_id(*delivery_id)
-            .filter(delivery::Column::NoticeId.in_subquery(company_notice_ids(staff)))
-            .one(&self.state.db)
-            .await?
-            .ok_or(ApiError::NotFound("dead letter"))?;
-        let now = self.state.clock.now();
-        let txn = self.state.db.begin().await?;
-        let reset = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value("pending"))
-            .col_expr(delivery::Column::Attempts, Expr::value(0))
-            .col_expr(delivery::Column::DueAt, Expr::value(now))
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-            .filter(delivery::Column::Id.eq(row.id))
-            .filter(delivery::Column::Status.eq("dead"))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if reset == 0 {
-            return Err(ApiError::Conflict {
-                kind: "wrong-state",
-                detail: format!("the delivery is {}, not dead", row.status),
-            }
-            .into());
-        }
-        outbox::enqueue(
-            &txn,
-            &DeliveriesEnqueue {
-                delivery_ids: vec![row.id],
-            },
-            now,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        let row = delivery::Entity::find_by_id(row.id)
-            .one(&self.state.db)
-            .await?
-            .ok_or(ApiError::NotFound("dead letter"))?;
-        Ok(Replayed::Accepted(Json(trail_dto(row))))
-    }
-}
-
-fn company_notice_ids(staff: &StaffPrincipal) -> sea_orm::sea_query::SelectStatement {
-    sea_orm::sea_query::Query::select()
-        .column(notice::Column::Id)
-        .from(notice::Entity)
-        .and_where(notice::Column::CompanyId.eq(staff.company_id))
-        .to_owned()
 }
 
 async fn check_audience(

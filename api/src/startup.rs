@@ -24,6 +24,7 @@ use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     bookings::BookingsApi,
     communities::CommunitiesApi,
+    dead_letters::DeadLettersApi,
     fees::{BillsApi, FeeRemindersApi, FeeReportsApi, FeeSetupApi, FeeStatementApi},
     households::HouseholdsApi,
     imports::ImportsApi,
@@ -149,7 +150,7 @@ pub type Apis = (
     StaffApi,
     ImportsApi,
     NotificationsApi,
-    NoticesApi,
+    (NoticesApi, DeadLettersApi),
     TicketsApi,
     TicketReportsApi,
     PhotosApi,
@@ -193,9 +194,14 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         NotificationsApi {
             state: state.clone(),
         },
-        NoticesApi {
-            state: state.clone(),
-        },
+        (
+            NoticesApi {
+                state: state.clone(),
+            },
+            DeadLettersApi {
+                state: state.clone(),
+            },
+        ),
         TicketsApi {
             state: state.clone(),
         },

@@ -140,6 +140,16 @@ string_enum! {
 }
 
 string_enum! {
+    /// Who a delivery is for: `deliveries.recipient_kind`.
+    RecipientKind {
+        /// A resident (inbox message, push, SMS, WeChat).
+        Resident = "resident",
+        /// A staff member (push to their phones).
+        Staff = "staff",
+    }
+}
+
+string_enum! {
     /// Where one send to one recipient is.
     DeliveryStatus {
         /// Waiting to be sent (possibly until quiet hours end).

@@ -15,7 +15,7 @@ impl MigrationTrait for Migration {
                 .alter_table(
                     Table::alter()
                         .table("ticket_events")
-                        .add_column(&mut uuid_null(column))
+                        .add_column(uuid_null(column))
                         .take(),
                 )
                 .await?;

@@ -80,6 +80,8 @@ pub struct World {
     pub b: Place,
     /// Company 2, community C.
     pub c: Place,
+    /// Company 2's admin.
+    pub admin2: Tokens,
     /// Staff of community A by role (admin included): id and tokens.
     pub staff: BTreeMap<&'static str, (Uuid, Tokens)>,
     /// The resident of A's household, logged in.
@@ -210,6 +212,7 @@ impl World {
         // The dispatch's pushes go out now, not among the sends a test counts.
         app.wait_for_idle().await;
         World {
+            admin2,
             admin,
             a,
             b,

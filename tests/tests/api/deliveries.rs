@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use courtyard_domain::{entities::delivery, settings::Settings};
+use courtyard_providers::SendOutcome;
 use courtyard_tests::{ClockExt, TestApp, backend, redis_url, spawn_app_with, world::World};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::json;
@@ -145,4 +146,129 @@ async fn a_push_whose_device_went_away_before_its_send_settles_and_falls_back_to
     );
     app.assert_no_jobs_left().await;
     assert_eq!(sms_of(&app, &world.a.resident_phone, title), 1, "one SMS");
+}
+
+#[tokio::test]
+async fn dead_letters_of_every_kind_are_listed_and_replayed() {
+    let app = app(|_| {}).await;
+    let world = World::build(&app).await;
+    let admin = world.token("admin");
+    let engineer = world.staff["engineer"].0;
+    let engineer_phone = "fcm-engineer-dead-0001";
+    phone(&app, world.token("engineer"), engineer_phone).await;
+    let retry = || SendOutcome::Retry {
+        reason: "Unavailable".into(),
+        retry_after: None,
+    };
+    // Every push to the engineer's phone fails until their work order has dead-lettered (other
+    // messages to them, such as SLA reminders, fail alongside it).
+    app.sent
+        .script(engineer_phone, (0..200).map(|_| retry()).collect());
+    // A repair dispatched to the engineer: their work order's push fails five times.
+    let repair = app
+        .create_repair(
+            &world.resident.access,
+            &json!({ "household_id": world.a.household, "category": "water", "urgency": "emergency", "description": "厨房水管漏水" }),
+            None,
+        )
+        .await
+        .expect(201)
+        .id();
+    app.dispatch_ticket(
+        world.token("front_desk"),
+        repair,
+        &json!({ "assignee_id": engineer }),
+    )
+    .await
+    .expect(200);
+    let work_order = || async {
+        app.sent
+            .sends_to(engineer_phone)
+            .into_iter()
+            .find(|s| s.title == "新工单")
+            .map(|s| s.delivery_id)
+    };
+    app.wait_for("the work order's first push", 10, || async {
+        work_order().await.is_some()
+    })
+    .await;
+    let id = work_order().await.expect("the work order's push");
+    let row = || async {
+        delivery::Entity::find_by_id(id)
+            .one(&app.db)
+            .await
+            .expect("delivery")
+            .expect("exists")
+    };
+    for _ in 0..40 {
+        if row().await.status == "dead" {
+            break;
+        }
+        app.clock.advance(Duration::seconds(10));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        row().await.status,
+        "dead",
+        "the work order's push dead-lettered"
+    );
+    app.sent.script(engineer_phone, vec![]);
+    let tries = || {
+        app.sent
+            .sends_to(engineer_phone)
+            .iter()
+            .filter(|s| s.delivery_id == id)
+            .count()
+    };
+    assert_eq!(tries(), 5);
+
+    // Listed with what it was, for the admin; filtered by kind and category.
+    let listed = app.list_dead_letters(admin, &[]).await.expect(200);
+    let item = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|d| d["id"] == id.to_string())
+        .unwrap_or_else(|| panic!("not listed: {}", listed.text))
+        .clone();
+    assert_eq!(item["recipient_kind"], "staff");
+    assert_eq!(item["recipient_id"], engineer.to_string());
+    assert_eq!(item["category"], "ticket_update");
+    assert_eq!(item["ticket_id"], repair.to_string());
+    assert_eq!(item["title"], "新工单");
+    assert_eq!(item["attempts"], 5);
+    assert!(item.get("notice_id").is_none(), "{item}");
+    let residents_only = app
+        .list_dead_letters(admin, &[("recipient_kind", "resident")])
+        .await
+        .expect(200);
+    assert!(
+        !residents_only.text.contains(&id.to_string()),
+        "{}",
+        residents_only.text
+    );
+    let outages = app
+        .list_dead_letters(admin, &[("category", "outage")])
+        .await
+        .expect(200);
+    assert!(!outages.text.contains(&id.to_string()), "{}", outages.text);
+    // Another company's admin sees none of it, and cannot replay it.
+    let other = &world.admin2.access;
+    let theirs = app.list_dead_letters(other, &[]).await.expect(200);
+    assert!(!theirs.text.contains(&id.to_string()), "{}", theirs.text);
+    app.replay_dead_letter(other, id)
+        .await
+        .expect_problem(404, "/problems/not-found");
+
+    // Replayed: sent at the next attempt, and nothing left behind in the queue.
+    let replayed = app.replay_dead_letter(admin, id).await.expect(202);
+    assert_eq!(
+        replayed.body["recipient_kind"], "staff",
+        "{}",
+        replayed.text
+    );
+    app.wait_for("the replayed work order", 10, || async { tries() == 6 })
+        .await;
+    app.assert_no_jobs_left().await;
+    assert_eq!(row().await.status, "sent");
 }

@@ -620,12 +620,10 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
         parked.push((stream.to_owned(), job, due));
     }
     p.queue.push_delayed_many(&parked).await?;
+    // The delivery row, now `dead`, is the dead letter (listed and replayed through the
+    // API, whatever its kind); the queue's dead stream keeps only jobs with no row of
+    // their own, so a replay leaves nothing behind in it.
     for (job, reason) in dead {
-        let parked = Job {
-            kind: SEND.into(),
-            payload: serde_json::to_value(&job)?,
-        };
-        p.queue.dead_letter(stream, &parked, &reason).await?;
         tracing::warn!(delivery = %job.delivery_id, channel = %job.channel, %reason, "delivery dead-lettered");
     }
     for job in gave_up {
