@@ -125,6 +125,9 @@ pub async fn build_state(
         communities: Default::default(),
         photos: Arc::new(LocalDiskStore::new(&settings.storage.photo_dir)),
         payments,
+        circuits: Arc::new(courtyard_domain::circuits::Circuits::new(
+            settings.notifications.circuit_policy(),
+        )),
         settings,
     }))
 }

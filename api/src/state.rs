@@ -42,6 +42,9 @@ pub struct Inner {
     pub photos: Arc<dyn PhotoStore>,
     /// Online payments: WeChat Pay or the dev provider.
     pub payments: Arc<Gateway>,
+    /// The notification channels' circuit breakers of this process's workers (all closed
+    /// when the workers run elsewhere: theirs are read from Redis).
+    pub circuits: Arc<courtyard_domain::circuits::Circuits>,
 }
 
 impl AppState {

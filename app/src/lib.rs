@@ -117,6 +117,8 @@ impl Application {
                 settings: state.settings.notifications.clone(),
                 // One provider for both: the dev provider's keys are made at start-up.
                 payments: state.payments.clone(),
+                // The API's /readyz and /metrics show this process's open circuits.
+                circuits: state.circuits.clone(),
             });
             let lease = lease_for(&state.settings, workers.consumer()).await?;
             Some(workers.with_lease(lease))

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod calendar;
+pub mod circuits;
 pub mod clock;
 pub mod entities;
 pub mod fees;

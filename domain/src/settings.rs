@@ -76,6 +76,13 @@ pub struct NotificationSettings {
     pub sweep_grace_secs: i64,
     /// Lost deliveries the sweeper re-enqueues a tick, oldest first.
     pub sweep_batch: u64,
+    /// Consecutive provider-wide failures (TLS, credentials refused, 5xx, a quota's 429,
+    /// connection refused) that open a channel's circuit: its sends wait, attempts unused.
+    pub circuit_failures: u32,
+    /// How long an open circuit waits before one probe send; doubles after each failed probe.
+    pub circuit_cooldown_ms: u64,
+    /// The longest wait between probes, in seconds.
+    pub circuit_max_cooldown_secs: u64,
     /// Sends per minute each channel's provider may be sent (`apns`, `fcm`, `sms`,
     /// `wechat`), across every worker sharing the Redis (per process without it); 0 or
     /// absent means no limit. Senders wait for their turn, never drop, and send at most a
@@ -169,6 +176,19 @@ pub struct SmsSettings {
     pub templates: BTreeMap<String, String>,
 }
 
+impl NotificationSettings {
+    /// The circuit breakers' policy.
+    pub fn circuit_policy(&self) -> crate::circuits::Policy {
+        crate::circuits::Policy {
+            failures: self.circuit_failures.max(1),
+            cooldown: std::time::Duration::from_millis(self.circuit_cooldown_ms),
+            max_cooldown: std::time::Duration::from_secs(self.circuit_max_cooldown_secs)
+                .max(std::time::Duration::from_millis(self.circuit_cooldown_ms)),
+            probe_timeout: std::time::Duration::from_millis(self.lease_ms),
+        }
+    }
+}
+
 impl Default for NotificationSettings {
     fn default() -> Self {
         Self {
@@ -187,6 +207,9 @@ impl Default for NotificationSettings {
             sweep_interval_ms: 30_000,
             sweep_grace_secs: 120,
             sweep_batch: 5_000,
+            circuit_failures: 20,
+            circuit_cooldown_ms: 5_000,
+            circuit_max_cooldown_secs: 300,
             rate_limits: BTreeMap::from([
                 // Apple publishes no quota; this only keeps a runaway loop in bounds.
                 ("apns".into(), 3_000_000),

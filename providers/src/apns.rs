@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{ApnsDevice, Priority, PushMessage, SendOutcome, retry_after};
+use crate::{ApnsDevice, Priority, PushMessage, SendOutcome, retry_after, transport_reason};
 
 /// How long a provider token is reused (Apple refuses tokens older than an hour).
 const TOKEN_REUSE: chrono::Duration = chrono::Duration::minutes(50);
@@ -142,14 +142,14 @@ impl ApnsClient {
         let jwt = match self.provider_token() {
             Ok(TokenChoice::Use(jwt)) => jwt,
             Ok(TokenChoice::Wait(wait)) => {
-                return SendOutcome::Retry {
+                return SendOutcome::Unavailable {
                     reason: "provider token rejected; too soon to replace it".into(),
                     retry_after: Some(wait),
                 };
             }
             Err(e) => {
-                tracing::error!(error = ?e, "cannot sign an APNs provider token");
-                return SendOutcome::Retry {
+                tracing::debug!(error = ?e, "cannot sign an APNs provider token");
+                return SendOutcome::Unavailable {
                     reason: format!("provider token: {e:#}"),
                     retry_after: None,
                 };
@@ -197,9 +197,10 @@ impl ApnsClient {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                tracing::warn!(token = %token_prefix, error = %e, "APNs unreachable");
-                return SendOutcome::Retry {
-                    reason: format!("transport: {e}"),
+                // Logged once by the channel's circuit, not for every device.
+                tracing::debug!(token = %token_prefix, error = %e, "APNs unreachable");
+                return SendOutcome::Unavailable {
+                    reason: format!("transport: {}", transport_reason(&e)),
                     retry_after: None,
                 };
             }
@@ -296,13 +297,19 @@ fn classify(
                 | ErrorReason::Unregistered,
             ),
         ) => SendOutcome::InvalidRecipient { reason },
+        // Our credentials, refused: every send fails alike.
         (403, Some(ErrorReason::ExpiredProviderToken | ErrorReason::InvalidProviderToken)) => {
-            SendOutcome::Retry {
+            SendOutcome::Unavailable {
                 reason,
                 retry_after: None,
             }
         }
-        (429, _) | (500..=599, _) => SendOutcome::Retry {
+        // `TooManyRequests`: too many pushes to this one device token.
+        (429, _) => SendOutcome::Retry {
+            reason,
+            retry_after,
+        },
+        (500..=599, _) => SendOutcome::Unavailable {
             reason,
             retry_after,
         },

@@ -188,8 +188,8 @@ impl FcmClient {
             // A token endpoint that is down or refuses the grant is not the message's fault;
             // retrying lets it go through once the credentials are fixed.
             Err(e) => {
-                tracing::error!(error = ?e, "cannot get an FCM access token");
-                return SendOutcome::Retry {
+                tracing::debug!(error = ?e, "cannot get an FCM access token");
+                return SendOutcome::Unavailable {
                     reason: format!("oauth: {e:#}"),
                     retry_after: None,
                 };
@@ -205,9 +205,10 @@ impl FcmClient {
         {
             Ok(response) => response,
             Err(e) => {
-                tracing::warn!(token = %token_prefix, error = %e, "FCM unreachable");
-                return SendOutcome::Retry {
-                    reason: format!("transport: {e}"),
+                // Logged once by the channel's circuit, not for every device.
+                tracing::debug!(token = %token_prefix, error = %e, "FCM unreachable");
+                return SendOutcome::Unavailable {
+                    reason: format!("transport: {}", crate::transport_reason(&e)),
                     retry_after: None,
                 };
             }
@@ -348,19 +349,23 @@ fn classify(status: StatusCode, error: &ErrorStatus, retry_after: Option<Duratio
         "INVALID_ARGUMENT" => SendOutcome::Failed {
             reason: format!("{reason}: {}", error.message),
         },
-        "QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL" | "RESOURCE_EXHAUSTED" => {
-            SendOutcome::Retry {
-                reason,
-                retry_after,
-            }
-        }
+        // The message rate of this device (or topic): it waits, counting its attempts.
+        "QUOTA_EXCEEDED" => SendOutcome::Retry {
+            reason,
+            retry_after,
+        },
+        // The service, or the project's quota, for every message alike.
+        "UNAVAILABLE" | "INTERNAL" | "RESOURCE_EXHAUSTED" => SendOutcome::Unavailable {
+            reason,
+            retry_after,
+        },
         // 401: the access token was refused (expired early, revoked); it has been dropped.
-        _ if status == StatusCode::UNAUTHORIZED => SendOutcome::Retry {
+        _ if status == StatusCode::UNAUTHORIZED => SendOutcome::Unavailable {
             reason,
             retry_after,
         },
         _ if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() => {
-            SendOutcome::Retry {
+            SendOutcome::Unavailable {
                 reason,
                 retry_after,
             }

@@ -100,11 +100,44 @@ pub enum SendOutcome {
         /// The provider's `Retry-After`, if any.
         retry_after: Option<Duration>,
     },
+    /// The provider, or our side of the connection to it, failed as a whole (TLS,
+    /// credentials refused, a 5xx, a project quota's 429, connection refused): nothing about
+    /// this device. The send waits without using up an attempt, counts toward the channel's
+    /// circuit breaker and never triggers a fallback.
+    Unavailable {
+        /// What failed.
+        reason: String,
+        /// The provider's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
     /// Permanent failure for this message (bad payload, rejected template): do not retry.
     Failed {
         /// Provider's reason.
         reason: String,
     },
+}
+
+/// What a failed request says, for a delivery's `last_error`: its kind and innermost cause
+/// (a TLS alert, `Connection refused`), never its URL (which can hold a device token, a
+/// number or a credential).
+pub fn transport_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut cause = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = Some(s.to_string());
+        source = s.source();
+    }
+    match cause {
+        Some(cause) if !cause.contains("://") => format!("{kind}: {cause}"),
+        _ => kind.to_owned(),
+    }
 }
 
 /// Parses an HTTP `Retry-After` header given in seconds.

@@ -99,6 +99,7 @@ impl CodeSender for SmsCodeSender {
             }
             SendOutcome::InvalidRecipient { reason }
             | SendOutcome::Retry { reason, .. }
+            | SendOutcome::Unavailable { reason, .. }
             | SendOutcome::Failed { reason } => anyhow::bail!(
                 "{} did not accept the login code SMS to {}: {reason}",
                 self.provider.name(),

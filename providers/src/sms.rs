@@ -258,8 +258,22 @@ fn aliyun_outcome(
             retry_after: retry_after.or(Some(until_next_china_day(now))),
         },
         // A repeated nonce can only be a replay of this very request; a new one will do.
-        "Throttling.User" | "Throttling" | "isp.SYSTEM_ERROR" | "ServiceUnavailable"
-        | "InternalError" | "SignatureNonceUsed" => SendOutcome::Retry {
+        "SignatureNonceUsed" => SendOutcome::Retry {
+            reason,
+            retry_after,
+        },
+        // The service, or our account with it, for every number alike: the channel's
+        // circuit holds the sends until it answers again.
+        "Throttling.User"
+        | "Throttling"
+        | "isp.SYSTEM_ERROR"
+        | "ServiceUnavailable"
+        | "InternalError"
+        | "InvalidAccessKeyId.NotFound"
+        | "InvalidAccessKeyId.Inactive"
+        | "SignatureDoesNotMatch"
+        | "isv.OUT_OF_SERVICE"
+        | "isv.AMOUNT_NOT_ENOUGH" => SendOutcome::Unavailable {
             reason,
             retry_after,
         },
@@ -449,9 +463,21 @@ fn tencent_outcome(
         | "LimitExceeded.PhoneNumberSameContentDailyLimit"
         | "LimitExceeded.AppDailyLimit"
         | "LimitExceeded.DailyLimit" => retry(Some(until_next_china_day(now))),
-        "RequestLimitExceeded" | "LimitExceeded.DeliveryFrequencyLimit" => retry(None),
-        _ if code.starts_with("InternalError") => retry(None),
-        // AuthFailure.*, template and signature errors, arrears: a person has to act.
+        "LimitExceeded.DeliveryFrequencyLimit" => retry(None),
+        // The service, or our account with it, for every number alike.
+        "RequestLimitExceeded" | "FailedOperation.InsufficientBalanceInSmsPackage" => {
+            SendOutcome::Unavailable {
+                reason,
+                retry_after,
+            }
+        }
+        _ if code.starts_with("InternalError") || code.starts_with("AuthFailure") => {
+            SendOutcome::Unavailable {
+                reason,
+                retry_after,
+            }
+        }
+        // Template and signature errors: a person has to fix the message.
         _ => SendOutcome::Failed { reason },
     }
 }
@@ -469,16 +495,10 @@ fn http_client() -> reqwest::Client {
 fn transport_failure(provider: &str, phone: &str, e: reqwest::Error) -> SendOutcome {
     // The URL can hold credentials or the number (Aliyun GET, WeChat access_token).
     let e = e.without_url();
-    tracing::warn!(provider, phone, error = ?e, "SMS provider unreachable");
-    let reason = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    SendOutcome::Retry {
-        reason: format!("{provider}: {reason}"),
+    // Logged once by the channel's circuit, not for every number.
+    tracing::debug!(provider, phone, error = ?e, "SMS provider unreachable");
+    SendOutcome::Unavailable {
+        reason: format!("{provider}: {}", crate::transport_reason(&e)),
         retry_after: None,
     }
 }
@@ -489,10 +509,10 @@ fn unreadable(
     status: StatusCode,
     retry_after: Option<Duration>,
 ) -> SendOutcome {
-    tracing::warn!(provider, phone, %status, "SMS provider answered something unreadable");
+    tracing::debug!(provider, phone, %status, "SMS provider answered something unreadable");
     let reason = format!("{provider}: HTTP {}", status.as_u16());
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason,
             retry_after,
         }
@@ -504,7 +524,7 @@ fn unreadable(
 /// A 5xx is the provider's trouble whatever code came with it.
 fn server_errors_retry(status: StatusCode, outcome: SendOutcome) -> SendOutcome {
     match outcome {
-        SendOutcome::Failed { reason } if status.is_server_error() => SendOutcome::Retry {
+        SendOutcome::Failed { reason } if status.is_server_error() => SendOutcome::Unavailable {
             reason,
             retry_after: None,
         },
@@ -516,6 +536,10 @@ fn log_outcome(provider: &str, phone: &str, outcome: &SendOutcome) {
     match outcome {
         SendOutcome::Sent { provider_id } => {
             tracing::info!(provider, phone, provider_id = ?provider_id, "SMS accepted");
+        }
+        // Logged once by the channel's circuit.
+        SendOutcome::Unavailable { .. } => {
+            tracing::debug!(provider, phone, outcome = ?outcome, "SMS provider unavailable");
         }
         other => tracing::warn!(provider, phone, outcome = ?other, "SMS not accepted"),
     }
@@ -851,18 +875,24 @@ mod tests {
                 retry_after: Some(Duration::from_secs(60)),
             }
         );
-        for code in ["Throttling.User", "isp.SYSTEM_ERROR"] {
+        // The service or our account, for every number alike.
+        for code in [
+            "Throttling.User",
+            "isp.SYSTEM_ERROR",
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId.NotFound",
+            "isv.OUT_OF_SERVICE",
+        ] {
             assert!(
-                matches!(outcome(code, ""), SendOutcome::Retry { .. }),
+                matches!(outcome(code, ""), SendOutcome::Unavailable { .. }),
                 "{code}"
             );
         }
-        for code in [
-            "isv.SMS_TEMPLATE_ILLEGAL",
-            "isv.SMS_SIGNATURE_ILLEGAL",
-            "SignatureDoesNotMatch",
-            "InvalidAccessKeyId.NotFound",
-        ] {
+        assert!(matches!(
+            outcome("SignatureNonceUsed", ""),
+            SendOutcome::Retry { .. }
+        ));
+        for code in ["isv.SMS_TEMPLATE_ILLEGAL", "isv.SMS_SIGNATURE_ILLEGAL"] {
             assert!(
                 matches!(outcome(code, ""), SendOutcome::Failed { .. }),
                 "{code}"
@@ -886,14 +916,21 @@ mod tests {
         for code in [
             "LimitExceeded.PhoneNumberThirtySecondLimit",
             "LimitExceeded.PhoneNumberOneHourLimit",
-            "InternalError.Timeout",
-            "RequestLimitExceeded",
         ] {
             assert!(matches!(outcome(code), SendOutcome::Retry { .. }), "{code}");
         }
         for code in [
+            "InternalError.Timeout",
+            "RequestLimitExceeded",
             "AuthFailure.SignatureFailure",
             "AuthFailure.SecretIdNotFound",
+        ] {
+            assert!(
+                matches!(outcome(code), SendOutcome::Unavailable { .. }),
+                "{code}"
+            );
+        }
+        for code in [
             "FailedOperation.TemplateIncorrectOrUnapproved",
             "FailedOperation.SignatureIncorrectOrUnapproved",
         ] {

@@ -171,16 +171,17 @@ impl WechatClient {
             // 40014 is "invalid access_token" as well, in some answers.
             40001 | 40014 | 42001 => {
                 self.forget_token(token.expose_secret()).await;
-                SendOutcome::Retry {
+                SendOutcome::Unavailable {
                     reason,
                     retry_after: None,
                 }
             }
-            45009 | -1 => SendOutcome::Retry {
+            // System busy; the mini-program's daily quota of this API reached.
+            45009 | -1 => SendOutcome::Unavailable {
                 reason,
                 retry_after,
             },
-            _ if status.is_server_error() => SendOutcome::Retry {
+            _ if status.is_server_error() => SendOutcome::Unavailable {
                 reason,
                 retry_after,
             },
@@ -190,6 +191,10 @@ impl WechatClient {
         match &outcome {
             SendOutcome::Sent { provider_id } => {
                 tracing::info!(provider_id = ?provider_id, "WeChat subscription message sent");
+            }
+            // Logged once by the channel's circuit.
+            SendOutcome::Unavailable { .. } => {
+                tracing::debug!(outcome = ?outcome, "WeChat unavailable");
             }
             other => tracing::warn!(outcome = ?other, "WeChat subscription message not sent"),
         }
@@ -252,19 +257,12 @@ impl WechatClient {
                 })
             }
             TokenAnswer { errcode, .. } => {
-                tracing::warn!(errcode, "WeChat refused an access token");
-                let reason = format!("wechat access token errcode {errcode}");
-                Err(match errcode {
-                    -1 | 45009 => SendOutcome::Retry {
-                        reason,
-                        retry_after,
-                    },
-                    _ if status.is_server_error() => SendOutcome::Retry {
-                        reason,
-                        retry_after,
-                    },
-                    // Wrong AppID/AppSecret or a server IP not on the allow-list.
-                    _ => SendOutcome::Failed { reason },
+                tracing::debug!(errcode, "WeChat refused an access token");
+                // Busy, over quota, or our AppID/AppSecret or server IP refused: no message
+                // can go until it answers (or a person fixes the credentials).
+                Err(SendOutcome::Unavailable {
+                    reason: format!("wechat access token errcode {errcode}"),
+                    retry_after,
                 })
             }
         }
@@ -287,25 +285,18 @@ impl WechatClient {
 fn transport_failure(e: reqwest::Error) -> SendOutcome {
     // The URL holds the access token.
     let e = e.without_url();
-    tracing::warn!(error = ?e, "WeChat unreachable");
-    let reason = if e.is_timeout() {
-        "wechat: timed out"
-    } else if e.is_connect() {
-        "wechat: connection failed"
-    } else {
-        "wechat: request failed"
-    };
-    SendOutcome::Retry {
-        reason: reason.into(),
+    tracing::debug!(error = ?e, "WeChat unreachable");
+    SendOutcome::Unavailable {
+        reason: format!("wechat: {}", crate::transport_reason(&e)),
         retry_after: None,
     }
 }
 
 fn unreadable(status: StatusCode, retry_after: Option<Duration>) -> SendOutcome {
-    tracing::warn!(%status, "WeChat answered something unreadable");
+    tracing::debug!(%status, "WeChat answered something unreadable");
     let reason = format!("wechat: HTTP {}", status.as_u16());
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason,
             retry_after,
         }

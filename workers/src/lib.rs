@@ -4,6 +4,7 @@
 //! Each job is a small module under [`jobs`] with an idempotent handler; the runner drives
 //! them until shutdown and lets a batch in progress finish.
 
+mod circuit;
 pub mod deliver;
 mod fallback;
 pub mod jobs;
@@ -26,8 +27,8 @@ use crate::{
 pub use crate::pipeline::Pipeline;
 use crate::queue::streams;
 
-/// Channels that have a sender.
-pub const CHANNELS: [&str; 4] = ["apns", "fcm", "sms", "wechat"];
+/// Channels that have a sender (and a circuit breaker).
+pub const CHANNELS: [&str; 4] = courtyard_domain::circuits::CHANNELS;
 
 /// The worker runtime.
 #[derive(Clone)]

@@ -10,6 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use courtyard_domain::{
     Clock, Settings,
+    circuits::Circuits,
     entities::{delivery, device, message, resident, staff, staff_message},
     settings::NotificationSettings,
 };
@@ -43,6 +44,9 @@ pub struct Pipeline {
     pub settings: NotificationSettings,
     /// The payment provider (reconciliation asks it about pending orders).
     pub payments: Arc<Gateway>,
+    /// The channels' circuit breakers (shared with the API of this process, which shows
+    /// the open ones).
+    pub circuits: Arc<Circuits>,
 }
 
 /// The job kind of a send.
@@ -81,6 +85,7 @@ impl Pipeline {
             deliverer,
             settings: settings.notifications.clone(),
             payments,
+            circuits: Arc::new(Circuits::new(settings.notifications.circuit_policy())),
         })
     }
 

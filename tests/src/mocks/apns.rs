@@ -90,6 +90,8 @@ struct State {
     requests: Vec<ApnsRequest>,
     arrivals: Vec<Arrival>,
     failures: Programme<Failure>,
+    /// An answer for every request, whatever its token (a provider-wide outage).
+    outage: Option<Failure>,
     /// Bench mode: provider tokens whose signature was verified, with their `iat`.
     verified: HashMap<String, i64>,
     /// Every provider token accepted, in the order first seen.
@@ -198,6 +200,21 @@ impl MockApns {
         self.program(token, status, reason, retry_after, None);
     }
 
+    /// Answers every request, whatever its token, with `status` and `{"reason": reason}`
+    /// (after Apple's own checks) until [`heal`](Self::heal): APNs down as a whole.
+    pub fn fail_all(&self, status: u16, reason: &str) {
+        self.shared.state().outage = Some(Failure {
+            status,
+            reason: reason.to_owned(),
+            retry_after: None,
+        });
+    }
+
+    /// Ends a [`fail_all`](Self::fail_all).
+    pub fn heal(&self) {
+        self.shared.state().outage = None;
+    }
+
     /// As [`fail_token`](Self::fail_token), for the next `times` requests only.
     pub fn fail_token_times(
         &self,
@@ -283,7 +300,12 @@ fn answer(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Res
     }
     let outcome = check(req, &body, &device_token, shared).and_then(|()| {
         // Programmed answers come after Apple's own checks, as a real refusal would.
-        match shared.state().failures.take(&device_token) {
+        let mut state = shared.state();
+        let failure = match state.outage.clone() {
+            Some(outage) => Some(outage),
+            None => state.failures.take(&device_token),
+        };
+        match failure {
             Some(f) => Err(Refusal {
                 status: f.status,
                 reason: f.reason,

@@ -4,6 +4,7 @@
 mod auth;
 mod authz_matrix;
 mod bookings;
+mod circuits;
 mod communities;
 mod deliveries;
 mod faults;

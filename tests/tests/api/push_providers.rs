@@ -259,7 +259,7 @@ async fn apns_refused_provider_token_is_replaced_no_sooner_than_20_minutes() {
     let outcome = client.send(&device(DEVICE), &message("b")).await;
     assert_eq!(
         outcome,
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason: "ExpiredProviderToken".into(),
             retry_after: None
         }
@@ -270,11 +270,11 @@ async fn apns_refused_provider_token_is_replaced_no_sooner_than_20_minutes() {
     clock.advance(minutes(1));
     let before = mock.request_count();
     match client.send(&device(DEVICE), &message("c")).await {
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             retry_after: Some(wait),
             ..
         } => assert_eq!(wait, Duration::from_secs(14 * 60)),
-        other => panic!("expected Retry with a wait, got {other:?}"),
+        other => panic!("expected Unavailable with a wait, got {other:?}"),
     }
     assert_eq!(
         mock.request_count(),
@@ -338,21 +338,21 @@ async fn apns_throttling_is_retried_after_the_providers_delay() {
 }
 
 #[tokio::test]
-async fn apns_server_errors_are_retried() {
+async fn apns_server_errors_make_apns_unavailable() {
     let (_clock, mock, client) = apns_setup().await;
     mock.fail_token(DEVICE, 503, "ServiceUnavailable", None);
     mock.fail_token(OTHER_DEVICE, 500, "InternalServerError", Some(2));
 
     assert_eq!(
         client.send(&device(DEVICE), &message("a")).await,
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason: "ServiceUnavailable".into(),
             retry_after: None
         }
     );
     assert_eq!(
         client.send(&device(OTHER_DEVICE), &message("a")).await,
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason: "InternalServerError".into(),
             retry_after: Some(Duration::from_secs(2))
         }
@@ -391,7 +391,7 @@ async fn apns_other_refusals_fail_the_message() {
 }
 
 #[tokio::test]
-async fn apns_token_signed_with_the_wrong_key_is_refused_and_retried() {
+async fn apns_token_signed_with_the_wrong_key_makes_apns_unavailable() {
     let clock = clock();
     let mock = MockApns::start_with_clock(Arc::new(clock.clone())).await;
     let client = ApnsClient::new(
@@ -402,7 +402,7 @@ async fn apns_token_signed_with_the_wrong_key_is_refused_and_retried() {
 
     assert_eq!(
         client.send(&device(DEVICE), &message("a")).await,
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason: "InvalidProviderToken".into(),
             retry_after: None
         }
@@ -416,13 +416,13 @@ async fn apns_token_signed_with_the_wrong_key_is_refused_and_retried() {
     let client = ApnsClient::new(config, Arc::new(clock.clone())).expect("client");
     assert!(matches!(
         client.send(&device(DEVICE), &message("a")).await,
-        SendOutcome::Retry { reason, .. } if reason == "InvalidProviderToken"
+        SendOutcome::Unavailable { reason, .. } if reason == "InvalidProviderToken"
     ));
     assert_eq!(mock.delivered_count(), 0);
 }
 
 #[tokio::test]
-async fn apns_unreachable_host_is_retried() {
+async fn apns_unreachable_host_is_unavailable() {
     let client = ApnsClient::new(
         apns_config(&closed_port_url(), &MockApns::private_key_pem()),
         Arc::new(clock()),
@@ -430,7 +430,7 @@ async fn apns_unreachable_host_is_retried() {
     .expect("client");
     assert!(matches!(
         client.send(&device(DEVICE), &message("a")).await,
-        SendOutcome::Retry { reason, retry_after: None } if reason.starts_with("transport")
+        SendOutcome::Unavailable { reason, retry_after: None } if reason.starts_with("transport")
     ));
 }
 
@@ -537,7 +537,7 @@ async fn fcm_refused_access_token_is_dropped_and_regranted() {
     mock.revoke_access_tokens();
     assert!(matches!(
         client.send(FCM_TOKEN, &message("b")).await,
-        SendOutcome::Retry { reason, .. } if reason == "UNAUTHENTICATED"
+        SendOutcome::Unavailable { reason, .. } if reason == "UNAUTHENTICATED"
     ));
     assert_sent(&client.send(FCM_TOKEN, &message("b")).await);
     assert_eq!(mock.grant_count(), 2);
@@ -587,21 +587,21 @@ async fn fcm_quota_exceeded_is_retried_after_the_providers_delay() {
 }
 
 #[tokio::test]
-async fn fcm_unavailable_and_internal_are_retried() {
+async fn fcm_unavailable_and_internal_make_fcm_unavailable() {
     let (_clock, mock, client) = fcm_setup().await;
     mock.fail_token(FCM_TOKEN, "UNAVAILABLE", Some(10));
     mock.fail_token("second-token", "INTERNAL", None);
 
     assert_eq!(
         client.send(FCM_TOKEN, &message("a")).await,
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason: "UNAVAILABLE".into(),
             retry_after: Some(Duration::from_secs(10))
         }
     );
     assert_eq!(
         client.send("second-token", &message("a")).await,
-        SendOutcome::Retry {
+        SendOutcome::Unavailable {
             reason: "INTERNAL".into(),
             retry_after: None
         }
@@ -627,7 +627,7 @@ async fn fcm_invalid_payload_fails_the_message() {
 }
 
 #[tokio::test]
-async fn fcm_unreachable_host_is_retried() {
+async fn fcm_unreachable_host_is_unavailable() {
     let clock = clock();
     let mock = MockFcm::start_with_clock(Arc::new(clock.clone())).await;
     // The token endpoint answers, FCM itself does not.
@@ -642,7 +642,7 @@ async fn fcm_unreachable_host_is_retried() {
     .expect("client");
     assert!(matches!(
         client.send(FCM_TOKEN, &message("a")).await,
-        SendOutcome::Retry { reason, retry_after: None } if reason.starts_with("transport")
+        SendOutcome::Unavailable { reason, retry_after: None } if reason.starts_with("transport")
     ));
     assert_eq!(mock.grant_count(), 1);
 
@@ -661,9 +661,51 @@ async fn fcm_unreachable_host_is_retried() {
     .expect("client");
     assert!(matches!(
         client.send(FCM_TOKEN, &message("a")).await,
-        SendOutcome::Retry { reason, .. } if reason.starts_with("oauth")
+        SendOutcome::Unavailable { reason, .. } if reason.starts_with("oauth")
     ));
     assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn apns_behind_a_failing_tls_handshake_is_unavailable_and_says_why() {
+    // A server that answers a TLS client hello with plain text: no handshake can succeed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let client = ApnsClient::new(
+        apns_config(
+            &format!("https://127.0.0.1:{port}"),
+            &MockApns::private_key_pem(),
+        ),
+        Arc::new(clock()),
+    )
+    .expect("client");
+    match client.send(&device(DEVICE), &message("a")).await {
+        SendOutcome::Unavailable {
+            reason,
+            retry_after: None,
+        } => {
+            assert!(reason.starts_with("transport: "), "{reason}");
+            assert!(
+                !reason.contains(DEVICE),
+                "no device token in the reason: {reason}"
+            );
+            assert!(
+                !reason.contains("127.0.0.1"),
+                "no URL in the reason: {reason}"
+            );
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
 }
 
 /// A local URL nothing listens on.

@@ -56,10 +56,10 @@ async fn refused_url() -> String {
 }
 
 #[track_caller]
-fn assert_retry(outcome: &SendOutcome) {
+fn assert_unavailable(outcome: &SendOutcome) {
     assert!(
-        matches!(outcome, SendOutcome::Retry { .. }),
-        "expected Retry, got {outcome:?}"
+        matches!(outcome, SendOutcome::Unavailable { .. }),
+        "expected Unavailable, got {outcome:?}"
     );
 }
 
@@ -114,7 +114,7 @@ async fn aliyun_send_is_signed_and_carries_the_template_params() {
 }
 
 #[tokio::test]
-async fn aliyun_wrong_secret_is_a_signature_mismatch_and_fails() {
+async fn aliyun_wrong_secret_is_a_signature_mismatch_and_makes_sms_unavailable() {
     let clock = clock();
     let mock = MockAliyun::start_with_clock("LTAI-test-key", "aliyun-secret", shared(&clock)).await;
     let client = aliyun(mock.base_url(), "not-the-secret", &clock);
@@ -123,8 +123,9 @@ async fn aliyun_wrong_secret_is_a_signature_mismatch_and_fails() {
 
     assert_eq!(
         outcome,
-        SendOutcome::Failed {
-            reason: "SignatureDoesNotMatch".into()
+        SendOutcome::Unavailable {
+            reason: "SignatureDoesNotMatch".into(),
+            retry_after: None,
         }
     );
     assert_eq!(mock.answers(), ["SignatureDoesNotMatch"]);
@@ -193,10 +194,10 @@ async fn aliyun_flow_control_is_retried_after_a_minute() {
 }
 
 #[tokio::test]
-async fn aliyun_unreachable_is_retried() {
+async fn aliyun_unreachable_is_unavailable() {
     let clock = clock();
     let client = aliyun(refused_url().await, "aliyun-secret", &clock);
-    assert_retry(&client.send(&sms(PHONE)).await);
+    assert_unavailable(&client.send(&sms(PHONE)).await);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ async fn tencent_send_is_signed_with_tc3_and_params_keep_their_order() {
 }
 
 #[tokio::test]
-async fn tencent_wrong_key_fails_the_signature() {
+async fn tencent_wrong_key_fails_the_signature_and_makes_sms_unavailable() {
     let clock = clock();
     let mock = MockTencent::start_with_clock("AKID-test", "tencent-key", shared(&clock)).await;
     let client = tencent(mock.base_url(), "not-the-key", &clock);
@@ -256,8 +257,9 @@ async fn tencent_wrong_key_fails_the_signature() {
 
     assert_eq!(
         outcome,
-        SendOutcome::Failed {
-            reason: "AuthFailure.SignatureFailure".into()
+        SendOutcome::Unavailable {
+            reason: "AuthFailure.SignatureFailure".into(),
+            retry_after: None,
         }
     );
     assert!(mock.sends().is_empty());
@@ -299,10 +301,10 @@ async fn tencent_blacklisted_number_is_an_invalid_recipient() {
 }
 
 #[tokio::test]
-async fn tencent_unreachable_is_retried() {
+async fn tencent_unreachable_is_unavailable() {
     let clock = clock();
     let client = tencent(refused_url().await, "tencent-key", &clock);
-    assert_retry(&client.send(&sms(PHONE)).await);
+    assert_unavailable(&client.send(&sms(PHONE)).await);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -421,7 +423,7 @@ async fn wechat_rejected_token_is_dropped_and_the_send_retried() {
     mock.revoke_access_tokens();
 
     let rejected = client.send(&message("openid-1")).await;
-    assert_retry(&rejected);
+    assert_unavailable(&rejected);
     assert_eq!(mock.grant_count(), 1);
 
     let retried = client.send(&message("openid-1")).await;
@@ -468,7 +470,7 @@ async fn wechat_wrong_template_data_fails() {
 }
 
 #[tokio::test]
-async fn wechat_wrong_secret_fails_without_sending() {
+async fn wechat_wrong_secret_makes_wechat_unavailable_without_sending() {
     let clock = clock();
     let mock = MockWechat::start_with_clock(APP_ID, APP_SECRET, shared(&clock)).await;
     let client = wechat(mock.base_url(), "not-the-secret", &clock);
@@ -476,7 +478,7 @@ async fn wechat_wrong_secret_fails_without_sending() {
     let outcome = client.send(&message("openid-1")).await;
 
     assert!(
-        matches!(&outcome, SendOutcome::Failed { reason } if reason.contains("40125")),
+        matches!(&outcome, SendOutcome::Unavailable { reason, .. } if reason.contains("40125")),
         "{outcome:?}"
     );
     assert_eq!(mock.grant_count(), 0);
@@ -484,8 +486,8 @@ async fn wechat_wrong_secret_fails_without_sending() {
 }
 
 #[tokio::test]
-async fn wechat_unreachable_is_retried() {
+async fn wechat_unreachable_is_unavailable() {
     let clock = clock();
     let client = wechat(refused_url().await, APP_SECRET, &clock);
-    assert_retry(&client.send(&message("openid-1")).await);
+    assert_unavailable(&client.send(&message("openid-1")).await);
 }

@@ -38,7 +38,10 @@ use uuid::Uuid;
 
 use courtyard_providers::SendOutcome;
 
+use courtyard_domain::circuits::Admit;
+
 use crate::{
+    circuit,
     deliver::SendJob,
     fallback,
     pipeline::{CHUNK, Pipeline, SEND, decode_send},
@@ -50,6 +53,8 @@ pub const NAME: &str = "channel_send";
 /// How long one [`run_batch`] keeps its lanes taking further batches while jobs keep
 /// coming; it bounds how long a shutdown waits for the sender.
 const LANE_BUDGET: Duration = Duration::from_secs(1);
+/// How long a lane of a channel whose circuit is open waits before asking again.
+const CIRCUIT_NAP: Duration = Duration::from_millis(200);
 /// Ids per `CASE` expression (the portable way to set a different value per row).
 const CASE_CHUNK: usize = 500;
 /// Parameter bytes per statement that fit, with the rest of the message, in one TLS record
@@ -159,13 +164,28 @@ async fn one_batch(
 ) -> anyhow::Result<usize> {
     let stream = streams::send(channel);
     let lease = Duration::from_millis(p.settings.lease_ms);
+    // An open circuit takes nothing; after its cool-down one send probes the provider.
+    let (batch, probe) = match circuit::admit(p, channel) {
+        Admit::All => (batch, false),
+        Admit::Probe => (1, true),
+        Admit::Wait => {
+            tokio::time::sleep(block.min(CIRCUIT_NAP)).await;
+            return Ok(0);
+        }
+    };
     let leased = p
         .queue
         .pull_json(&stream, consumer, batch, lease, block)
-        .await?;
-    if leased.is_empty() {
-        return Ok(0);
-    }
+        .await;
+    let leased = match leased {
+        Ok(leased) if !leased.is_empty() => leased,
+        other => {
+            if probe {
+                circuit::release_probe(p, channel);
+            }
+            return other.map(|_| 0);
+        }
+    };
     let taken = leased.len();
     let mut ids = Vec::with_capacity(taken);
     let mut jobs: Vec<SendJob> = Vec::with_capacity(taken);
@@ -216,6 +236,11 @@ async fn one_batch(
         .buffer_unordered(p.settings.send_concurrency.max(1))
         .collect()
         .await;
+    if probe && attempted.is_empty() {
+        circuit::release_probe(p, channel);
+    }
+    // Before the record: an Unavailable answer waits for the circuit's next probe.
+    circuit::observe(p, channel, attempted.iter().map(|a| &a.outcome)).await;
     record(p, &stream, attempted).await?;
     p.queue.ack(&stream, &ids).await?;
     Ok(taken)
@@ -502,6 +527,9 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
     let mut settled: BTreeMap<(&'static str, String), Vec<Uuid>> = BTreeMap::new();
     // Retries by error text, each with its own (jittered) due time.
     let mut retrying: BTreeMap<String, Vec<(Uuid, DateTime<Utc>)>> = BTreeMap::new();
+    // Sends the provider as a whole failed, by error text: they wait, their attempt given
+    // back, at least until their channel's circuit lets a probe through.
+    let mut waiting: BTreeMap<String, Vec<(Uuid, DateTime<Utc>)>> = BTreeMap::new();
     // Device tokens to deactivate, by provider and reason.
     let mut invalid_tokens: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut retries = Vec::new();
@@ -541,6 +569,22 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
                     .push((job.delivery_id, due));
                 retries.push((job, due));
             }
+            SendOutcome::Unavailable {
+                reason,
+                retry_after,
+            } => {
+                let reopens = p.circuits.open_circuit(&job.channel).map(|open| open.until);
+                let delay = backoff(p, attempt, retry_after);
+                let due = (now + chrono::Duration::from_std(delay).unwrap_or_default())
+                    .max(reopens.unwrap_or(now));
+                waiting
+                    .entry(format!(
+                        "{reason} (provider unavailable; attempt not counted)"
+                    ))
+                    .or_default()
+                    .push((job.delivery_id, due));
+                retries.push((job, due));
+            }
             SendOutcome::Retry { reason, .. } => {
                 settled
                     .entry(("dead", format!("{reason} (after {attempt} attempts)")))
@@ -558,7 +602,10 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
             }
         }
     }
-    let all_sent = settled.is_empty() && retrying.is_empty() && invalid_tokens.is_empty();
+    let all_sent = settled.is_empty()
+        && retrying.is_empty()
+        && waiting.is_empty()
+        && invalid_tokens.is_empty();
     if all_sent {
         // Each row's record stands on its own: no transaction needed around them.
         mark_sent(&p.db, now, &sent).await?;
@@ -595,6 +642,29 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
                 .exec(&txn)
                 .await
                 .context("recording retries")?;
+        }
+    }
+    for (reason, rows) in &waiting {
+        for chunk in rows.chunks(CASE_CHUNK) {
+            let due = chunk
+                .iter()
+                .fold(CaseStatement::new(), |case, (id, due)| {
+                    case.case(delivery::Column::Id.eq(*id), Expr::value(*due))
+                })
+                .finally(Expr::col(delivery::Column::DueAt));
+            delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value("retrying"))
+                .col_expr(delivery::Column::DueAt, due.into())
+                .col_expr(
+                    delivery::Column::Attempts,
+                    sea_orm::ExprTrait::sub(Expr::col(delivery::Column::Attempts), 1),
+                )
+                .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+                .exec(&txn)
+                .await
+                .context("recording sends waiting for their provider")?;
         }
     }
     for ((provider, reason), tokens) in &invalid_tokens {

@@ -67,6 +67,9 @@ async fn stalled_fanouts(p: &Pipeline) -> anyhow::Result<usize> {
 async fn lost_deliveries(p: &Pipeline) -> anyhow::Result<usize> {
     let now = p.clock.now();
     let grace = Duration::seconds(p.settings.sweep_grace_secs);
+    // A channel whose circuit is open holds its jobs in the queue on purpose: they are
+    // waiting, not lost.
+    let held: Vec<String> = p.circuits.open().into_keys().collect();
     let lost: Vec<Uuid> = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
@@ -83,6 +86,7 @@ async fn lost_deliveries(p: &Pipeline) -> anyhow::Result<usize> {
                         .add(delivery::Column::ClaimedAt.lt(now - grace - grace)),
                 ),
         )
+        .filter(delivery::Column::Channel.is_not_in(held))
         .order_by_asc(delivery::Column::DueAt)
         .order_by_asc(delivery::Column::Id)
         .limit(p.settings.sweep_batch.max(1))

@@ -142,4 +142,15 @@ pub trait Queue: Send + Sync {
         windows: &[Window],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Option<DateTime<Utc>>>>;
+    /// Tells other processes (the API's `/readyz` and `/metrics`) that `channel`'s circuit
+    /// is open, until `ttl` passes without news, or closed (`None`). The in-process queue
+    /// has no other process to tell: its API reads the circuits themselves.
+    async fn publish_circuit(
+        &self,
+        _channel: &str,
+        _open: Option<&courtyard_domain::circuits::OpenCircuit>,
+        _ttl: Duration,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
 }

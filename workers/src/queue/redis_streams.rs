@@ -458,6 +458,34 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
+    async fn publish_circuit(
+        &self,
+        channel: &str,
+        open: Option<&courtyard_domain::circuits::OpenCircuit>,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let key = courtyard_domain::circuits::redis_key(&self.prefix, channel);
+        let mut conn = self.conn.clone();
+        match open {
+            Some(open) => {
+                let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(serde_json::to_string(open)?)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .context("SET circuit")
+            }
+            None => redis::cmd("DEL")
+                .arg(&key)
+                .query_async::<()>(&mut conn)
+                .await
+                .context("DEL circuit"),
+        }
+    }
+
     async fn backlog(&self, stream: &str) -> anyhow::Result<usize> {
         let key = self.stream_key(stream);
         let mut conn = self.conn.clone();
