@@ -276,6 +276,29 @@ pub struct TicketPage {
     pub next_cursor: Option<String>,
 }
 
+/// One page of a staff member's open tickets, the soonest SLA deadline first.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TaskPage {
+    /// Tickets, the soonest deadline first; those with no running clock last.
+    pub items: Vec<Ticket>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the front desk's callback list, the longest waiting first.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CallbackPage {
+    /// Tickets awaiting a callback, completed longest ago first.
+    pub items: Vec<Ticket>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The most open tickets a task list sorts (far more than anyone holds).
+pub const TASKS_AT_MOST: u64 = 2_000;
+
 /// Dispatch to a department and staff member; by the community's rules when absent.
 #[derive(Debug, Default, Object)]
 #[oai(skip_serializing_if_is_none)]

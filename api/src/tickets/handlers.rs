@@ -195,30 +195,58 @@ impl TicketsApi {
     /// A staff member's task list
     ///
     /// Open tickets assigned to the caller (and, for butlers, their households' open
-    /// tickets), the soonest SLA deadline first.
+    /// tickets), the soonest SLA deadline first (tickets with no running clock last), paged:
+    /// pass `next_cursor` as `cursor` for the tickets due after the last one seen.
     #[oai(path = "/me/tasks", method = "get", operation_id = "list_my_tasks")]
-    async fn list_my_tasks(&self, auth: BearerAuth) -> ApiResult<Json<Vec<Ticket>>, { AUTHED }> {
+    async fn list_my_tasks(
+        &self,
+        auth: BearerAuth,
+        /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<TaskPage>, { AUTHED | VALIDATION }> {
         let staff = auth.0.staff(ALL_STAFF)?;
         let open: Vec<&str> = TicketState::ALL
             .iter()
             .filter(|s| s.is_open())
             .map(|s| s.as_str())
             .collect();
+        let mine = Condition::any()
+            .add(ticket::Column::AssigneeId.eq(staff.id))
+            .add(ticket::Column::ButlerId.eq(staff.id));
+        // The order is the SLA clocks' (computed, not stored): sorted here over the
+        // caller's open tickets, a page cut after the cursor's place in it.
         let rows = ticket::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(ticket::Column::AssigneeId.eq(staff.id))
-                    .add(ticket::Column::ButlerId.eq(staff.id)),
-            )
+            .filter(mine.clone())
             .filter(ticket::Column::State.is_in(open))
             .order_by_asc(ticket::Column::Id)
-            .limit(500)
+            .limit(TASKS_AT_MOST)
             .all(&self.state.db)
             .await?;
+        let due_order = |t: &Ticket| (t.next_due_at.is_none(), t.next_due_at, t.created_at, t.id);
         let mut items: Vec<Ticket> = rows.into_iter().map(ticket_view).collect();
-        // Due soonest first; tickets with no running clock (waiting for a rating) last.
-        items.sort_by_key(|t| (t.next_due_at.is_none(), t.next_due_at, t.created_at));
-        Ok(Json(items))
+        items.sort_by_key(due_order);
+        if let Some(after) = decode_cursor(cursor.as_deref())? {
+            // The cursor's ticket may have closed since: its place is where it would sort.
+            let anchor = ticket::Entity::find_by_id(after)
+                .filter(mine)
+                .one(&self.state.db)
+                .await?
+                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor from a previous page"))?;
+            let anchor = due_order(&ticket_view(anchor));
+            items.retain(|t| due_order(t) > anchor);
+        }
+        let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|t| encode_cursor(t.id))
+        } else {
+            None
+        };
+        Ok(Json(TaskPage { items, next_cursor }))
     }
 
     /// Get a ticket

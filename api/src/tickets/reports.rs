@@ -15,7 +15,7 @@ use poem_openapi::{
     payload::Json,
     types::Example,
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::{
@@ -23,8 +23,9 @@ use crate::{
     authz::{ADMINS, BearerAuth, MANAGERS, ROLL_KEEPERS},
     error::{ApiError, ApiResult, status::*},
     exports::{CsvExport, csv_export},
+    pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor},
     state::AppState,
-    tickets::{Ticket, rules_of, ticket_view},
+    tickets::{CallbackPage, rules_of, ticket_view},
     vocab::Vocab,
 };
 
@@ -234,7 +235,8 @@ impl TicketReportsApi {
     /// The front desk's callback list (回访)
     ///
     /// Completed tickets the resident did not rate in the app in time (48 hours for
-    /// repairs), oldest first. Record the call with `POST /v1/tickets/{id}/callback`.
+    /// repairs), the longest waiting first, paged. Record the call with
+    /// `POST /v1/tickets/{id}/callback`.
     #[oai(
         path = "/communities/:community_id/callbacks",
         method = "get",
@@ -244,16 +246,52 @@ impl TicketReportsApi {
         &self,
         auth: BearerAuth,
         community_id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<Ticket>>, { AUTHED | NOT_FOUND }> {
+        /// Cursor from the previous page.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<CallbackPage>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let community = staff.community(&self.state, *community_id).await?;
-        let rows = ticket::Entity::find()
+        let mut select = ticket::Entity::find()
             .filter(ticket::Column::CommunityId.eq(community.id))
-            .filter(ticket::Column::State.eq(TicketState::AwaitingCallback.as_str()))
+            .filter(ticket::Column::State.eq(TicketState::AwaitingCallback.as_str()));
+        if let Some(after) = decode_cursor(cursor.as_deref())? {
+            // Keyset on (completed_at, id): the cursor's ticket keeps its completion time
+            // whether or not it has been called back since.
+            let anchor = ticket::Entity::find_by_id(after)
+                .filter(ticket::Column::CommunityId.eq(community.id))
+                .one(&self.state.db)
+                .await?
+                .and_then(|t| t.completed_at.map(|at| (at, t.id)))
+                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor from a previous page"))?;
+            select = select.filter(
+                Condition::any()
+                    .add(ticket::Column::CompletedAt.gt(anchor.0))
+                    .add(
+                        Condition::all()
+                            .add(ticket::Column::CompletedAt.eq(anchor.0))
+                            .add(ticket::Column::Id.gt(anchor.1)),
+                    ),
+            );
+        }
+        let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as u64;
+        let mut rows = select
             .order_by_asc(ticket::Column::CompletedAt)
+            .order_by_asc(ticket::Column::Id)
+            .limit(limit + 1)
             .all(&self.state.db)
             .await?;
-        Ok(Json(rows.into_iter().map(ticket_view).collect()))
+        let next_cursor = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|t| encode_cursor(t.id))
+        } else {
+            None
+        };
+        let items = rows.into_iter().map(ticket_view).collect();
+        Ok(Json(CallbackPage { items, next_cursor }))
     }
 
     /// Ticket KPIs

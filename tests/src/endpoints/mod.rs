@@ -535,8 +535,8 @@ impl TestApp {
     }
 
     /// `GET /v1/me/tasks`: A staff member's task list.
-    pub async fn list_my_tasks(&self, token: &str) -> Reply {
-        let path = "/v1/me/tasks".to_owned();
+    pub async fn list_my_tasks(&self, token: &str, query: &[(&str, &str)]) -> Reply {
+        let path = with_query("/v1/me/tasks".to_owned(), query);
         self.request(Method::GET, &path, Some(token), None).await
     }
 
@@ -647,8 +647,13 @@ impl TestApp {
     }
 
     /// `GET /v1/communities/{community_id}/callbacks`: The front desk's callback list (回访).
-    pub async fn list_callbacks(&self, token: &str, community_id: impl Display) -> Reply {
-        let path = format!("/v1/communities/{community_id}/callbacks");
+    pub async fn list_callbacks(
+        &self,
+        token: &str,
+        community_id: impl Display,
+        query: &[(&str, &str)],
+    ) -> Reply {
+        let path = with_query(format!("/v1/communities/{community_id}/callbacks"), query);
         self.request(Method::GET, &path, Some(token), None).await
     }
 

@@ -27,6 +27,7 @@ mod rate_limits;
 mod reminders;
 mod scheduler;
 mod sms_wechat_providers;
+mod task_lists;
 mod ticket_notifications;
 mod ticket_store;
 mod tickets;

@@ -265,12 +265,11 @@ async fn a_repair_goes_from_report_to_a_satisfied_callback_through_rework() {
         .expect_problem(403, "/problems/forbidden");
     // On the engineer's task list.
     let tasks = app
-        .list_my_tasks(desk.world.token("engineer"))
+        .list_my_tasks(desk.world.token("engineer"), &[])
         .await
         .expect(200);
     assert!(
-        tasks
-            .body
+        tasks.body["items"]
             .as_array()
             .expect("tasks")
             .iter()
@@ -728,10 +727,10 @@ async fn an_unrated_repair_lands_on_the_front_desk_callback_list_after_48_hours(
 /// The ids on A's front-desk callback list.
 async fn callbacks(desk: &Desk<'_>) -> Vec<Uuid> {
     desk.app
-        .list_callbacks(desk.world.token("front_desk"), desk.world.a.community)
+        .list_callbacks(desk.world.token("front_desk"), desk.world.a.community, &[])
         .await
         .expect(200)
-        .body
+        .body["items"]
         .as_array()
         .expect("list")
         .iter()
