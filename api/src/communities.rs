@@ -57,7 +57,12 @@ pub struct WorkingHoursDto {
     #[oai(validator(pattern = r"^\d{2}:\d{2}$"))]
     pub end: String,
     /// Working weekdays, 1 (Monday) to 7.
-    #[oai(validator(max_items = 7))]
+    #[oai(validator(
+        max_items = 7,
+        unique_items,
+        minimum(value = "1"),
+        maximum(value = "7")
+    ))]
     pub days: Vec<u8>,
     /// Public holidays, ISO dates.
     #[oai(validator(max_items = 366))]

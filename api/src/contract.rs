@@ -73,12 +73,60 @@ pub fn complete(spec: &str) -> Value {
                 );
                 added = true;
             }
+            if let Some(Value::Mapping(throttled)) = responses.get_mut("429") {
+                throttled
+                    .entry("headers".into())
+                    .or_insert_with(retry_after_header);
+            }
             if added {
                 sort_by_status(responses);
             }
         }
     }
+    state_the_types(&mut doc);
     doc
+}
+
+/// The `Retry-After` header a 429 carries.
+fn retry_after_header() -> Value {
+    serde_yaml::from_str(
+        r#"{"Retry-After": {"description": "Seconds until a retry may succeed.", "required": true, "schema": {"type": "integer", "format": "uint32", "minimum": 0}}}"#,
+    )
+    .unwrap_or(Value::Null)
+}
+
+/// Says in the schemas what the server takes, in the words every tool knows: a date is
+/// `format: date` (poem-openapi writes `naive-date`, which validators do not know, so any
+/// string would look valid), an unsigned integer has `minimum: 0`, and a field whose
+/// `null` clears it (`MaybeUndefined`) is `nullable`.
+fn state_the_types(value: &mut Value) {
+    match value {
+        Value::Mapping(map) => {
+            if map.get("format").and_then(Value::as_str) == Some("naive-date") {
+                map.insert("format".into(), "date".into());
+            }
+            let unsigned = map.get("type").and_then(Value::as_str) == Some("integer")
+                && map
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| f.starts_with("uint"));
+            if unsigned && !map.contains_key("minimum") {
+                map.insert("minimum".into(), 0.into());
+            }
+            let clears = map
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.contains("`null` clears it"));
+            if clears && map.contains_key("type") {
+                map.insert("nullable".into(), true.into());
+            }
+            for (_, child) in map.iter_mut() {
+                state_the_types(child);
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(state_the_types),
+        _ => {}
+    }
 }
 
 /// The document's path templates, split into segments, with their methods: for naming the
@@ -127,6 +175,11 @@ fn template(path: &str) -> Option<&'static (Vec<String>, Vec<String>)> {
                 .all(|(t, s)| t.starts_with('{') || t == s)
         })
         .max_by_key(|(t, _)| t.iter().filter(|t| !t.starts_with('{')).count())
+}
+
+/// The document's template `path` matches (`/v1/tickets/{ticket_id}`).
+pub fn template_of(path: &str) -> Option<String> {
+    template(path).map(|(t, _)| t.join("/"))
 }
 
 /// The name of the `index`-th parameter of the template `path` matches (`booking_id`).

@@ -26,6 +26,7 @@ pub mod services;
 pub mod staff;
 pub mod startup;
 pub mod state;
+pub mod strict_json;
 pub mod telemetry;
 pub mod tickets;
 pub mod vocab;

@@ -95,7 +95,8 @@ impl Example for NewNotice {
             body: "3栋明日 9:00–12:00 停水，请提前储水。".into(),
             reason: Some("二次供水水箱清洗".into()),
             starts_at: None,
-            restores_at: None,
+            // An outage says when service comes back.
+            restores_at: chrono::DateTime::from_timestamp(1_924_916_400, 0),
             event_at: None,
             urgent: None,
             audience: Some(AudienceDto::default()),

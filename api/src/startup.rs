@@ -268,6 +268,7 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
     // The document as `openapi/courtyard.yaml` has it, with the framework's answers.
     let completed = crate::contract::complete(&api.spec_yaml());
     crate::contract::remember_paths(&completed);
+    crate::strict_json::remember(&completed);
     let document = serde_json::to_string(&completed).unwrap_or_default();
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
@@ -284,7 +285,7 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
         // `{"code":"FAIL"}` out.
         .at("/v1/payments/wechat/notify", poem::post(wechat_notify))
         .nest("/docs", docs)
-        .nest("/", api)
+        .nest("/", api.around(crate::strict_json::around))
         .around(limit_body)
         .around(telemetry::around)
         .data(state.clone())

@@ -322,6 +322,23 @@ pub struct NoteBody {
     pub note: Option<String>,
 }
 
+/// The butler's answer to a complaint.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct AnswerBody {
+    /// What was found and done (required, not blank).
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub note: String,
+}
+
+impl Example for AnswerBody {
+    fn example() -> Self {
+        Self {
+            note: "已与施工方沟通，夜间22:00后停止施工。".into(),
+        }
+    }
+}
+
 /// The price of paid work, stated before it starts.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, example)]

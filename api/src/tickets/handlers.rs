@@ -430,9 +430,9 @@ impl TicketsApi {
         &self,
         auth: BearerAuth,
         ticket_id: Path<Uuid>,
-        body: Json<NoteBody>,
+        body: Json<AnswerBody>,
     ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        if body.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        if body.note.trim().is_empty() {
             return Err(ApiError::invalid("note", "the answer says what was found").into());
         }
         let row = act(
@@ -440,7 +440,7 @@ impl TicketsApi {
             &auth.0,
             *ticket_id,
             Action::Answer,
-            body.0.note,
+            Some(body.0.note),
             |t, now| t.answered_at = Set(Some(now)),
         )
         .await?;

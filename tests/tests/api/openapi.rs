@@ -187,3 +187,57 @@ async fn an_unparsable_path_id_is_a_400_naming_the_parameter() {
         .expect_problem(405, "/problems/method-not-allowed");
     assert_eq!(reply.header("allow"), "GET");
 }
+
+#[tokio::test]
+async fn a_body_is_read_as_the_document_types_it() {
+    let app = courtyard_tests::spawn_app().await;
+    let world = courtyard_tests::world::World::build(&app).await;
+    let admin = &world.admin.access;
+    let path = format!("/v1/communities/{}/buildings", world.a.community);
+    // A boolean for a string is not taken as its text.
+    let reply = app
+        .post(&path, Some(admin), serde_json::json!({ "name": false }))
+        .await
+        .expect_problem(400, "/problems/bad-request");
+    assert_eq!(
+        reply.body["errors"],
+        serde_json::json!([{ "field": "name", "message": "must be a string" }])
+    );
+    // Nested, and a null where the document allows none.
+    let reply = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/communities/{}", world.a.community),
+            Some(admin),
+            Some(&serde_json::json!({ "timezone": null, "working_hours": { "start": "09:00", "end": "18:00", "days": [1, "2"], "holidays": [] } })),
+        )
+        .await
+        .expect_problem(400, "/problems/bad-request");
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(
+        fields,
+        ["timezone", "working_hours.days[1]"],
+        "{}",
+        reply.text
+    );
+    // A null the document allows (`null` clears it) is taken.
+    let reply = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/communities/{}", world.a.community),
+            Some(admin),
+            Some(&serde_json::json!({ "address": null })),
+        )
+        .await
+        .expect(200);
+    assert!(reply.body.get("address").is_none(), "{}", reply.text);
+    // And the right types go through as before.
+    app.post(&path, Some(admin), serde_json::json!({ "name": "9栋" }))
+        .await
+        .expect(201);
+}
