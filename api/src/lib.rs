@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod authz;
 pub mod bookings;
+pub mod client_ip;
 pub mod communities;
 pub mod contract;
 pub mod dead_letters;

@@ -121,6 +121,7 @@ pub async fn build_state(
         redis,
         http,
         public_limiter,
+        proxies: crate::client_ip::ProxyTrust::parse(&settings.server.trusted_proxies)?,
         metrics: metrics_handle(),
         communities: Default::default(),
         photos: Arc::new(LocalDiskStore::new(&settings.storage.photo_dir)),

@@ -32,8 +32,10 @@ pub struct Inner {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// Outbound HTTP (WeChat).
     pub http: reqwest::Client,
-    /// Per-IP limit on public endpoints.
+    /// Per-IP limit on public endpoints (this process's; Redis's when configured).
     pub public_limiter: FixedWindowLimiter<IpAddr>,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub proxies: crate::client_ip::ProxyTrust,
     /// Recently read communities.
     pub communities: CommunityCache,
     /// Prometheus exposition.

@@ -237,8 +237,16 @@ pub struct ServerSettings {
     pub host: String,
     /// Port to bind; 0 picks a free one.
     pub port: u16,
-    /// Requests per minute one client IP may make to public (unauthenticated) endpoints.
+    /// Requests per minute one client IP may make to public (unauthenticated) endpoints;
+    /// counted in Redis when it is configured, so the limit holds across API processes.
     pub public_rate_limit_per_minute: u32,
+    /// The load balancers and proxies in front of the API (addresses or CIDR blocks, e.g.
+    /// `10.0.0.0/8`): from a peer among them the client's address is read from
+    /// `X-Forwarded-For` (the nearest address not itself trusted); from any other peer the
+    /// header is ignored, so a client cannot choose its own address. From the environment:
+    /// comma-separated.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Database settings.
@@ -427,6 +435,7 @@ impl Default for ServerSettings {
             host: "127.0.0.1".into(),
             port: 8080,
             public_rate_limit_per_minute: 120,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -547,6 +556,25 @@ mod digits {
     }
 }
 
+/// A list, or (from the environment) one string of comma-separated entries.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entries {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Entries::deserialize(d)? {
+        Entries::List(list) => list,
+        Entries::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose_secret())
 }
@@ -590,8 +618,10 @@ mod tests {
             jail.set_env("COURTYARD_SERVER__PORT", "9999");
             jail.set_env("COURTYARD_STORAGE__PHOTO_DIR", "/var/lib/courtyard/photos");
             jail.set_env("DATABASE_URL", "postgres://127.0.0.1/test");
+            jail.set_env("COURTYARD_SERVER__TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7");
             let settings = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(settings.server.port, 9999);
+            assert_eq!(settings.server.trusted_proxies, ["10.0.0.0/8", "192.0.2.7"]);
             assert_eq!(settings.storage.photo_dir, "/var/lib/courtyard/photos");
             assert!(settings.is_postgres());
             Ok(())

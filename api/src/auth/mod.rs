@@ -170,9 +170,9 @@ impl AuthApi {
         body: Json<CodeRequest>,
     ) -> ApiResult<CodeResponse, { BAD_REQUEST | VALIDATION | TOO_MANY | UNAVAILABLE }> {
         let state = &self.state;
-        let ip = client_ip(req);
+        let ip = client_ip(state, req);
         let now = state.clock.now();
-        public_limit(state, ip, now)?;
+        public_limit(state, ip, now).await?;
         let phone = PhoneNumber::parse(&body.phone).field("phone")?;
         check_code_limits(state, &phone, ip, now).await?;
 
@@ -231,7 +231,7 @@ impl AuthApi {
     {
         let state = &self.state;
         let now = state.clock.now();
-        public_limit(state, client_ip(req), now)?;
+        public_limit(state, client_ip(state, req), now).await?;
         let phone = PhoneNumber::parse(&body.phone).field("phone")?;
         consume_code(state, &phone, &body.code, now).await?;
         let resident = resident_by_phone(state, &phone, body.company_id).await?;
@@ -264,7 +264,7 @@ impl AuthApi {
     > {
         let state = &self.state;
         let now = state.clock.now();
-        public_limit(state, client_ip(req), now)?;
+        public_limit(state, client_ip(state, req), now).await?;
         let openid = wechat::code_to_openid(state, &body.code).await?;
         let bound = resident::Entity::find()
             .filter(resident::Column::WechatOpenid.eq(openid.as_str()))
@@ -311,7 +311,7 @@ impl AuthApi {
     ) -> ApiResult<Json<TokenPair>, { BAD_REQUEST | UNAUTHORIZED | TOO_MANY }> {
         let state = &self.state;
         let now = state.clock.now();
-        public_limit(state, client_ip(req), now)?;
+        public_limit(state, client_ip(state, req), now).await?;
         let member = staff::Entity::find()
             .filter(staff::Column::Username.eq(body.username.trim()))
             .one(&state.db)
@@ -354,7 +354,7 @@ impl AuthApi {
     ) -> ApiResult<Json<TokenPair>, { BAD_REQUEST | UNAUTHORIZED | TOO_MANY }> {
         let state = &self.state;
         let now = state.clock.now();
-        public_limit(state, client_ip(req), now)?;
+        public_limit(state, client_ip(state, req), now).await?;
         let pair = state
             .tokens
             .rotate(&state.db, &body.refresh_token, now, async |kind, id| {
@@ -377,22 +377,43 @@ impl AuthApi {
     }
 }
 
-/// The client's IP as seen by this process.
-pub fn client_ip(req: &Request) -> IpAddr {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+/// The client's IP: the peer, or behind a trusted proxy the address it forwarded.
+pub fn client_ip(state: &AppState, req: &Request) -> IpAddr {
+    state.proxies.client_of(req)
 }
 
-fn public_limit(state: &AppState, ip: IpAddr, now: DateTime<Utc>) -> Result<(), ApiError> {
-    state
-        .public_limiter
-        .hit(&ip, now)
-        .map_err(|retry_after| ApiError::TooManyRequests {
-            detail: "too many requests from this address".into(),
-            retry_after,
-        })
+/// Counts a request from `ip` to a public endpoint: in Redis when configured (one count
+/// for every API process), else in this process; a Redis that does not answer falls back
+/// to this process's count.
+async fn public_limit(state: &AppState, ip: IpAddr, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let limit = state.settings.server.public_rate_limit_per_minute;
+    let too_many = |retry_after| ApiError::TooManyRequests {
+        detail: "too many requests from this address".into(),
+        retry_after,
+    };
+    if let Some(conn) = &state.redis {
+        let window = now.timestamp().div_euclid(60);
+        let key = format!("{}public:{ip}:{window}", state.settings.redis.key_prefix);
+        let mut conn = conn.clone();
+        let counted: Result<(u64,), _> = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, 120)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        match counted {
+            Ok((hits,)) if hits > u64::from(limit) => {
+                let reset = (window + 1) * 60 - now.timestamp();
+                return Err(too_many(reset.max(1) as u64));
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "public limiter: Redis unavailable; counting in this process")
+            }
+        }
+    }
+    state.public_limiter.hit(&ip, now).map_err(too_many)
 }
 
 async fn check_code_limits(

@@ -187,6 +187,76 @@ async fn public_endpoints_are_rate_limited_per_ip() {
     assert!(limited.headers.contains_key("retry-after"));
 }
 
+/// Asks for a login code for `phone` as if from `client` behind the load balancer.
+async fn send_code_via(app: &TestApp, phone: &str, forwarded_for: &str) -> courtyard_tests::Reply {
+    app.request_with_headers(
+        poem::http::Method::POST,
+        "/v1/auth/sms-codes",
+        None,
+        &json!({ "phone": phone }),
+        &[("x-forwarded-for", forwarded_for)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_ip_limit() {
+    let app = spawn_app_with(|s| {
+        s.auth.codes_per_ip_hour = 2;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    // Two residents behind the balancer: each has their own two codes an hour, and the
+    // address a client writes at the left of the header is not the one counted.
+    for (i, client) in ["198.51.100.1", "6.6.6.6, 198.51.100.1"].iter().enumerate() {
+        send_code_via(&app, &format!("1380000001{i}"), client)
+            .await
+            .expect(202);
+    }
+    send_code_via(&app, "13800000019", "198.51.100.1")
+        .await
+        .expect_problem(429, "/problems/rate-limited");
+    for phone in ["13800000021", "13800000022"] {
+        send_code_via(&app, phone, "198.51.100.2").await.expect(202);
+    }
+}
+
+#[tokio::test]
+async fn from_an_untrusted_peer_the_forwarded_header_is_ignored() {
+    let app = spawn_app_with(|s| s.auth.codes_per_ip_hour = 2).await;
+    send_code_via(&app, "13800000031", "198.51.100.1")
+        .await
+        .expect(202);
+    send_code_via(&app, "13800000032", "198.51.100.2")
+        .await
+        .expect(202);
+    // Both counted against the peer itself, whatever the header said.
+    send_code_via(&app, "13800000033", "198.51.100.3")
+        .await
+        .expect_problem(429, "/problems/rate-limited");
+}
+
+#[tokio::test]
+async fn the_public_limit_holds_across_api_processes_sharing_redis() {
+    let app = spawn_app_with(|s| {
+        s.server.public_rate_limit_per_minute = 3;
+        s.redis.url = Some(SecretString::from(courtyard_tests::redis_url()));
+        // A prefix of this test's own: other tests' processes share the server.
+        s.redis.key_prefix = format!("courtyard-test-{}:", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    let other = app.start_another_api_only().await;
+    for app in [&app, &other, &app] {
+        app.staff_login("nobody", "wrong-password")
+            .await
+            .expect(401);
+    }
+    other
+        .staff_login("nobody", "wrong-password")
+        .await
+        .expect_problem(429, "/problems/rate-limited");
+}
+
 #[tokio::test]
 async fn bad_phone_numbers_are_422_with_the_field() {
     let app = spawn_app().await;
