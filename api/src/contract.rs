@@ -37,6 +37,17 @@ pub fn complete(spec: &str) -> Value {
             let Some(op) = operation.as_mapping_mut() else {
                 continue;
             };
+            // A multipart body has the parts it names and no others (the framework
+            // refuses parts it cannot read).
+            if let Some(Value::Mapping(form)) = op
+                .get_mut("requestBody")
+                .and_then(|b| b.get_mut("content"))
+                .and_then(|c| c.get_mut("multipart/form-data"))
+                .and_then(|m| m.get_mut("schema"))
+            {
+                form.entry("additionalProperties".into())
+                    .or_insert(Value::Bool(false));
+            }
             let takes_body = op.contains_key("requestBody");
             let takes_params = op
                 .get("parameters")

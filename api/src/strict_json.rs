@@ -13,10 +13,16 @@ use serde_json::Value;
 
 use crate::error::{ApiError, FieldError, problem_response};
 
+/// An operation's request schema, and whether it needs a token.
+struct Body {
+    schema: Value,
+    secured: bool,
+}
+
 /// Request schemas by (path template, method), and the document they refer into.
 struct Schemas {
     doc: Value,
-    bodies: HashMap<(String, String), Value>,
+    bodies: HashMap<(String, String), Body>,
 }
 
 static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
@@ -43,7 +49,15 @@ pub fn remember(doc: &serde_yaml::Value) {
                         .and_then(|(_, m)| m.get("schema"))
                 });
                 if let Some(schema) = schema {
-                    bodies.insert((template.clone(), method.to_uppercase()), schema.clone());
+                    let secured = op
+                        .get("security")
+                        .and_then(Value::as_array)
+                        .is_some_and(|s| !s.is_empty());
+                    let body = Body {
+                        schema: schema.clone(),
+                        secured,
+                    };
+                    bodies.insert((template.clone(), method.to_uppercase()), body);
                 }
             }
         }
@@ -59,10 +73,14 @@ pub async fn around<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
     let takes_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
     let schema = SCHEMAS.get().and_then(|schemas| {
         let template = crate::contract::template_of(req.uri().path())?;
-        let schema = schemas
+        let body = schemas
             .bodies
             .get(&(template, req.method().as_str().to_owned()))?;
-        Some((schemas, schema))
+        // A request without a token to an operation that needs one is answered 401 first.
+        let anonymous = !req
+            .headers()
+            .contains_key(poem::http::header::AUTHORIZATION);
+        Some((schemas, &body.schema)).filter(|_| !(body.secured && anonymous))
     });
     let Some((schemas, schema)) = schema.filter(|_| is_json && takes_body) else {
         return next.call(req).await.map(IntoResponse::into_response);
@@ -111,7 +129,22 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
+/// Whether `schema` takes `null`: it says `nullable`, or it says nothing of its type at
+/// all. The parts of an `allOf` that only annotate (poem-openapi writes a referenced
+/// field's description as `allOf: [$ref, {description}]`) do not make it nullable.
 fn nullable(doc: &Value, schema: &Value, depth: usize) -> bool {
+    if depth > 16 {
+        return true;
+    }
+    let untyped = schema.as_object().is_some_and(|s| {
+        !["type", "$ref", "allOf", "oneOf", "anyOf"]
+            .iter()
+            .any(|k| s.contains_key(*k))
+    });
+    untyped || typed_nullable(doc, schema, depth)
+}
+
+fn typed_nullable(doc: &Value, schema: &Value, depth: usize) -> bool {
     if depth > 16 {
         return true;
     }
@@ -123,19 +156,13 @@ fn nullable(doc: &Value, schema: &Value, depth: usize) -> bool {
         .and_then(Value::as_str)
         .and_then(|r| resolve(doc, r))
         .is_some_and(|s| nullable(doc, s, depth + 1));
-    let by_parts = ["allOf", "oneOf", "anyOf"].iter().any(|k| {
-        schema
-            .get(*k)
-            .and_then(Value::as_array)
-            .is_some_and(|parts| parts.iter().any(|p| nullable(doc, p, depth + 1)))
-    });
-    // A schema that says nothing of its type takes anything.
-    let untyped = schema.as_object().is_some_and(|s| {
-        !["type", "$ref", "allOf", "oneOf", "anyOf"]
-            .iter()
-            .any(|k| s.contains_key(*k))
-    });
-    by_ref || by_parts || untyped
+    let parts = |key: &str| schema.get(key).and_then(Value::as_array);
+    let by_all =
+        parts("allOf").is_some_and(|ps| ps.iter().any(|p| typed_nullable(doc, p, depth + 1)));
+    let by_alternative = ["oneOf", "anyOf"]
+        .iter()
+        .any(|k| parts(k).is_some_and(|ps| ps.iter().any(|p| nullable(doc, p, depth + 1))));
+    by_ref || by_all || by_alternative
 }
 
 /// Collects in `errors` where `value` is not of the JSON type `schema` gives.
@@ -274,6 +301,8 @@ mod tests {
         assert!(message("hours.days[2]").starts_with("may not be null"));
         assert_eq!(message("labels.a"), "must be true or false");
         assert_eq!(errors(json!({ "name": null })).len(), 1);
+        // A referenced field whose allOf only adds a description.
+        assert_eq!(errors(json!({ "hours": null })).len(), 1);
         assert_eq!(
             errors(json!([])),
             [("body".into(), "must be an object".into())]

@@ -187,7 +187,7 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("delete_device", EVERYONE, none);
     add("get_preferences", RESIDENT, none);
     add("put_preferences", RESIDENT, |_, _| {
-        Body::Json(json!({ "channels": {}, "quiet_hours": null }))
+        Body::Json(json!({ "channels": {} }))
     });
     add("list_messages", RESIDENT, none);
     add("count_unread_messages", RESIDENT, none);

@@ -236,6 +236,10 @@ async fn a_body_is_read_as_the_document_types_it() {
         .await
         .expect(200);
     assert!(reply.body.get("address").is_none(), "{}", reply.text);
+    // Without a token the answer is 401 whatever the body.
+    app.post(&path, None, serde_json::json!({ "name": false }))
+        .await
+        .expect_problem(401, "/problems/unauthorized");
     // And the right types go through as before.
     app.post(&path, Some(admin), serde_json::json!({ "name": "9栋" }))
         .await
