@@ -15,6 +15,7 @@ pub mod households;
 pub mod idempotency;
 pub mod imports;
 pub mod limits;
+pub mod locale;
 pub mod me;
 pub mod notices;
 pub mod notifications;

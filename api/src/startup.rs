@@ -289,6 +289,7 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
         .nest("/", api.around(crate::strict_json::around))
         .around(limit_body)
         .around(telemetry::around)
+        .around(crate::locale::around)
         .data(state.clone())
 }
 

@@ -245,3 +245,54 @@ async fn a_body_is_read_as_the_document_types_it() {
         .await
         .expect(201);
 }
+
+#[tokio::test]
+async fn problems_follow_accept_language_then_the_residents_locale() {
+    let app = courtyard_tests::spawn_app().await;
+    let world = courtyard_tests::world::World::build(&app).await;
+    let ask = |path: String, token: Option<String>, language: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut request = app.client.get(format!("{}{path}", app.address));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(language) = language {
+                request = request.header("accept-language", language);
+            }
+            let reply = request.send().await.expect("sent");
+            let language = reply
+                .headers()
+                .get("content-language")
+                .map(|v| v.to_str().expect("ascii").to_owned());
+            let body: serde_json::Value = reply.json().await.expect("problem");
+            (language, body)
+        }
+    };
+    // No token, Chinese asked for: the title and the detail in Chinese, the type unchanged.
+    let (language, body) = ask("/v1/me".into(), None, Some("zh-CN,zh;q=0.9,en;q=0.5")).await;
+    assert_eq!(language.as_deref(), Some("zh-CN"));
+    assert_eq!(body["type"], "/problems/unauthorized");
+    assert_eq!(body["title"], "需要登录");
+    assert_eq!(body["detail"], "需要有效的访问令牌");
+    let (language, body) = ask("/v1/me".into(), None, Some("en-GB")).await;
+    assert_eq!(language.as_deref(), Some("en"));
+    assert_eq!(body["title"], "Authentication required");
+    // A resident's own locale when nothing is asked for; a header still wins.
+    app.update_me(
+        &world.resident.access,
+        &serde_json::json!({ "locale": "zh-CN" }),
+    )
+    .await
+    .expect(200);
+    let missing = format!("/v1/tickets/{}", uuid::Uuid::now_v7());
+    let token = Some(world.resident.access.clone());
+    let (language, body) = ask(missing.clone(), token.clone(), None).await;
+    assert_eq!(language.as_deref(), Some("zh-CN"));
+    assert_eq!(
+        (body["title"].as_str(), body["detail"].as_str()),
+        (Some("未找到"), Some("未找到工单"))
+    );
+    let (_, body) = ask(missing, token, Some("en")).await;
+    assert_eq!(body["detail"], "ticket not found");
+}
