@@ -94,6 +94,7 @@ pub fn complete(spec: &str) -> Value {
             }
         }
     }
+    crate::created::document(&mut doc);
     state_the_types(&mut doc);
     doc
 }

@@ -7,6 +7,7 @@ pub mod bookings;
 pub mod client_ip;
 pub mod communities;
 pub mod contract;
+pub mod created;
 pub mod dead_letters;
 pub mod error;
 pub mod exports;

@@ -237,10 +237,14 @@ pub async fn around<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
     response
         .headers_mut()
         .append(header::VARY, HeaderValue::from_static("Accept-Language"));
+    // The resident's locale costs a query: not for a flood of 429s or while the database
+    // may be what failed.
+    let cheap = response.status().is_server_error()
+        || response.status() == poem::http::StatusCode::TOO_MANY_REQUESTS;
     let lang = match (asked, &state) {
         (Some(lang), _) => lang,
-        (None, Some(state)) => residents_locale(state, token).await.unwrap_or(Lang::En),
-        (None, None) => Lang::En,
+        (None, Some(state)) if !cheap => residents_locale(state, token).await.unwrap_or(Lang::En),
+        (None, _) => Lang::En,
     };
     response.headers_mut().insert(
         header::CONTENT_LANGUAGE,

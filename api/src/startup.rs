@@ -270,6 +270,7 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
     let completed = crate::contract::complete(&api.spec_yaml());
     crate::contract::remember_paths(&completed);
     crate::strict_json::remember(&completed);
+    crate::created::remember(&completed);
     let document = serde_json::to_string(&completed).unwrap_or_default();
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
@@ -286,7 +287,11 @@ pub fn routes(state: &AppState) -> impl poem::Endpoint + 'static {
         // `{"code":"FAIL"}` out.
         .at("/v1/payments/wechat/notify", poem::post(wechat_notify))
         .nest("/docs", docs)
-        .nest("/", api.around(crate::strict_json::around))
+        .nest(
+            "/",
+            api.around(crate::strict_json::around)
+                .around(crate::created::around),
+        )
         .around(limit_body)
         .around(telemetry::around)
         .around(crate::locale::around)

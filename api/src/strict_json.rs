@@ -67,9 +67,18 @@ pub fn remember(doc: &serde_yaml::Value) {
 
 /// Checks a JSON body against its operation's request schema before the operation runs.
 pub async fn around<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let is_json = req
-        .content_type()
-        .is_some_and(|c| c.starts_with("application/json"));
+    // What poem-openapi's `Json` takes: `application/json` and any `+json`, in any case.
+    let is_json = req.content_type().is_some_and(|c| {
+        let essence = c
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        essence.split_once('/').is_some_and(|(kind, subtype)| {
+            kind == "application" && (subtype == "json" || subtype.ends_with("+json"))
+        })
+    });
     let takes_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
     let schema = SCHEMAS.get().and_then(|schemas| {
         let template = crate::contract::template_of(req.uri().path())?;
@@ -79,7 +88,10 @@ pub async fn around<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
         // A request without a token to an operation that needs one is answered 401 first.
         let anonymous = !req
             .headers()
-            .contains_key(poem::http::header::AUTHORIZATION);
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.get(..7))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "));
         Some((schemas, &body.schema)).filter(|_| !(body.secured && anonymous))
     });
     let Some((schemas, schema)) = schema.filter(|_| is_json && takes_body) else {

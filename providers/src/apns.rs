@@ -198,7 +198,7 @@ impl ApnsClient {
             Ok(response) => response,
             Err(e) => {
                 // Logged once by the channel's circuit, not for every device.
-                tracing::debug!(token = %token_prefix, error = %e, "APNs unreachable");
+                tracing::debug!(token = %token_prefix, error = %transport_reason(&e), "APNs unreachable");
                 return SendOutcome::Unavailable {
                     reason: format!("transport: {}", transport_reason(&e)),
                     retry_after: None,
@@ -304,6 +304,12 @@ fn classify(
                 retry_after: None,
             }
         }
+        // Our certificate or provider token refused, whatever the device: every push alike.
+        // (A topic is the device's: its refusal stays the message's.)
+        (403, _) => SendOutcome::Unavailable {
+            reason,
+            retry_after: None,
+        },
         // `TooManyRequests`: too many pushes to this one device token.
         (429, _) => SendOutcome::Retry {
             reason,

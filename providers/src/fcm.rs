@@ -360,10 +360,17 @@ fn classify(status: StatusCode, error: &ErrorStatus, retry_after: Option<Duratio
             retry_after,
         },
         // 401: the access token was refused (expired early, revoked); it has been dropped.
-        _ if status == StatusCode::UNAUTHORIZED => SendOutcome::Unavailable {
-            reason,
-            retry_after,
-        },
+        // 403 (the API disabled, the service account not allowed) and 404 without a code
+        // (the project is wrong): our configuration, for every message alike.
+        _ if status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::FORBIDDEN
+            || status == StatusCode::NOT_FOUND =>
+        {
+            SendOutcome::Unavailable {
+                reason,
+                retry_after,
+            }
+        }
         _ if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() => {
             SendOutcome::Unavailable {
                 reason,

@@ -9,15 +9,16 @@ use courtyard_providers::SendOutcome;
 
 use crate::pipeline::Pipeline;
 
-/// What `outcome` says about its provider, and why.
-pub fn verdict(outcome: &SendOutcome) -> (Verdict, &str) {
+/// What `outcome` says about its provider, and why; nothing for a message refused as such
+/// (which may never have left: no topic, no template configured).
+pub fn verdict(outcome: &SendOutcome) -> Option<(Verdict, &str)> {
     match outcome {
-        SendOutcome::Unavailable { reason, .. } => (Verdict::Down, reason),
-        // Answers about the message or the device: the provider is there.
+        SendOutcome::Unavailable { reason, .. } => Some((Verdict::Down, reason)),
+        // Answers about the device: the provider is there.
         SendOutcome::Sent { .. }
         | SendOutcome::InvalidRecipient { .. }
-        | SendOutcome::Retry { .. }
-        | SendOutcome::Failed { .. } => (Verdict::Up, ""),
+        | SendOutcome::Retry { .. } => Some((Verdict::Up, "")),
+        SendOutcome::Failed { .. } => None,
     }
 }
 
@@ -35,7 +36,9 @@ pub async fn observe<'a>(
     let now = p.clock.now();
     let mut last = None;
     for outcome in outcomes {
-        let (verdict, reason) = verdict(outcome);
+        let Some((verdict, reason)) = verdict(outcome) else {
+            continue;
+        };
         if let Some(transition) = p.circuits.observe(channel, verdict, reason, now) {
             match &transition {
                 Transition::Opened(open) if open.since == now => tracing::warn!(

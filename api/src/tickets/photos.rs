@@ -47,6 +47,7 @@ use courtyard_store::tickets::{NewEvent, record_event};
 
 /// Photos to add to a ticket.
 #[derive(Debug, Multipart)]
+#[oai(deny_unknown_fields)]
 pub struct PhotoUpload {
     /// The photos: one file per `photos` field, repeated for several. JPEG, PNG, WebP or
     /// HEIC, told by the file's bytes (the declared type and file name are not used); 10 MiB

@@ -236,6 +236,25 @@ async fn a_body_is_read_as_the_document_types_it() {
         .await
         .expect(200);
     assert!(reply.body.get("address").is_none(), "{}", reply.text);
+    // Under any JSON media type the framework reads, and with a token of another scheme.
+    app.request_raw(
+        reqwest::Method::POST,
+        &path,
+        Some(admin),
+        "Application/Merge-Patch+JSON",
+        br#"{"name": 7}"#.to_vec(),
+    )
+    .await
+    .expect_problem(400, "/problems/bad-request");
+    let basic = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("authorization", "Basic YWRtaW46eA==")
+        .json(&serde_json::json!({ "name": false }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(basic.status(), 401);
     // Without a token the answer is 401 whatever the body.
     app.post(&path, None, serde_json::json!({ "name": false }))
         .await
@@ -295,4 +314,56 @@ async fn problems_follow_accept_language_then_the_residents_locale() {
     );
     let (_, body) = ask(missing, token, Some("en")).await;
     assert_eq!(body["detail"], "ticket not found");
+}
+
+#[tokio::test]
+async fn a_create_answers_where_to_read_what_it_made() {
+    let app = courtyard_tests::spawn_app().await;
+    let world = courtyard_tests::world::World::build(&app).await;
+    let created = app
+        .create_repair(
+            &world.resident.access,
+            &serde_json::json!({ "household_id": world.a.household, "category": "water", "urgency": "ordinary", "description": "阳台地漏堵塞" }),
+            None,
+        )
+        .await
+        .expect(201);
+    let location = created.header("location");
+    assert_eq!(location, format!("/v1/tickets/{}", created.id()));
+    let read = app.get(&location, &world.resident.access).await.expect(200);
+    assert_eq!(read.body["ticket"]["id"], created.body["id"]);
+    // The document says so, and links the create to the read for generated clients.
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(CHECKED_IN).expect("document"))
+            .expect("yaml");
+    let answer = &doc["paths"]["/v1/repairs"]["post"]["responses"]["201"];
+    assert_eq!(
+        answer["headers"]["Location"]["required"],
+        serde_yaml::Value::Bool(true)
+    );
+    assert_eq!(
+        answer["links"]["get_ticket"]["parameters"]["ticket_id"].as_str(),
+        Some("$response.body#/id")
+    );
+    // Every link names an operation the document has.
+    let operations: std::collections::HashSet<String> = doc["paths"]
+        .as_mapping()
+        .expect("paths")
+        .values()
+        .flat_map(|item| item.as_mapping().expect("item").values())
+        .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    let mut links = 0;
+    for item in doc["paths"].as_mapping().expect("paths").values() {
+        for op in item.as_mapping().expect("item").values() {
+            if let Some(found) = op["responses"]["201"]["links"].as_mapping() {
+                for link in found.values() {
+                    links += 1;
+                    let target = link["operationId"].as_str().expect("operationId");
+                    assert!(operations.contains(target), "{target}");
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links}");
 }

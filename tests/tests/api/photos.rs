@@ -198,14 +198,16 @@ async fn only_jpeg_png_webp_and_heic_images_are_taken_told_by_their_bytes() {
     )
     .await
     .expect_problem(400, "/problems/bad-request");
-    // No `photos` field.
-    app.post_multipart(
-        &photos_path(ticket),
-        Some(token),
-        &[FilePart::new("other", "a.jpg", "image/jpeg", &jpeg(1, 50))],
-    )
-    .await
-    .expect_problem(422, "/problems/validation");
+    // A part the document does not name (and so no `photos`): not a body this operation reads.
+    let refused = app
+        .post_multipart(
+            &photos_path(ticket),
+            Some(token),
+            &[FilePart::new("other", "a.jpg", "image/jpeg", &jpeg(1, 50))],
+        )
+        .await
+        .expect_problem(400, "/problems/bad-request");
+    assert!(refused.text.contains("`other`"), "{}", refused.text);
 
     // The type is the bytes', whatever was declared.
     let added = app

@@ -236,11 +236,13 @@ async fn one_batch(
         .buffer_unordered(p.settings.send_concurrency.max(1))
         .collect()
         .await;
-    if probe && attempted.is_empty() {
-        circuit::release_probe(p, channel);
-    }
     // Before the record: an Unavailable answer waits for the circuit's next probe.
     circuit::observe(p, channel, attempted.iter().map(|a| &a.outcome)).await;
+    if probe {
+        // A probe whose answer said nothing of the provider (a message refused before it
+        // left) lets the next one go; one that closed or reopened the circuit is done.
+        circuit::release_probe(p, channel);
+    }
     record(p, &stream, attempted).await?;
     p.queue.ack(&stream, &ids).await?;
     Ok(taken)
@@ -379,6 +381,11 @@ async fn drop_settled_reminders(
     Ok(keep)
 }
 
+/// Whether `job` is a WeChat fee reminder, which takes a one-time subscription consent.
+fn takes_consent(job: &SendJob) -> bool {
+    job.channel == "wechat" && job.category == Category::FeeReminder.as_str()
+}
+
 /// A fee reminder by WeChat takes one of the resident's one-time subscription consents on
 /// its first attempt; without one left it is not sent (suppressed, `no unused WeChat
 /// consent`).
@@ -386,8 +393,7 @@ async fn take_wechat_consents(
     p: &Pipeline,
     claimed: Vec<(SendJob, i32)>,
 ) -> anyhow::Result<Vec<(SendJob, i32)>> {
-    let needs =
-        |job: &SendJob| job.channel == "wechat" && job.category == Category::FeeReminder.as_str();
+    let needs = takes_consent;
     if !claimed.iter().any(|(job, _)| needs(job)) {
         return Ok(claimed);
     }
@@ -541,6 +547,22 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
         outcome,
     } in attempted
     {
+        // A provider-wide failure waits with its attempt given back while its channel's
+        // circuit is open. Below the threshold (a provider failing now and then) it counts
+        // like any retry, so its backoff grows and it cannot loop for ever; so does a WeChat
+        // fee reminder's, whose first attempt took a one-time consent.
+        let outcome = match outcome {
+            SendOutcome::Unavailable {
+                reason,
+                retry_after,
+            } if p.circuits.open_circuit(&job.channel).is_none() || takes_consent(&job) => {
+                SendOutcome::Retry {
+                    reason,
+                    retry_after,
+                }
+            }
+            other => other,
+        };
         match outcome {
             SendOutcome::Sent { provider_id } => sent.push((job.delivery_id, provider_id)),
             SendOutcome::InvalidRecipient { reason } => {

@@ -68,8 +68,15 @@ async fn lost_deliveries(p: &Pipeline) -> anyhow::Result<usize> {
     let now = p.clock.now();
     let grace = Duration::seconds(p.settings.sweep_grace_secs);
     // A channel whose circuit is open holds its jobs in the queue on purpose: they are
-    // waiting, not lost.
-    let held: Vec<String> = p.circuits.open().into_keys().collect();
+    // waiting, not lost. Not for longer than a grace past its next probe: a circuit whose
+    // probes find nothing to send (the jobs really were lost) is swept again.
+    let held: Vec<String> = p
+        .circuits
+        .open()
+        .into_iter()
+        .filter(|(_, open)| open.until > now - grace)
+        .map(|(channel, _)| channel)
+        .collect();
     let lost: Vec<Uuid> = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
