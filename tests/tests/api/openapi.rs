@@ -330,7 +330,7 @@ async fn a_create_answers_where_to_read_what_it_made() {
         .expect(201);
     let location = created.header("location");
     assert_eq!(location, format!("/v1/tickets/{}", created.id()));
-    let read = app.get(&location, &world.resident.access).await.expect(200);
+    let read = app.get(location, &world.resident.access).await.expect(200);
     assert_eq!(read.body["ticket"]["id"], created.body["id"]);
     // The document says so, and links the create to the read for generated clients.
     let doc: serde_yaml::Value =
