@@ -85,7 +85,11 @@ impl Default for WorkingHoursDto {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct NewCommunity {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Street address.
     #[oai(validator(max_length = 256))]
@@ -116,7 +120,11 @@ impl Example for NewCommunity {
 #[oai(skip_serializing_if_is_none)]
 pub struct CommunityPatch {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
     /// Street address; `null` clears it.
     #[oai(validator(max_length = 256))]
@@ -163,7 +171,11 @@ pub struct Unit {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct NameBody {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
 }
 

@@ -64,7 +64,11 @@ pub struct MyHousehold {
 #[oai(skip_serializing_if_is_none)]
 pub struct MePatch {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
     /// Residents: `zh-CN` or `en`.
     pub locale: Option<Vocab<Locale>>,

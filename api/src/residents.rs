@@ -76,7 +76,11 @@ impl Example for Membership {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct NewResident {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Mainland mobile number; unique within the company.
     #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
@@ -107,7 +111,11 @@ impl Example for NewResident {
 #[oai(skip_serializing_if_is_none)]
 pub struct ResidentPatch {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
     /// Phone.
     #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]

@@ -59,7 +59,11 @@ pub struct Staff {
 #[oai(skip_serializing_if_is_none, example)]
 pub struct NewStaff {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Login name: letters, digits, `.`, `_`, `-`.
     #[oai(validator(pattern = r"^[A-Za-z0-9._-]{3,64}$"))]
@@ -95,7 +99,11 @@ impl Example for NewStaff {
 #[oai(skip_serializing_if_is_none)]
 pub struct StaffPatch {
     /// Name.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
     /// New password.
     #[oai(validator(min_length = 8, max_length = 128))]

@@ -367,3 +367,32 @@ async fn a_create_answers_where_to_read_what_it_made() {
     }
     assert!(links >= 10, "{links}");
 }
+
+#[tokio::test]
+async fn a_name_with_control_characters_or_only_spaces_is_refused_as_the_document_says() {
+    let app = courtyard_tests::spawn_app().await;
+    let world = courtyard_tests::world::World::build(&app).await;
+    let path = format!("/v1/communities/{}/buildings", world.a.community);
+    for name in ["3栋\u{7}", "   ", "\u{85}"] {
+        let refused = app
+            .post(
+                &path,
+                Some(&world.admin.access),
+                serde_json::json!({ "name": name }),
+            )
+            .await
+            .expect_problem(422, "/problems/validation");
+        assert_eq!(
+            refused.body["errors"][0]["field"], "name",
+            "{}",
+            refused.text
+        );
+    }
+    app.post(
+        &path,
+        Some(&world.admin.access),
+        serde_json::json!({ "name": " 10栋 B座 " }),
+    )
+    .await
+    .expect(201);
+}
