@@ -55,13 +55,18 @@ where
         select = select.filter(id_column.gt(after));
     }
     let mut items = select.all(db).await?;
-    let next = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| encode_cursor(id_of(last)))
-    } else {
-        None
-    };
+    let next = cut_page(&mut items, limit as usize, id_of);
     Ok((items, next))
+}
+
+/// Cuts `rows` (fetched one past `limit`) to the page, and returns the cursor of the next
+/// page when there is one.
+pub fn cut_page<T>(rows: &mut Vec<T>, limit: usize, id_of: impl Fn(&T) -> Uuid) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|last| encode_cursor(id_of(last)))
 }
 
 /// Declares a page type for a list operation.

@@ -182,12 +182,7 @@ impl TicketsApi {
         }
         let select = ticket::Entity::find().filter(condition);
         let mut rows = list_page(&self.state.db, select, limit + 1).await?;
-        let next_cursor = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|t| encode_cursor(t.id))
-        } else {
-            None
-        };
+        let next_cursor = cut_page(&mut rows, limit as usize, |t| t.id);
         let items = rows.into_iter().map(ticket_view).collect();
         Ok(Json(TicketPage { items, next_cursor }))
     }
@@ -240,12 +235,7 @@ impl TicketsApi {
             items.retain(|t| due_order(t) > anchor);
         }
         let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|t| encode_cursor(t.id))
-        } else {
-            None
-        };
+        let next_cursor = cut_page(&mut items, limit, |t| t.id);
         Ok(Json(TaskPage { items, next_cursor }))
     }
 

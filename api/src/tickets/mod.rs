@@ -44,7 +44,7 @@ use crate::{
     authz::{ALL_STAFF, BearerAuth, Principal},
     error::{ApiError, ApiResult, FieldContext, status::*},
     idempotency::{self, Start},
-    pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor},
+    pagination::{DEFAULT_LIMIT, MAX_LIMIT, cut_page, decode_cursor},
     state::AppState,
     vocab::Vocab,
 };

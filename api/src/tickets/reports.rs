@@ -23,7 +23,7 @@ use crate::{
     authz::{ADMINS, BearerAuth, MANAGERS, ROLL_KEEPERS},
     error::{ApiError, ApiResult, status::*},
     exports::{CsvExport, csv_export},
-    pagination::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor},
+    pagination::{DEFAULT_LIMIT, MAX_LIMIT, cut_page, decode_cursor},
     state::AppState,
     tickets::{CallbackPage, rules_of, ticket_view},
     vocab::Vocab,
@@ -284,12 +284,7 @@ impl TicketReportsApi {
             .limit(limit + 1)
             .all(&self.state.db)
             .await?;
-        let next_cursor = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|t| encode_cursor(t.id))
-        } else {
-            None
-        };
+        let next_cursor = cut_page(&mut rows, limit as usize, |t| t.id);
         let items = rows.into_iter().map(ticket_view).collect();
         Ok(Json(CallbackPage { items, next_cursor }))
     }

@@ -648,46 +648,10 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
         }
     }
     for (reason, rows) in &retrying {
-        for chunk in rows.chunks(CASE_CHUNK) {
-            let due = chunk
-                .iter()
-                .fold(CaseStatement::new(), |case, (id, due)| {
-                    case.case(delivery::Column::Id.eq(*id), Expr::value(*due))
-                })
-                .finally(Expr::col(delivery::Column::DueAt));
-            delivery::Entity::update_many()
-                .col_expr(delivery::Column::Status, Expr::value("retrying"))
-                .col_expr(delivery::Column::DueAt, due.into())
-                .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
-                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-                .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
-                .exec(&txn)
-                .await
-                .context("recording retries")?;
-        }
+        park(&txn, now, rows, reason, false).await?;
     }
     for (reason, rows) in &waiting {
-        for chunk in rows.chunks(CASE_CHUNK) {
-            let due = chunk
-                .iter()
-                .fold(CaseStatement::new(), |case, (id, due)| {
-                    case.case(delivery::Column::Id.eq(*id), Expr::value(*due))
-                })
-                .finally(Expr::col(delivery::Column::DueAt));
-            delivery::Entity::update_many()
-                .col_expr(delivery::Column::Status, Expr::value("retrying"))
-                .col_expr(delivery::Column::DueAt, due.into())
-                .col_expr(
-                    delivery::Column::Attempts,
-                    sea_orm::ExprTrait::sub(Expr::col(delivery::Column::Attempts), 1),
-                )
-                .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
-                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-                .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
-                .exec(&txn)
-                .await
-                .context("recording sends waiting for their provider")?;
-        }
+        park(&txn, now, rows, reason, true).await?;
     }
     for ((provider, reason), tokens) in &invalid_tokens {
         for chunk in tokens.chunks(CHUNK) {
@@ -722,6 +686,42 @@ async fn record(p: &Pipeline, stream: &str, attempted: Vec<Attempted>) -> anyhow
         let sms = fallback::sms_in_place(p, job.delivery_id, &job.channel, &job.category).await?;
         p.enqueue_deliveries(&sms.into_iter().collect::<Vec<_>>())
             .await?;
+    }
+    Ok(())
+}
+
+/// Sets `rows` retrying, each due at its own time, with `reason`; `give_back` returns the
+/// attempt their claim counted (a send that waited for its provider, not a device's failure).
+async fn park(
+    txn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    rows: &[(Uuid, DateTime<Utc>)],
+    reason: &str,
+    give_back: bool,
+) -> anyhow::Result<()> {
+    for chunk in rows.chunks(CASE_CHUNK) {
+        let due = chunk
+            .iter()
+            .fold(CaseStatement::new(), |case, (id, due)| {
+                case.case(delivery::Column::Id.eq(*id), Expr::value(*due))
+            })
+            .finally(Expr::col(delivery::Column::DueAt));
+        let mut update = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value("retrying"))
+            .col_expr(delivery::Column::DueAt, due.into())
+            .col_expr(delivery::Column::LastError, Expr::value(reason))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
+        if give_back {
+            update = update.col_expr(
+                delivery::Column::Attempts,
+                sea_orm::ExprTrait::sub(Expr::col(delivery::Column::Attempts), 1),
+            );
+        }
+        update
+            .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(txn)
+            .await
+            .context("recording retries")?;
     }
     Ok(())
 }
