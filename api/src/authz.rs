@@ -7,6 +7,7 @@ use courtyard_domain::{
     entities::{community, household, household_member, staff, staff_community},
     people::StaffRole,
 };
+use courtyard_store::audit::{ActorKind, Entry, Origin};
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -23,11 +24,14 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no app state")))?;
-    let claims = state.tokens.verify(&bearer.token, state.clock.now())?;
+    let now = state.clock.now();
+    let claims = state.tokens.verify(&bearer.token, now)?;
+    let origin = crate::audit::origin_of(state, req, now);
     match claims.kind {
         SubjectKind::Resident => Ok(Principal::Resident(ResidentPrincipal {
             id: claims.sub,
             company_id: claims.cid,
+            origin,
         })),
         SubjectKind::Staff => {
             let staff = staff::Entity::find_by_id(claims.sub)
@@ -51,6 +55,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
                 company_id: staff.company_id,
                 role,
                 communities,
+                origin,
             }))
         }
     }
@@ -72,6 +77,8 @@ pub struct ResidentPrincipal {
     pub id: Uuid,
     /// Their company.
     pub company_id: Uuid,
+    /// Where the request came from, for the audit trail.
+    pub origin: Origin,
 }
 
 /// A staff caller, with the communities they work in.
@@ -85,6 +92,8 @@ pub struct StaffPrincipal {
     pub role: StaffRole,
     /// Communities they are scoped to (admins see every community of their company).
     pub communities: Vec<Uuid>,
+    /// Where the request came from, for the audit trail.
+    pub origin: Origin,
 }
 
 impl Principal {
@@ -101,6 +110,22 @@ impl Principal {
         match self {
             Principal::Resident(resident) => Ok(resident),
             Principal::Staff(_) => Err(ApiError::Forbidden("only residents may do this".into())),
+        }
+    }
+
+    /// An audit entry of `action` on an object of `object_type`, by the caller.
+    pub fn audit(&self, action: &'static str, object_type: &'static str) -> Entry {
+        match self {
+            Principal::Resident(r) => r.audit(action, object_type),
+            Principal::Staff(s) => s.audit(action, object_type),
+        }
+    }
+
+    /// The caller as staff, whatever their role.
+    pub fn as_staff(&self) -> Option<&StaffPrincipal> {
+        match self {
+            Principal::Staff(staff) => Some(staff),
+            Principal::Resident(_) => None,
         }
     }
 
@@ -159,7 +184,37 @@ pub const MANAGERS: &[StaffRole] = &[StaffRole::Admin, StaffRole::Supervisor];
 /// Admins only.
 pub const ADMINS: &[StaffRole] = &[StaffRole::Admin];
 
+impl ResidentPrincipal {
+    /// An audit entry of `action` on an object of `object_type`, by this resident (about
+    /// their own data).
+    pub fn audit(&self, action: &'static str, object_type: &'static str) -> Entry {
+        Entry::new(
+            ActorKind::Resident,
+            Some(self.id),
+            Some(self.company_id),
+            action,
+            object_type,
+            self.origin.clone(),
+        )
+        .resident(self.id)
+    }
+}
+
 impl StaffPrincipal {
+    /// An audit entry of `action` on an object of `object_type`, by this staff member.
+    pub fn audit(&self, action: &'static str, object_type: &'static str) -> Entry {
+        let mut entry = Entry::new(
+            ActorKind::Staff,
+            Some(self.id),
+            Some(self.company_id),
+            action,
+            object_type,
+            self.origin.clone(),
+        );
+        entry.actor_role = Some(self.role.as_str());
+        entry
+    }
+
     /// Whether the caller works in `community_id` (admins: any community of their company,
     /// which the caller must check against the row).
     pub fn in_scope(&self, community_id: Uuid) -> bool {

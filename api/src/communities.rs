@@ -6,6 +6,7 @@ use courtyard_domain::{
     new_id,
     org::{Label, Timezone, WorkingHours},
 };
+use courtyard_store::audit;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -251,6 +252,7 @@ impl CommunitiesApi {
         let hours = body.working_hours.clone().unwrap_or_default();
         parse_hours(&hours)?;
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = community::ActiveModel {
             id: Set(new_id()),
             company_id: Set(staff.company_id),
@@ -268,7 +270,7 @@ impl CommunitiesApi {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -277,6 +279,15 @@ impl CommunitiesApi {
                 "a community with this name already exists",
             )
         })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("create_community", "community")
+                .object(row.id)
+                .community(row.id),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(CommunityCreated::Created(Json(community_dto(row))))
     }
 
@@ -372,13 +383,23 @@ impl CommunitiesApi {
             active.holidays = Set(json!(hours.holidays));
         }
         active.updated_at = Set(self.state.clock.now());
-        let row = active.update(&self.state.db).await.map_err(|e| {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let row = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-name",
                 "a community with this name already exists",
             )
         })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("update_community", "community")
+                .object(row.id)
+                .community(row.id),
+        )
+        .await?;
+        txn.commit().await?;
         self.state.communities.forget(row.id);
         Ok(Json(community_dto(row)))
     }
@@ -409,12 +430,22 @@ impl CommunitiesApi {
             }
             .into());
         }
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         community::Entity::delete_by_id(row.id)
-            .exec(&self.state.db)
+            .exec(&txn)
             .await
             .map_err(|e| {
                 fk_violation(e, "the community is still referenced (staff, assignments)")
             })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("delete_community", "community")
+                .object(row.id)
+                .details(json!({ "name": row.name })),
+        )
+        .await?;
+        txn.commit().await?;
         self.state.communities.forget(row.id);
         Ok(Deleted::Done)
     }
@@ -434,13 +465,14 @@ impl CommunitiesApi {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let community = staff.community(&self.state, *community_id).await?;
         let name = Label::parse(&body.name).field("name")?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = building::ActiveModel {
             id: Set(new_id()),
             community_id: Set(community.id),
             name: Set(name.as_str().into()),
             created_at: Set(self.state.clock.now()),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -449,6 +481,15 @@ impl CommunitiesApi {
                 "a building with this name already exists",
             )
         })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("create_building", "building")
+                .object(row.id)
+                .community(row.community_id),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(BuildingCreated::Created(Json(building_dto(row))))
     }
 
@@ -504,13 +545,23 @@ impl CommunitiesApi {
         let row = load_building(&self.state, staff, *building_id).await?;
         let mut active = row.into_active_model();
         active.name = Set(Label::parse(&body.name).field("name")?.as_str().into());
-        let row = active.update(&self.state.db).await.map_err(|e| {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let row = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-name",
                 "a building with this name already exists",
             )
         })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("update_building", "building")
+                .object(row.id)
+                .community(row.community_id),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(Json(building_dto(row)))
     }
 
@@ -538,10 +589,21 @@ impl CommunitiesApi {
             }
             .into());
         }
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         building::Entity::delete_by_id(row.id)
-            .exec(&self.state.db)
+            .exec(&txn)
             .await
             .map_err(|e| fk_violation(e, "the building is still referenced"))?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("delete_building", "building")
+                .object(row.id)
+                .community(row.community_id)
+                .details(json!({ "name": row.name })),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 
@@ -560,6 +622,7 @@ impl CommunitiesApi {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let building = load_building(&self.state, staff, *building_id).await?;
         let name = Label::parse(&body.name).field("name")?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = unit::ActiveModel {
             id: Set(new_id()),
             community_id: Set(building.community_id),
@@ -567,7 +630,7 @@ impl CommunitiesApi {
             name: Set(name.as_str().into()),
             created_at: Set(self.state.clock.now()),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -576,6 +639,15 @@ impl CommunitiesApi {
                 "a unit with this name already exists in the building",
             )
         })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("create_unit", "unit")
+                .object(row.id)
+                .community(row.community_id),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(UnitCreated::Created(Json(unit_dto(row))))
     }
 
@@ -630,13 +702,23 @@ impl CommunitiesApi {
         let row = load_unit(&self.state, staff, *unit_id).await?;
         let mut active = row.into_active_model();
         active.name = Set(Label::parse(&body.name).field("name")?.as_str().into());
-        let row = active.update(&self.state.db).await.map_err(|e| {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let row = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-name",
                 "a unit with this name already exists in the building",
             )
         })?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("update_unit", "unit")
+                .object(row.id)
+                .community(row.community_id),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(Json(unit_dto(row)))
     }
 
@@ -664,10 +746,21 @@ impl CommunitiesApi {
             }
             .into());
         }
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         unit::Entity::delete_by_id(row.id)
-            .exec(&self.state.db)
+            .exec(&txn)
             .await
             .map_err(|e| fk_violation(e, "the unit is still referenced"))?;
+        audit::record(
+            &txn,
+            &staff
+                .audit("delete_unit", "unit")
+                .object(row.id)
+                .community(row.community_id)
+                .details(json!({ "name": row.name })),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 }

@@ -7,6 +7,7 @@ use courtyard_domain::{
     org::{FloorArea, RoomNumber},
     people::{MembershipRole, mask_phone},
 };
+use courtyard_store::audit;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     ApiTags,
-    authz::{ALL_STAFF, BearerAuth, Principal, ROLL_KEEPERS},
+    authz::{ALL_STAFF, BearerAuth, ROLL_KEEPERS},
     communities::{Deleted, load_unit},
     error::{ApiError, ApiResult, FieldContext, status::*, unique_violation},
     page_of,
@@ -109,7 +110,7 @@ pub struct Member {
     pub resident_id: Uuid,
     /// Name.
     pub name: String,
-    /// Phone, masked for staff who do not call residents (`138****1234`).
+    /// Phone, masked (`138****1234`); the office reveals it with `reveal_resident_phone`.
     pub phone: String,
     /// owner, tenant or family.
     pub role: Vocab<MembershipRole>,
@@ -174,6 +175,7 @@ impl HouseholdsApi {
         let room = RoomNumber::parse(&body.room_number).field("room_number")?;
         let area = FloorArea::from_m2(body.floor_area_m2).field("floor_area_m2")?;
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = household::ActiveModel {
             id: Set(new_id()),
             community_id: Set(unit.community_id),
@@ -186,7 +188,7 @@ impl HouseholdsApi {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -195,6 +197,12 @@ impl HouseholdsApi {
                 "this room number already exists in the unit",
             )
         })?;
+        let entry = staff
+            .audit("create_household", "household")
+            .object(row.id)
+            .community(row.community_id);
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(HouseholdCreated::Created(Json(household_dto(row))))
     }
 
@@ -280,8 +288,12 @@ impl HouseholdsApi {
         household_id: Path<Uuid>,
         body: Json<HouseholdPatch>,
     ) -> ApiResult<Json<Household>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        auth.0.staff(ROLL_KEEPERS)?;
+        let staff = auth.0.staff(ROLL_KEEPERS)?;
         let row = auth.0.household(&self.state, *household_id).await?;
+        let entry = staff
+            .audit("update_household", "household")
+            .object(row.id)
+            .community(row.community_id);
         let mut active = row.into_active_model();
         if let Some(room) = &body.room_number {
             active.room_number = Set(RoomNumber::parse(room)
@@ -302,13 +314,16 @@ impl HouseholdsApi {
             active.parking_spaces = Set(spaces);
         }
         active.updated_at = Set(self.state.clock.now());
-        let row = active.update(&self.state.db).await.map_err(|e| {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let row = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-room",
                 "this room number already exists in the unit",
             )
         })?;
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Json(household_dto(row)))
     }
 
@@ -325,12 +340,20 @@ impl HouseholdsApi {
         auth: BearerAuth,
         household_id: Path<Uuid>,
     ) -> ApiResult<Deleted, { AUTHED | NOT_FOUND | CONFLICT }> {
-        auth.0.staff(ROLL_KEEPERS)?;
+        let staff = auth.0.staff(ROLL_KEEPERS)?;
         let row = auth.0.household(&self.state, *household_id).await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         household::Entity::delete_by_id(row.id)
-            .exec(&self.state.db)
+            .exec(&txn)
             .await
             .map_err(|e| crate::error::fk_violation(e, "the household is still referenced"))?;
+        let entry = staff
+            .audit("delete_household", "household")
+            .object(row.id)
+            .community(row.community_id)
+            .details(serde_json::json!({ "room_number": row.room_number }));
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 
@@ -348,25 +371,27 @@ impl HouseholdsApi {
         household_id: Path<Uuid>,
     ) -> ApiResult<Json<MemberList>, { AUTHED | NOT_FOUND }> {
         let row = auth.0.household(&self.state, *household_id).await?;
-        let full_phone = match &auth.0 {
-            Principal::Staff(staff) => staff.role.sees_full_phone(),
-            Principal::Resident(_) => false,
-        };
         let members = household_member::Entity::find()
             .filter(household_member::Column::HouseholdId.eq(row.id))
             .order_by_asc(household_member::Column::CreatedAt)
             .find_also_related_manual(&self.state.db)
             .await?;
+        if let Some(staff) = auth.0.as_staff() {
+            let entry = staff
+                .audit("list_household_members", "household")
+                .object(row.id)
+                .community(row.community_id)
+                .details(serde_json::json!({
+                    "residents": members.iter().map(|(m, _)| m.resident_id).collect::<Vec<_>>(),
+                }));
+            self.state.reads.record(entry).await;
+        }
         let items = members
             .into_iter()
             .map(|(m, r)| Member {
                 resident_id: m.resident_id,
                 name: r.name,
-                phone: if full_phone {
-                    r.phone
-                } else {
-                    mask_phone(&r.phone)
-                },
+                phone: mask_phone(&r.phone),
                 role: Vocab::stored(&m.role),
             })
             .collect();
@@ -394,11 +419,20 @@ impl HouseholdsApi {
             .await?
             .filter(|r| r.company_id == staff.company_id)
             .ok_or(ApiError::NotFound("resident"))?;
-        upsert_membership(&self.state, &household, resident.id, role).await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        upsert_membership(&txn, &household, resident.id, role, self.state.clock.now()).await?;
+        let entry = staff
+            .audit("put_household_member", "household")
+            .object(household.id)
+            .community(household.community_id)
+            .resident(resident.id)
+            .details(serde_json::json!({ "role": role.as_str() }));
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Json(Member {
             resident_id: resident.id,
             name: resident.name,
-            phone: resident.phone,
+            phone: mask_phone(&resident.phone),
             role: role.into(),
         }))
     }
@@ -415,34 +449,43 @@ impl HouseholdsApi {
         household_id: Path<Uuid>,
         resident_id: Path<Uuid>,
     ) -> ApiResult<Deleted, { AUTHED | NOT_FOUND }> {
-        auth.0.staff(ROLL_KEEPERS)?;
+        let staff = auth.0.staff(ROLL_KEEPERS)?;
         let household = auth.0.household(&self.state, *household_id).await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let deleted = household_member::Entity::delete_by_id((household.id, *resident_id))
-            .exec(&self.state.db)
+            .exec(&txn)
             .await?
             .rows_affected;
         if deleted == 0 {
             return Err(ApiError::NotFound("membership").into());
         }
+        let entry = staff
+            .audit("delete_household_member", "household")
+            .object(household.id)
+            .community(household.community_id)
+            .resident(*resident_id);
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 }
 
 /// Adds or updates a membership.
 pub async fn upsert_membership(
-    state: &AppState,
+    conn: &impl sea_orm::ConnectionTrait,
     household: &household::Model,
     resident_id: Uuid,
     role: MembershipRole,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
     let existing = household_member::Entity::find_by_id((household.id, resident_id))
-        .one(&state.db)
+        .one(conn)
         .await?;
     match existing {
         Some(member) => {
             let mut active = member.into_active_model();
             active.role = Set(role.as_str().into());
-            active.update(&state.db).await?;
+            active.update(conn).await?;
         }
         None => {
             household_member::ActiveModel {
@@ -450,9 +493,9 @@ pub async fn upsert_membership(
                 resident_id: Set(resident_id),
                 community_id: Set(household.community_id),
                 role: Set(role.as_str().into()),
-                created_at: Set(state.clock.now()),
+                created_at: Set(now),
             }
-            .insert(&state.db)
+            .insert(conn)
             .await?;
         }
     }

@@ -1,6 +1,7 @@
 //! Courtyard's HTTP API: poem + poem-openapi. One `#[OpenApi]` struct per area, combined in
 //! [`startup::openapi_service`]; the exported document lives in `openapi/courtyard.yaml`.
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bookings;
@@ -73,4 +74,6 @@ pub enum ApiTags {
     /// Service bookings: booked in a slot, the time confirmed (or another slot proposed and
     /// accepted) before the order is issued, the work, payment, cancellation, callback.
     Bookings,
+    /// The audit trail: staff reads of residents' personal data, staff actions, logins.
+    Audit,
 }

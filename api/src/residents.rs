@@ -6,6 +6,7 @@ use courtyard_domain::{
     new_id,
     people::{Locale, MembershipRole, PersonName, PhoneNumber, StaffRole, mask_phone},
 };
+use courtyard_store::audit;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -38,9 +39,10 @@ pub struct Resident {
     pub id: Uuid,
     /// Name.
     pub name: String,
-    /// Phone: full for roles that call residents back, masked (`138****1234`) otherwise.
+    /// Phone, masked (`138****1234`): the roles that call residents back reveal it with
+    /// `POST /v1/residents/{resident_id}/phone-reveal`, which is audited.
     pub phone: String,
-    /// Birthday, for greetings.
+    /// Birthday, for greetings: shown to butlers and admins only.
     pub birthday: Option<NaiveDate>,
     /// `zh-CN` or `en`.
     pub locale: Vocab<Locale>,
@@ -128,6 +130,25 @@ pub struct ResidentPatch {
 
 page_of!(ResidentPage, Resident);
 
+/// A resident's full phone number, revealed.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct RevealedPhone {
+    /// The resident.
+    pub resident_id: Uuid,
+    /// Their full phone number (normalised, `13812341234`).
+    pub phone: String,
+}
+
+impl Example for RevealedPhone {
+    fn example() -> Self {
+        Self {
+            resident_id: Uuid::nil(),
+            phone: "13812341234".into(),
+        }
+    }
+}
+
 /// A created resident.
 #[derive(ApiResponse)]
 pub enum ResidentCreated {
@@ -168,6 +189,7 @@ impl ResidentsApi {
             households.push((household, role));
         }
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = resident::ActiveModel {
             id: Set(new_id()),
             company_id: Set(staff.company_id),
@@ -181,7 +203,7 @@ impl ResidentsApi {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -191,10 +213,19 @@ impl ResidentsApi {
             )
         })?;
         for (household, role) in &households {
-            upsert_membership(&self.state, household, row.id, *role).await?;
+            upsert_membership(&txn, household, row.id, *role, now).await?;
         }
+        let mut entry = staff
+            .audit("create_resident", "resident")
+            .object(row.id)
+            .resident(row.id);
+        if let Some((household, _)) = households.first() {
+            entry = entry.community(household.community_id);
+        }
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         let dto = resident_dto(&self.state, staff, row).await?;
-        Ok(ResidentCreated::Created(Json(dto)))
+        Ok(ResidentCreated::Created(Json(dto.view)))
     }
 
     /// List a community's residents
@@ -210,7 +241,8 @@ impl ResidentsApi {
         /// Only residents whose name contains this.
         #[oai(validator(max_length = 64))]
         q: Query<Option<String>>,
-        /// Only the resident with this phone.
+        /// Only the resident with this phone (not for field staff: engineers, cleaners and
+        /// gardeners cannot look a number up).
         #[oai(validator(max_length = 32, pattern = r"^(\+86|0086)?[ -]?1[3-9]([ -]?[0-9]){9}$"))]
         phone: Query<Option<String>>,
         /// Only members of this household.
@@ -237,9 +269,17 @@ impl ResidentsApi {
         if let Some(q) = q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
             select = select.filter(resident::Column::Name.contains(q));
         }
+        let mut searched = None;
         if let Some(raw) = phone.as_deref() {
+            if staff.role.is_field_staff() {
+                return Err(ApiError::Forbidden(
+                    "field staff cannot search residents by phone".into(),
+                )
+                .into());
+            }
             let phone = PhoneNumber::parse(raw).field("phone")?;
             select = select.filter(resident::Column::Phone.eq(phone.as_str()));
+            searched = Some(mask_phone(phone.as_str()));
         }
         let (rows, next_cursor) = fetch_page(
             &self.state.db,
@@ -250,9 +290,21 @@ impl ResidentsApi {
             |r| r.id,
         )
         .await?;
+        let mut entry = staff
+            .audit("list_residents", "resident")
+            .community(community.id)
+            .details(serde_json::json!({
+                "residents": rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+                "phone": searched,
+                "household_id": *household_id,
+            }));
+        if let [only] = rows.as_slice() {
+            entry = entry.resident(only.id);
+        }
+        self.state.reads.record(entry).await;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
-            items.push(resident_dto(&self.state, staff, row).await?);
+            items.push(resident_dto(&self.state, staff, row).await?.view);
         }
         Ok(Json(ResidentPage { items, next_cursor }))
     }
@@ -270,7 +322,48 @@ impl ResidentsApi {
     ) -> ApiResult<Json<Resident>, { AUTHED | NOT_FOUND }> {
         let staff = auth.0.staff(ALL_STAFF)?;
         let row = load_resident(&self.state, staff, *resident_id).await?;
-        Ok(Json(resident_dto(&self.state, staff, row).await?))
+        let dto = resident_dto(&self.state, staff, row).await?;
+        let mut entry = staff
+            .audit("get_resident", "resident")
+            .object(dto.id)
+            .resident(dto.id);
+        if let Some(community) = dto.community_id {
+            entry = entry.community(community);
+        }
+        self.state.reads.record(entry).await;
+        Ok(Json(dto.view))
+    }
+
+    /// Reveal a resident's phone number
+    ///
+    /// For the roles that call residents back (front desk, butler, supervisor, admin): the
+    /// full number, which every other view masks. Each reveal is recorded in the audit
+    /// trail with who asked, when and from where.
+    #[oai(
+        path = "/residents/:resident_id/phone-reveal",
+        method = "post",
+        operation_id = "reveal_resident_phone"
+    )]
+    async fn reveal_phone(
+        &self,
+        auth: BearerAuth,
+        resident_id: Path<Uuid>,
+    ) -> ApiResult<Json<RevealedPhone>, { AUTHED | NOT_FOUND }> {
+        let staff = auth.0.staff(StaffRole::PHONE_REVEALERS)?;
+        let row = load_resident(&self.state, staff, *resident_id).await?;
+        let community = visible_community(&self.state, staff, row.id).await?;
+        let mut entry = staff
+            .audit("reveal_resident_phone", "resident")
+            .object(row.id)
+            .resident(row.id);
+        if let Some(community) = community {
+            entry = entry.community(community);
+        }
+        audit::record(&self.state.db, &entry).await?;
+        Ok(Json(RevealedPhone {
+            resident_id: row.id,
+            phone: row.phone,
+        }))
     }
 
     /// Update a resident
@@ -303,14 +396,35 @@ impl ResidentsApi {
             active.locale = Set(locale.get("locale")?.as_str().into());
         }
         active.updated_at = Set(self.state.clock.now());
-        let row = active.update(&self.state.db).await.map_err(|e| {
+        let community = visible_community(&self.state, staff, *resident_id).await?;
+        let changed: Vec<&str> = [
+            body.name.as_ref().map(|_| "name"),
+            body.phone.as_ref().map(|_| "phone"),
+            (!body.birthday.is_undefined()).then_some("birthday"),
+            body.locale.as_ref().map(|_| "locale"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let row = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-phone",
                 "a resident with this phone already exists",
             )
         })?;
-        Ok(Json(resident_dto(&self.state, staff, row).await?))
+        let mut entry = staff
+            .audit("update_resident", "resident")
+            .object(row.id)
+            .resident(row.id)
+            .details(serde_json::json!({ "changed": changed }));
+        if let Some(community) = community {
+            entry = entry.community(community);
+        }
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
+        Ok(Json(resident_dto(&self.state, staff, row).await?.view))
     }
 
     /// Delete a resident
@@ -328,10 +442,17 @@ impl ResidentsApi {
     ) -> ApiResult<Deleted, { AUTHED | NOT_FOUND | CONFLICT }> {
         let staff = auth.0.staff(&[StaffRole::Admin])?;
         let row = load_resident(&self.state, staff, *resident_id).await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         resident::Entity::delete_by_id(row.id)
-            .exec(&self.state.db)
+            .exec(&txn)
             .await
             .map_err(|e| crate::error::fk_violation(e, "the resident is still referenced"))?;
+        let entry = staff
+            .audit("delete_resident", "resident")
+            .object(row.id)
+            .resident(row.id);
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 }
@@ -363,39 +484,64 @@ pub async fn load_resident(
     Ok(row)
 }
 
+/// A resident as the caller may see them, and the first of their communities in the
+/// caller's sight (for the audit trail).
+struct Seen {
+    view: Resident,
+    id: Uuid,
+    community_id: Option<Uuid>,
+}
+
+/// The first community of the caller's where the resident lives.
+async fn visible_community(
+    state: &AppState,
+    staff: &StaffPrincipal,
+    resident_id: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
+    let mut members = household_member::Entity::find()
+        .select_only()
+        .column(household_member::Column::CommunityId)
+        .filter(household_member::Column::ResidentId.eq(resident_id));
+    if let Some(communities) = staff.community_filter() {
+        members = members
+            .filter(household_member::Column::CommunityId.is_in(communities.iter().copied()));
+    }
+    Ok(members.into_tuple::<Uuid>().one(&state.db).await?)
+}
+
 async fn resident_dto(
     state: &AppState,
     staff: &StaffPrincipal,
     row: resident::Model,
-) -> Result<Resident, ApiError> {
+) -> Result<Seen, ApiError> {
     let mut members =
         household_member::Entity::find().filter(household_member::Column::ResidentId.eq(row.id));
     if let Some(communities) = staff.community_filter() {
         members = members
             .filter(household_member::Column::CommunityId.is_in(communities.iter().copied()));
     }
+    let members = members.all(&state.db).await?;
+    let community_id = members.first().map(|m| m.community_id);
     let memberships = members
-        .all(&state.db)
-        .await?
         .into_iter()
         .map(|m| Membership {
             household_id: m.household_id,
             role: Vocab::stored(&m.role),
         })
         .collect();
-    Ok(Resident {
+    Ok(Seen {
         id: row.id,
-        name: row.name,
-        phone: if staff.role.sees_full_phone() {
-            row.phone
-        } else {
-            mask_phone(&row.phone)
+        community_id,
+        view: Resident {
+            id: row.id,
+            name: row.name,
+            phone: mask_phone(&row.phone),
+            birthday: row.birthday.filter(|_| staff.role.sees_birthdays()),
+            locale: Vocab::stored(&row.locale),
+            wechat_bound: row.wechat_openid.is_some(),
+            memberships,
+            created_at: row.created_at,
         },
-        birthday: row.birthday,
-        locale: Vocab::stored(&row.locale),
-        wechat_bound: row.wechat_openid.is_some(),
-        memberships,
-        created_at: row.created_at,
     })
 }
 

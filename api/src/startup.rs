@@ -21,6 +21,7 @@ use secrecy::ExposeSecret;
 pub use courtyard_store::connect_and_migrate;
 
 use crate::{
+    audit::log::AuditApi,
     auth::{AuthApi, tokens::TokenKeys},
     bookings::BookingsApi,
     communities::CommunitiesApi,
@@ -114,6 +115,7 @@ pub async fn build_state(
     );
     let public_limiter = FixedWindowLimiter::new(settings.server.public_rate_limit_per_minute, 60);
     Ok(AppState::new(Inner {
+        reads: crate::audit::ReadTrail::spawn(db.clone()),
         db,
         clock,
         tokens,
@@ -169,6 +171,7 @@ pub type Apis = (
     ),
     (PaymentsApi, RefundsApi),
     (ServicesApi, ServiceReportsApi, BookingsApi, PackagesApi),
+    AuditApi,
 );
 
 /// The OpenAPI service: every area of the API.
@@ -254,6 +257,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
         ),
+        AuditApi {
+            state: state.clone(),
+        },
     );
     OpenApiService::new(apis, "Courtyard API", env!("CARGO_PKG_VERSION"))
         .summary("Residential property management: residents, butlers, admins")

@@ -47,6 +47,8 @@ pub struct Inner {
     /// The notification channels' circuit breakers of this process's workers (all closed
     /// when the workers run elsewhere: theirs are read from Redis).
     pub circuits: Arc<courtyard_domain::circuits::Circuits>,
+    /// Staff reads of personal data on their way to the audit trail.
+    pub reads: crate::audit::ReadTrail,
 }
 
 impl AppState {

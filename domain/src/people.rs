@@ -215,12 +215,27 @@ impl StaffRole {
         )
     }
 
-    /// Whether this role needs residents' full phone numbers (to call them back).
-    pub fn sees_full_phone(self) -> bool {
+    /// The roles that may reveal a resident's full phone number (to call them back), by an
+    /// explicit, audited request: every staff view shows phones masked.
+    pub const PHONE_REVEALERS: &'static [StaffRole] = &[
+        StaffRole::Admin,
+        StaffRole::Supervisor,
+        StaffRole::FrontDesk,
+        StaffRole::Butler,
+    ];
+
+    /// Whether this role works in the field (engineering, cleaning, greenery): masked
+    /// phones only, no search by phone, no birthdays.
+    pub fn is_field_staff(self) -> bool {
         matches!(
             self,
-            StaffRole::Admin | StaffRole::Supervisor | StaffRole::FrontDesk | StaffRole::Butler
+            StaffRole::Engineer | StaffRole::Cleaner | StaffRole::Gardener
         )
+    }
+
+    /// Whether this role sees residents' birthdays: butlers (for greetings) and admins.
+    pub fn sees_birthdays(self) -> bool {
+        matches!(self, StaffRole::Admin | StaffRole::Butler)
     }
 }
 

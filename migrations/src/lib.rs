@@ -20,6 +20,7 @@ mod m20261203_000014_create_wechat_consents;
 mod m20261204_000015_create_services;
 mod m20261205_000016_packages_and_laundry;
 mod m20261206_000017_event_recipients;
+mod m20261207_000018_audit_trail;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_create_services::Migration),
             Box::new(m20261205_000016_packages_and_laundry::Migration),
             Box::new(m20261206_000017_event_recipients::Migration),
+            Box::new(m20261207_000018_audit_trail::Migration),
         ]
     }
 }

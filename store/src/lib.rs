@@ -4,6 +4,7 @@
 //! maps them to its own error type (the API to problems, jobs to retries).
 
 pub mod addresses;
+pub mod audit;
 pub mod bookings;
 pub mod communities;
 pub mod consents;

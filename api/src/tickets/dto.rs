@@ -90,7 +90,8 @@ pub struct PersonRef {
     pub id: Uuid,
     /// Name.
     pub name: String,
-    /// Phone; masked (`138****1234`) for those who do not call back.
+    /// Phone: a resident's masked (`138****1234`; the office reveals it with
+    /// `reveal_resident_phone`), a staff member's work number in full.
     pub phone: Option<String>,
 }
 

@@ -253,7 +253,7 @@ impl TicketsApi {
         ticket_id: Path<Uuid>,
     ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND }> {
         let (row, _) = load(&self.state, &auth.0, *ticket_id).await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Dispatch a ticket
@@ -275,7 +275,7 @@ impl TicketsApi {
         let row = self
             .assign(&auth.0, *ticket_id, Action::Dispatch, body.0)
             .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Reassign a ticket
@@ -295,7 +295,7 @@ impl TicketsApi {
         let row = self
             .assign(&auth.0, *ticket_id, Action::Reassign, body.0)
             .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Accept a work order
@@ -318,7 +318,7 @@ impl TicketsApi {
             |_, _| {},
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Arrive on site
@@ -343,7 +343,7 @@ impl TicketsApi {
             |t, now| t.arrived_at = Set(Some(now)),
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// State the price of paid work
@@ -376,7 +376,7 @@ impl TicketsApi {
             },
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Accept or decline the price
@@ -405,7 +405,7 @@ impl TicketsApi {
             move |t, _| t.price_status = Set(Some(status.as_str().into())),
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Answer the front desk about a complaint
@@ -434,7 +434,7 @@ impl TicketsApi {
             |t, now| t.answered_at = Set(Some(now)),
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Complete the work
@@ -462,7 +462,7 @@ impl TicketsApi {
             |t, now| t.completed_at = Set(Some(now)),
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Rate the work
@@ -491,7 +491,7 @@ impl TicketsApi {
             "app",
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Record a phone callback (回访)
@@ -545,7 +545,7 @@ impl TicketsApi {
             )
             .await?
         };
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 
     /// Cancel a ticket
@@ -571,7 +571,7 @@ impl TicketsApi {
             |t, now| t.cancelled_at = Set(Some(now)),
         )
         .await?;
-        Ok(Json(detail(&self.state, &auth.0, row).await?))
+        Ok(Json(detail(&self.state, row).await?))
     }
 }
 

@@ -71,15 +71,7 @@ pub fn ticket_view(t: ticket::Model) -> Ticket {
 }
 
 /// The full view of a ticket.
-pub async fn detail(
-    state: &AppState,
-    principal: &Principal,
-    row: ticket::Model,
-) -> Result<TicketDetail, ApiError> {
-    let full_phones = match principal {
-        Principal::Resident(_) => false,
-        Principal::Staff(s) => s.role.sees_full_phone(),
-    };
+pub async fn detail(state: &AppState, row: ticket::Model) -> Result<TicketDetail, ApiError> {
     let resident = match row.resident_id {
         Some(id) => resident::Entity::find_by_id(id)
             .one(&state.db)
@@ -87,11 +79,7 @@ pub async fn detail(
             .map(|r| PersonRef {
                 id: r.id,
                 name: r.name,
-                phone: Some(if full_phones {
-                    r.phone
-                } else {
-                    mask_phone(&r.phone)
-                }),
+                phone: Some(mask_phone(&r.phone)),
             }),
         None => None,
     };
