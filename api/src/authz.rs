@@ -121,6 +121,12 @@ impl Principal {
         }
     }
 
+    /// An audit entry of `action` when the caller is staff: residents' own steps on their
+    /// tickets and bookings are in those objects' histories, not in the audit trail.
+    pub fn staff_audit(&self, action: &'static str, object_type: &'static str) -> Option<Entry> {
+        self.as_staff().map(|s| s.audit(action, object_type))
+    }
+
     /// The caller as staff, whatever their role.
     pub fn as_staff(&self) -> Option<&StaffPrincipal> {
         match self {

@@ -6,7 +6,7 @@ use courtyard_domain::{
     new_id,
     org::{Label, Timezone, WorkingHours},
 };
-use courtyard_store::audit;
+use courtyard_store::audit::{self, Entry};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -840,23 +840,32 @@ fn unit_dto(row: unit::Model) -> Unit {
     }
 }
 
-/// Stores one of a community's policies (its JSON `column`) and forgets the cached row.
+/// Stores one of a community's policies (its JSON `column`) with its audit entry, in one
+/// transaction, and forgets the cached row; the new policy goes in the entry's details.
 pub(crate) async fn store_policy(
     state: &AppState,
     id: Uuid,
     column: community::Column,
     policy: &impl serde::Serialize,
+    entry: Entry,
 ) -> Result<(), ApiError> {
     let value = serde_json::to_value(policy).map_err(|e| anyhow::anyhow!(e))?;
+    let txn = courtyard_store::begin_write(&state.db).await?;
     community::Entity::update_many()
-        .col_expr(column, sea_orm::sea_query::Expr::value(value))
+        .col_expr(column, sea_orm::sea_query::Expr::value(value.clone()))
         .col_expr(
             community::Column::UpdatedAt,
             sea_orm::sea_query::Expr::value(state.clock.now()),
         )
         .filter(community::Column::Id.eq(id))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
+    let entry = entry
+        .object(id)
+        .community(id)
+        .details(serde_json::json!({ "policy": value }));
+    audit::record(&txn, &entry).await?;
+    txn.commit().await?;
     state.communities.forget(id);
     Ok(())
 }

@@ -11,6 +11,7 @@ use courtyard_domain::{
     jobs::DeliveriesEnqueue,
     notifications::{Category, DeliveryChannel, DeliveryStatus, RecipientKind},
 };
+use courtyard_store::audit;
 use courtyard_store::outbox;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -18,7 +19,7 @@ use poem_openapi::{
     payload::Json,
 };
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect,
     sea_query::{Expr, Query as SqlQuery, SelectStatement},
 };
 use uuid::Uuid;
@@ -153,7 +154,7 @@ impl DeadLettersApi {
             .await?
             .ok_or(ApiError::NotFound("dead letter"))?;
         let now = self.state.clock.now();
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let reset = delivery::Entity::update_many()
             .col_expr(delivery::Column::Status, Expr::value("pending"))
             .col_expr(delivery::Column::Attempts, Expr::value(0))
@@ -180,6 +181,21 @@ impl DeadLettersApi {
             now,
         )
         .await?;
+        let mut entry = staff
+            .audit("replay_dead_letter", "delivery")
+            .object(row.id)
+            .details(serde_json::json!({
+                "channel": row.channel,
+                "notice_id": row.notice_id,
+                "recipient_kind": row.recipient_kind,
+            }));
+        if row.recipient_kind == RecipientKind::Resident.as_str() {
+            entry = entry.resident(row.resident_id);
+        }
+        if let Some(community) = community_of(&self.state, &row).await? {
+            entry = entry.community(community);
+        }
+        audit::record(&txn, &entry).await?;
         txn.commit().await?;
         let row = delivery::Entity::find_by_id(row.id)
             .one(&self.state.db)
@@ -236,6 +252,25 @@ fn in_company(
         );
     }
     any
+}
+
+/// The community of a delivery's message (a resident's or a staff member's).
+async fn community_of(state: &AppState, row: &delivery::Model) -> Result<Option<Uuid>, ApiError> {
+    let resident = message::Entity::find_by_id(row.message_id)
+        .select_only()
+        .column(message::Column::CommunityId)
+        .into_tuple::<Uuid>()
+        .one(&state.db)
+        .await?;
+    if resident.is_some() {
+        return Ok(resident);
+    }
+    Ok(staff_message::Entity::find_by_id(row.message_id)
+        .select_only()
+        .column(staff_message::Column::CommunityId)
+        .into_tuple::<Uuid>()
+        .one(&state.db)
+        .await?)
 }
 
 /// `rows` as dead letters, with their messages' categories and titles.

@@ -10,6 +10,7 @@ use courtyard_domain::{
     imports::{RollRow, RowError, parse_roll},
     new_id,
 };
+use courtyard_store::audit;
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi,
     error::ContentTypeError,
@@ -19,7 +20,7 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+    EntityTrait, IntoActiveModel, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -189,7 +190,7 @@ impl ImportsApi {
             .map_err(|e| anyhow::anyhow!("roll parser panicked: {e}"))?
             .map_err(rows_refused)?;
         let dry_run = dry_run.unwrap_or(false);
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         // Take the write lock before reading (SQLite): a transaction that reads and then
         // writes fails when another writer commits in between.
         courtyard_domain::entities::community::Entity::update_many()
@@ -214,6 +215,20 @@ impl ImportsApi {
         if dry_run {
             txn.rollback().await?;
         } else {
+            let entry = staff
+                .audit("import_roll", "community")
+                .object(community.id)
+                .community(community.id)
+                .details(serde_json::json!({
+                    "rows": report.rows,
+                    "households_created": report.households_created,
+                    "households_updated": report.households_updated,
+                    "residents_created": report.residents_created,
+                    "residents_updated": report.residents_updated,
+                    "memberships_created": report.memberships_created,
+                    "memberships_updated": report.memberships_updated,
+                }));
+            audit::record(&txn, &entry).await?;
             txn.commit().await?;
         }
         tracing::info!(community = %community.id, rows = report.rows, dry_run, "roll imported");
@@ -397,6 +412,7 @@ pub async fn write_roll(
                     quiet_end: None,
                     created_at: now,
                     updated_at: now,
+                    erased_at: None,
                 };
                 new_residents.push(model.clone().into_active_model());
                 residents.insert(phone.to_owned(), model);

@@ -25,6 +25,7 @@ pub mod ops;
 pub mod packages;
 pub mod pagination;
 pub mod payments;
+pub mod privacy;
 pub mod residents;
 pub mod services;
 pub mod staff;

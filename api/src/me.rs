@@ -6,6 +6,7 @@ use courtyard_domain::{
     notifications::Category,
     people::{Locale, MembershipRole, PersonName, StaffRole},
 };
+use courtyard_store::audit;
 use poem_openapi::{Object, OpenApi, payload::Json, types::MaybeUndefined};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
@@ -206,7 +207,11 @@ impl MeApi {
                     active.name = Set(PersonName::parse(name).field("name")?.as_str().into());
                 }
                 active.updated_at = Set(now);
-                active.update(&self.state.db).await?;
+                let txn = courtyard_store::begin_write(&self.state.db).await?;
+                active.update(&txn).await?;
+                let entry = caller.audit("update_me", "staff").object(caller.id);
+                audit::record(&txn, &entry).await?;
+                txn.commit().await?;
             }
         }
         Ok(Json(me(&self.state, &auth.0).await?))

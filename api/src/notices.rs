@@ -15,6 +15,7 @@ use courtyard_domain::{
     },
     org::Timezone,
 };
+use courtyard_store::audit;
 use courtyard_store::outbox;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -24,7 +25,7 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -322,7 +323,7 @@ impl NoticesApi {
             None => Channel::ALL.iter().map(|c| c.as_str().to_owned()).collect(),
         };
         let id = new_id();
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = notice::ActiveModel {
             id: Set(id),
             company_id: Set(staff.company_id),
@@ -357,6 +358,14 @@ impl NoticesApi {
         .insert(&txn)
         .await?;
         outbox::enqueue(&txn, &NoticeFanout { notice_id: id }, send_at, now).await?;
+        let entry = staff
+            .audit("create_notice", "notice")
+            .object(id)
+            .community(community.id)
+            .details(
+                json!({ "category": category.as_str(), "send_at": send_at, "urgent": urgent }),
+            );
+        audit::record(&txn, &entry).await?;
         txn.commit().await?;
         tracing::info!(notice = %id, category = %category, send_at = %send_at, "notice accepted");
         Ok(NoticeCreated::Created(Json(
@@ -432,12 +441,13 @@ impl NoticesApi {
         let staff = auth.0.staff(ROLL_KEEPERS)?;
         let row = load_notice(&self.state, staff, *notice_id).await?;
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let cancelled = notice::Entity::update_many()
             .col_expr(notice::Column::Status, Expr::value("cancelled"))
             .col_expr(notice::Column::CancelledAt, Expr::value(now))
             .filter(notice::Column::Id.eq(row.id))
             .filter(notice::Column::Status.eq("scheduled"))
-            .exec(&self.state.db)
+            .exec(&txn)
             .await?
             .rows_affected;
         if cancelled == 0 {
@@ -450,6 +460,12 @@ impl NoticesApi {
             }
             .into());
         }
+        let entry = staff
+            .audit("cancel_notice", "notice")
+            .object(row.id)
+            .community(row.community_id);
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         let row = load_notice(&self.state, staff, row.id).await?;
         Ok(Json(notice_dto(&self.state, row).await?))
     }

@@ -10,6 +10,7 @@ use courtyard_domain::{
     notifications::{Category, Channel, Platform, PushProvider, QuietHours},
     people::Locale,
 };
+use courtyard_store::audit;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -271,8 +272,8 @@ impl NotificationsApi {
             None => Locale::ZhCn,
         };
         let now = self.state.clock.now();
-        // Write first, read after: a read-then-write transaction can fail on SQLite when
-        // another writer commits in between, and the update-or-insert needs no transaction.
+        // Write first, read after, in a transaction that takes SQLite's write lock first.
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let topic = body.topic.clone();
         let sandbox = body.sandbox.unwrap_or(false);
         let refreshed = device::Entity::update_many()
@@ -294,7 +295,7 @@ impl NotificationsApi {
             .col_expr(device::Column::LastSeenAt, Expr::value(now))
             .filter(device::Column::Provider.eq(provider.as_str()))
             .filter(device::Column::Token.eq(token.as_str()))
-            .exec(&self.state.db)
+            .exec(&txn)
             .await?
             .rows_affected;
         let created = refreshed == 0;
@@ -322,15 +323,22 @@ impl NotificationsApi {
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(&self.state.db)
+            .exec_without_returning(&txn)
             .await?;
         }
         let row = device::Entity::find()
             .filter(device::Column::Provider.eq(provider.as_str()))
             .filter(device::Column::Token.eq(token.as_str()))
-            .one(&self.state.db)
+            .one(&txn)
             .await?
             .ok_or_else(|| anyhow::anyhow!("device vanished after registration"))?;
+        if let Some(entry) = auth.0.staff_audit("register_device", "device") {
+            let entry = entry
+                .object(row.id)
+                .details(serde_json::json!({ "provider": provider, "created": created }));
+            audit::record(&txn, &entry).await?;
+        }
+        txn.commit().await?;
         let dto = Json(device_dto(row));
         Ok(if created {
             DeviceRegistered::Created(dto)
@@ -370,15 +378,20 @@ impl NotificationsApi {
         device_id: Path<Uuid>,
     ) -> ApiResult<Deleted, { UNAUTHORIZED | NOT_FOUND }> {
         let (_, owner_id) = owner(&auth.0);
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let deleted = device::Entity::delete_many()
             .filter(device::Column::Id.eq(*device_id))
             .filter(device::Column::OwnerId.eq(owner_id))
-            .exec(&self.state.db)
+            .exec(&txn)
             .await?
             .rows_affected;
         if deleted == 0 {
             return Err(ApiError::NotFound("device").into());
         }
+        if let Some(entry) = auth.0.staff_audit("delete_device", "device") {
+            audit::record(&txn, &entry.object(*device_id)).await?;
+        }
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 
@@ -621,9 +634,7 @@ impl NotificationsApi {
         body: Json<MarkRead>,
     ) -> ApiResult<Json<Marked>, { BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | VALIDATION }> {
         let staff = auth.0.staff(ALL_STAFF)?;
-        if body.ids.is_empty() {
-            return Ok(Json(Marked { marked: 0 }));
-        }
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let marked = staff_message::Entity::update_many()
             .col_expr(
                 staff_message::Column::ReadAt,
@@ -632,9 +643,14 @@ impl NotificationsApi {
             .filter(staff_message::Column::StaffId.eq(staff.id))
             .filter(staff_message::Column::Id.is_in(body.ids.clone()))
             .filter(staff_message::Column::ReadAt.is_null())
-            .exec(&self.state.db)
+            .exec(&txn)
             .await?
             .rows_affected;
+        let entry = staff
+            .audit("mark_staff_messages_read", "staff_message")
+            .details(serde_json::json!({ "marked": marked }));
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Json(Marked { marked }))
     }
 }

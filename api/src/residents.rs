@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use courtyard_domain::{
-    entities::{household, household_member, resident},
+    entities::{erasure_request, household, household_member, resident},
     new_id,
     people::{Locale, MembershipRole, PersonName, PhoneNumber, StaffRole, mask_phone},
 };
@@ -202,6 +202,7 @@ impl ResidentsApi {
             quiet_end: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            erased_at: Set(None),
         }
         .insert(&txn)
         .await
@@ -429,7 +430,10 @@ impl ResidentsApi {
 
     /// Delete a resident
     ///
-    /// Admins only: removes the resident and their memberships.
+    /// Admins only, at once: the same erasure a resident's own closing request leads to
+    /// (name, phone, birthday and WeChat binding anonymised; devices, sessions, memberships,
+    /// preferences and consents deleted; tickets, bills and payments kept, detached from the
+    /// person). Recorded in the audit trail.
     #[oai(
         path = "/residents/:resident_id",
         method = "delete",
@@ -442,15 +446,34 @@ impl ResidentsApi {
     ) -> ApiResult<Deleted, { AUTHED | NOT_FOUND | CONFLICT }> {
         let staff = auth.0.staff(&[StaffRole::Admin])?;
         let row = load_resident(&self.state, staff, *resident_id).await?;
+        let now = self.state.clock.now();
         let txn = courtyard_store::begin_write(&self.state.db).await?;
-        resident::Entity::delete_by_id(row.id)
-            .exec(&txn)
-            .await
-            .map_err(|e| crate::error::fk_violation(e, "the resident is still referenced"))?;
+        let erased = courtyard_store::privacy::erase(&txn, row.id, now).await?;
+        erasure_request::ActiveModel {
+            id: Set(new_id()),
+            company_id: Set(row.company_id),
+            resident_id: Set(row.id),
+            requested_by_kind: Set("staff".into()),
+            requested_by: Set(staff.id),
+            requested_at: Set(now),
+            due_at: Set(now),
+            status: Set("done".into()),
+            cancelled_at: Set(None),
+            carried_out_at: Set(Some(now)),
+        }
+        .insert(&txn)
+        .await?;
         let entry = staff
             .audit("delete_resident", "resident")
             .object(row.id)
-            .resident(row.id);
+            .resident(row.id)
+            .details(serde_json::json!({
+                "devices": erased.devices,
+                "refresh_tokens": erased.refresh_tokens,
+                "memberships": erased.memberships,
+                "tickets_detached": erased.tickets_detached,
+                "payments_detached": erased.payments_detached,
+            }));
         audit::record(&txn, &entry).await?;
         txn.commit().await?;
         Ok(Deleted::Done)
@@ -467,7 +490,7 @@ pub async fn load_resident(
     let row = resident::Entity::find_by_id(id)
         .one(&state.db)
         .await?
-        .filter(|r| r.company_id == staff.company_id)
+        .filter(|r| r.company_id == staff.company_id && r.erased_at.is_none())
         .ok_or(ApiError::NotFound("resident"))?;
     if let Some(communities) = staff.community_filter() {
         let visible = household_member::Entity::find()

@@ -9,6 +9,7 @@ use courtyard_domain::{
     new_id,
     people::{PersonName, PhoneNumber, StaffRole},
 };
+use courtyard_store::audit;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
@@ -17,8 +18,9 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    TransactionTrait, sea_query::Query as SqlQuery,
+    sea_query::Query as SqlQuery,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
@@ -181,7 +183,7 @@ impl StaffApi {
             .await
             .map_err(|e| anyhow::anyhow!("password hashing panicked: {e}"))??;
         let now = self.state.clock.now();
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = staff::ActiveModel {
             id: Set(new_id()),
             company_id: Set(admin.company_id),
@@ -198,6 +200,11 @@ impl StaffApi {
         .await
         .map_err(|e| unique_violation(e, "duplicate-username", "this username is taken"))?;
         set_communities(&txn, row.id, &communities).await?;
+        let entry = admin
+            .audit("create_staff", "staff")
+            .object(row.id)
+            .details(json!({ "role": role.as_str(), "communities": &communities }));
+        audit::record(&txn, &entry).await?;
         txn.commit().await?;
         Ok(StaffCreated::Created(Json(staff_dto(row, communities))))
     }
@@ -298,10 +305,20 @@ impl StaffApi {
             }
             .into());
         }
-        let communities = match &body.community_ids {
+        let new_communities = match &body.community_ids {
             Some(ids) => checked_communities(&self.state, admin, role, ids).await?,
-            None => communities,
+            None => communities.clone(),
         };
+        let entry = admin
+            .audit("update_staff", "staff")
+            .object(row.id)
+            .details(json!({
+                "role": { "from": &row.role, "to": role.as_str() },
+                "communities": { "from": &communities, "to": &new_communities },
+                "password_changed": body.password.is_some(),
+                "active": body.active,
+            }));
+        let communities = new_communities;
         let mut active = row.into_active_model();
         if let Some(name) = &body.name {
             active.name = Set(PersonName::parse(name).field("name")?.as_str().into());
@@ -318,9 +335,10 @@ impl StaffApi {
             active.active = Set(flag);
         }
         active.updated_at = Set(self.state.clock.now());
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = active.update(&txn).await?;
         set_communities(&txn, row.id, &communities).await?;
+        audit::record(&txn, &entry).await?;
         txn.commit().await?;
         Ok(Json(staff_dto(row, communities)))
     }
@@ -347,10 +365,14 @@ impl StaffApi {
             }
             .into());
         }
+        let entry = admin.audit("deactivate_staff", "staff").object(row.id);
         let mut active = row.into_active_model();
         active.active = Set(false);
         active.updated_at = Set(self.state.clock.now());
-        active.update(&self.state.db).await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        active.update(&txn).await?;
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(Deleted::Done)
     }
 
@@ -420,7 +442,11 @@ impl StaffApi {
             .into());
         }
         let now = self.state.clock.now();
-        let txn = self.state.db.begin().await?;
+        let entry = caller
+            .audit("put_butler_assignments", "staff")
+            .object(row.id)
+            .details(json!({ "building_ids": &building_ids, "household_ids": &household_ids }));
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         butler_assignment::Entity::delete_many()
             .filter(butler_assignment::Column::StaffId.eq(row.id))
             .exec(&txn)
@@ -449,6 +475,7 @@ impl StaffApi {
                 .exec(&txn)
                 .await?;
         }
+        audit::record(&txn, &entry).await?;
         txn.commit().await?;
         Ok(Json(assignments_of(&self.state, caller, row.id).await?))
     }

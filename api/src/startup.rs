@@ -36,6 +36,7 @@ use crate::{
     ops,
     packages::PackagesApi,
     payments::{PaymentsApi, RefundsApi, notify::wechat_notify},
+    privacy::PrivacyApi,
     residents::ResidentsApi,
     services::{ServiceReportsApi, ServicesApi},
     staff::StaffApi,
@@ -171,7 +172,7 @@ pub type Apis = (
     ),
     (PaymentsApi, RefundsApi),
     (ServicesApi, ServiceReportsApi, BookingsApi, PackagesApi),
-    AuditApi,
+    (AuditApi, PrivacyApi),
 );
 
 /// The OpenAPI service: every area of the API.
@@ -257,9 +258,14 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
         ),
-        AuditApi {
-            state: state.clone(),
-        },
+        (
+            AuditApi {
+                state: state.clone(),
+            },
+            PrivacyApi {
+                state: state.clone(),
+            },
+        ),
     );
     OpenApiService::new(apis, "Courtyard API", env!("CARGO_PKG_VERSION"))
         .summary("Residential property management: residents, butlers, admins")

@@ -250,6 +250,7 @@ pub async fn seed(db: &DatabaseConnection, clock: &dyn Clock) -> anyhow::Result<
             quiet_end: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            erased_at: Set(None),
         }
         .insert(&txn)
         .await?;

@@ -115,6 +115,7 @@ impl Application {
                     )?),
                 },
                 settings: state.settings.notifications.clone(),
+                retention: state.settings.retention.clone(),
                 // One provider for both: the dev provider's keys are made at start-up.
                 payments: state.payments.clone(),
                 // The API's /readyz and /metrics show this process's open circuits.

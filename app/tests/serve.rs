@@ -62,6 +62,7 @@ impl Scratch {
             quiet_end: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            erased_at: Set(None),
         }
         .insert(&db)
         .await

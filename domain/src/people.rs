@@ -300,7 +300,16 @@ mod tests {
                 .0
                 .contains("front_desk")
         );
-        assert!(StaffRole::Butler.sees_full_phone());
-        assert!(!StaffRole::Engineer.sees_full_phone());
+        assert!(StaffRole::PHONE_REVEALERS.contains(&StaffRole::Butler));
+        assert!(!StaffRole::PHONE_REVEALERS.contains(&StaffRole::Engineer));
+        for role in StaffRole::ALL {
+            // Field staff neither reveal phones nor see birthdays.
+            if role.is_field_staff() {
+                assert!(!StaffRole::PHONE_REVEALERS.contains(role), "{role}");
+                assert!(!role.sees_birthdays(), "{role}");
+            }
+        }
+        assert!(StaffRole::Butler.sees_birthdays() && StaffRole::Admin.sees_birthdays());
+        assert!(!StaffRole::FrontDesk.sees_birthdays());
     }
 }

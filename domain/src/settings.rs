@@ -34,6 +34,48 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// Log output: `json` (default) or `pretty`.
     pub log_format: LogFormat,
+    /// How long records are kept before housekeeping removes them.
+    pub retention: RetentionSettings,
+}
+
+/// How long each kind of record is kept; housekeeping removes older ones in bounded
+/// batches every ten minutes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Login codes, after they were issued (days).
+    pub login_codes_days: i64,
+    /// Refresh tokens, after they expired (days).
+    pub refresh_tokens_days: i64,
+    /// Settled deliveries (sent, failed, suppressed, dead, invalid token), after they
+    /// settled (days): the per-recipient trail of old notices goes with them.
+    pub deliveries_days: i64,
+    /// Audit rows (days; the Cybersecurity Law asks for at least 180).
+    pub audit_days: i64,
+    /// Rows one statement removes.
+    pub batch: u64,
+    /// Batches of each kind one run removes at most (the rest waits for the next run).
+    pub max_batches: u32,
+    /// How long a resident's data export can be downloaded once built (hours).
+    pub export_hours: i64,
+    /// How long after a resident asks to close their account it is erased, while they can
+    /// still cancel (days).
+    pub erasure_cooling_off_days: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            login_codes_days: 1,
+            refresh_tokens_days: 7,
+            deliveries_days: 365,
+            audit_days: 3 * 365,
+            batch: 5_000,
+            max_batches: 20,
+            export_hours: 24,
+            erasure_cooling_off_days: 7,
+        }
+    }
 }
 
 /// Notification pipeline settings.
@@ -425,6 +467,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             payments: PaymentSettings::default(),
             log_format: LogFormat::Json,
+            retention: RetentionSettings::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ mod m20261204_000015_create_services;
 mod m20261205_000016_packages_and_laundry;
 mod m20261206_000017_event_recipients;
 mod m20261207_000018_audit_trail;
+mod m20261207_000019_privacy;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_packages_and_laundry::Migration),
             Box::new(m20261206_000017_event_recipients::Migration),
             Box::new(m20261207_000018_audit_trail::Migration),
+            Box::new(m20261207_000019_privacy::Migration),
         ]
     }
 }

@@ -8,38 +8,39 @@ pub struct Migration;
 /// PostgreSQL: one guard for UPDATE, DELETE and TRUNCATE. A row leaves only by housekeeping,
 /// once it is older than the retention horizon housekeeping has set.
 const PG_GUARD: &str = r#"
-CREATE FUNCTION audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION audit_events_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND OLD.created_at < (SELECT purge_before FROM audit_horizon WHERE id = 1) THEN
         RETURN OLD;
     END IF;
-    RAISE EXCEPTION 'audit_log is append-only (%)', TG_OP;
+    RAISE EXCEPTION 'audit_events is append-only (%)', TG_OP;
 END $$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_guard();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_guard();
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_guard();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_guard();
 "#;
 
 const SQLITE_GUARD: [&str; 2] = [
-    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log \
-     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only (UPDATE)'); END",
-    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log \
+    "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events \
+     BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (UPDATE)'); END",
+    "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events \
      WHEN NOT (OLD.created_at < (SELECT purge_before FROM audit_horizon WHERE id = 1)) \
-     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only (DELETE)'); END",
+     BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (DELETE)'); END",
 ];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Nothing wrote the first table; the trail is rebuilt with who, from where and on whom.
+        // Nothing wrote the first table; the trail is a new one with who, from where and on
+        // whom (a new name: SQLite's other pooled connections may still know the old one).
         manager
             .drop_table(Table::drop().table("audit_log").take())
             .await?;
         manager
             .create_table(
                 Table::create()
-                    .table("audit_log")
+                    .table("audit_events")
                     .col(pk_uuid("id"))
                     .col(uuid_null("company_id"))
                     .col(string_len("actor_kind", 16))
@@ -65,7 +66,7 @@ impl MigrationTrait for Migration {
             &["created_at"],
         ] {
             manager
-                .create_index(index("audit_log", columns, false))
+                .create_index(index("audit_events", columns, false))
                 .await?;
         }
         // The one row housekeeping moves forward: audit rows older than `purge_before` may go.
@@ -100,13 +101,13 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         if manager.get_database_backend() == DatabaseBackend::Postgres {
             db.execute_unprepared(
-                "DROP TRIGGER audit_log_no_truncate ON audit_log; \
-                 DROP TRIGGER audit_log_append_only ON audit_log; \
-                 DROP FUNCTION audit_log_guard()",
+                "DROP TRIGGER audit_events_no_truncate ON audit_events; \
+                 DROP TRIGGER audit_events_append_only ON audit_events; \
+                 DROP FUNCTION audit_events_guard()",
             )
             .await?;
         }
-        for table in ["audit_horizon", "audit_log"] {
+        for table in ["audit_horizon", "audit_events"] {
             manager
                 .drop_table(Table::drop().table(table).take())
                 .await?;

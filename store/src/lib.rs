@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod payments;
 pub mod photos;
+pub mod privacy;
 pub mod refunds;
 pub mod tickets;
 

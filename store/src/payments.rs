@@ -103,12 +103,39 @@ fn open_states() -> [&'static str; 2] {
     ]
 }
 
-/// Creates an online payment (state `created`): its bills taken, their late fees frozen.
-pub async fn create(db: &DatabaseConnection, new: &NewPayment) -> Result<payment::Model, PayError> {
+/// Creates an online payment (state `created`): its bills taken, their late fees frozen;
+/// with its `audit` entry (see [`record_audit`]) when staff create it.
+pub async fn create(
+    db: &DatabaseConnection,
+    new: &NewPayment,
+    audit: Option<&crate::audit::Entry>,
+) -> Result<payment::Model, PayError> {
     let txn = crate::begin_write(db).await?;
     let row = create_in(&txn, new).await?;
+    record_audit(&txn, audit, &row).await?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// Records a payment's audit entry: its object set to the payment, the payment's bills
+/// and amounts added to its details.
+async fn record_audit(
+    conn: &impl ConnectionTrait,
+    audit: Option<&crate::audit::Entry>,
+    row: &payment::Model,
+) -> Result<(), DbErr> {
+    let Some(entry) = audit else {
+        return Ok(());
+    };
+    let mut entry = entry.clone().object(row.id);
+    if let Some(details) = entry.details.as_object_mut() {
+        details.insert("household_id".into(), json!(row.household_id));
+        details.insert("method".into(), json!(row.method));
+        details.insert("amount_fen".into(), json!(row.amount_fen));
+        details.insert("principal_fen".into(), json!(row.principal_fen));
+        details.insert("late_fee_fen".into(), json!(row.late_fee_fen));
+    }
+    crate::audit::record(conn, &entry).await
 }
 
 async fn create_in(
@@ -562,15 +589,17 @@ async fn receipt_content(
 }
 
 /// Records an offline payment (cash, POS, bank transfer) at the front desk: created and
-/// paid in one transaction, with its receipt.
+/// paid in one transaction, with its receipt and its `audit` entry (see [`record_audit`]).
 pub async fn record_offline(
     db: &DatabaseConnection,
     new: &NewPayment,
+    audit: Option<&crate::audit::Entry>,
 ) -> Result<(payment::Model, receipt::Model), PayError> {
     let txn = crate::begin_write(db).await?;
     let row = create_in(&txn, new).await?;
     match succeed_in(&txn, row.id, None, new.now).await? {
         Settled::Now(row, receipt) => {
+            record_audit(&txn, audit, &row).await?;
             txn.commit().await?;
             Ok((row, receipt))
         }

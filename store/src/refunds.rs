@@ -34,7 +34,7 @@ impl From<DbErr> for RefundError {
 }
 
 /// Asks for a refund of `amount_fen` of a paid payment: reserves the amount and writes the
-/// refund (`processing`).
+/// refund (`processing`), with the request's `audit` entry (its object set to the refund).
 pub async fn request(
     db: &DatabaseConnection,
     payment_id: Uuid,
@@ -42,9 +42,13 @@ pub async fn request(
     reason: &str,
     requested_by: Uuid,
     now: DateTime<Utc>,
+    audit: Option<&crate::audit::Entry>,
 ) -> Result<refund::Model, RefundError> {
     let txn = crate::begin_write(db).await?;
     let row = request_in(&txn, payment_id, amount_fen, reason, requested_by, now).await?;
+    if let Some(entry) = audit {
+        crate::audit::record(&txn, &entry.clone().object(row.id)).await?;
+    }
     txn.commit().await?;
     Ok(row)
 }

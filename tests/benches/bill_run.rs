@@ -104,7 +104,7 @@ async fn main() {
     let admin_id = app.get_me(token).await.expect(200).id();
     let period = Period::parse("2026-11").expect("period");
 
-    let run = bill_run::start(&app.db, community, period, admin_id, now)
+    let run = bill_run::start(&app.db, community, period, admin_id, now, None)
         .await
         .expect("start");
     let started = Instant::now();
@@ -124,7 +124,7 @@ async fn main() {
         .await
         .expect("lines");
 
-    let again = bill_run::start(&app.db, community, period, admin_id, now)
+    let again = bill_run::start(&app.db, community, period, admin_id, now, None)
         .await
         .expect("start");
     let started = Instant::now();

@@ -80,6 +80,7 @@ async fn main() {
         Period::parse("2026-10").expect("period"),
         admin_id,
         app.clock.now(),
+        None,
     )
     .await
     .expect("start");

@@ -1,5 +1,6 @@
 //! Load benchmark: residents report repairs (`POST /v1/repairs`) and read their repair
-//! list (`GET /v1/tickets`) through the real API (as `courtyard serve --no-workers` runs it;
+//! list (`GET /v1/tickets`), then the front desk reads tickets' details
+//! (`GET /v1/tickets/{id}`, each read recorded in the audit trail) through the real API (as `courtyard serve --no-workers` runs it;
 //! the workers' share of each report waits in the outbox), on PostgreSQL (`COURTYARD_TEST_DB=postgres`, as the issue
 //! asks) or SQLite. Prints throughput and latency percentiles of each phase.
 //!
@@ -284,6 +285,26 @@ end
             &list_script,
         )
         .expect("wrk ran once");
+        let (desk, tickets) = desk_and_tickets(&app, &admin.access, community).await;
+        let detail_script = format!(
+            r#"local tickets = {}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/v1/tickets/" .. tickets[n % #tickets + 1], {{["Authorization"] = "Bearer {desk}"}})
+end
+"#,
+            lua_list(tickets.iter().map(Uuid::to_string))
+        );
+        run_wrk(
+            "staff_ticket_reads",
+            &app.address,
+            seconds,
+            concurrency,
+            &detail_script,
+        )
+        .expect("wrk ran once");
+        audited(&app).await;
         return;
     }
     let people = Arc::new(people);
@@ -334,4 +355,88 @@ end
         .await
     };
     reads.report();
+
+    let (desk, tickets) = desk_and_tickets(&app, &admin.access, community).await;
+    let tickets = Arc::new(tickets);
+    let desk = Arc::new(desk);
+    let details = run(
+        "staff_ticket_reads",
+        seconds,
+        concurrency,
+        move |worker, n| {
+            let (tickets, desk, client, address) = (
+                tickets.clone(),
+                desk.clone(),
+                client.clone(),
+                address.clone(),
+            );
+            async move {
+                let id = tickets[(worker * 7919 + n) % tickets.len()];
+                match client
+                    .get(format!("{address}/v1/tickets/{id}"))
+                    .bearer_auth(desk.as_str())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        },
+    )
+    .await;
+    details.report();
+    audited(&app).await;
+}
+
+/// A front-desk login of the community and up to 1,000 of its tickets, for the staff phase.
+async fn desk_and_tickets(
+    app: &courtyard_tests::TestApp,
+    admin: &str,
+    community: Uuid,
+) -> (String, Vec<Uuid>) {
+    use courtyard_domain::entities::ticket;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    app.post(
+        "/v1/staff",
+        Some(admin),
+        json!({
+            "name": "前台",
+            "username": "load-desk",
+            "password": "load-desk-password",
+            "role": "front_desk",
+            "community_ids": [community],
+        }),
+    )
+    .await
+    .expect(201);
+    let desk = app.login_staff("load-desk", "load-desk-password").await;
+    let tickets = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::Id)
+        .filter(ticket::Column::CommunityId.eq(community))
+        .limit(1_000)
+        .into_tuple::<Uuid>()
+        .all(&app.db)
+        .await
+        .expect("tickets");
+    assert!(!tickets.is_empty(), "the report phase made no tickets");
+    (desk.access, tickets)
+}
+
+/// Every staff read of the last phase reached the audit trail (reads are batched).
+async fn audited(app: &courtyard_tests::TestApp) {
+    use courtyard_domain::entities::audit_entry;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rows = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("get_ticket"))
+        .count(&app.db)
+        .await
+        .expect("audit rows");
+    println!(
+        "ticket_load backend={} audited_staff_reads={rows}",
+        backend()
+    );
+    assert!(rows > 0, "the staff reads left no audit rows");
 }

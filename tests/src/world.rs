@@ -37,6 +37,8 @@ pub struct Place {
     pub delivery: Uuid,
     /// The resident's tokens.
     pub resident_tokens: Tokens,
+    /// The resident's data export (asked for; the workers build it).
+    pub export: Uuid,
     /// A repair the resident reported (in A: dispatched to A's engineer, with A's
     /// butler-role staff member as the household's butler).
     pub ticket: Uuid,
@@ -295,6 +297,26 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         .expect(201)
         .id();
     let resident_tokens = app.login_resident(phone).await;
+    let export = app
+        .post(
+            "/v1/me/data-exports",
+            Some(&resident_tokens.access),
+            json!({}),
+        )
+        .await
+        .expect(202)
+        .id();
+    // An account closing asked for and thought better of: the request stays, cancelled.
+    app.post(
+        "/v1/me/erasure-request",
+        Some(&resident_tokens.access),
+        json!({}),
+    )
+    .await
+    .expect(202);
+    app.delete("/v1/me/erasure-request", &resident_tokens.access)
+        .await
+        .expect(200);
     let device = app
         .post(
             "/v1/me/devices",
@@ -482,6 +504,7 @@ async fn place(app: &TestApp, admin: &Tokens, name: &str, phone: &str) -> Place 
         message,
         delivery,
         resident_tokens,
+        export,
         ticket: Uuid::nil(),
         photo: Uuid::nil(),
         fee_item,

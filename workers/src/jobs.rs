@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod housekeeping;
 pub mod packages;
 pub mod payments_reconcile;
+pub mod privacy;
 pub mod relay;
 pub mod reminders;
 pub mod send;

@@ -121,9 +121,12 @@ impl Workers {
             move || {
                 let p = p.clone();
                 async move {
-                    jobs::housekeeping::run(&p.db, p.clock.now())
-                        .await
-                        .map(|_| ())
+                    let report =
+                        jobs::housekeeping::run(&p.db, p.clock.now(), &p.retention).await?;
+                    if report.removed() > 0 {
+                        tracing::info!(?report, "housekeeping removed old records");
+                    }
+                    Ok(())
                 }
             },
         ));

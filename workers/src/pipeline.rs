@@ -42,6 +42,8 @@ pub struct Pipeline {
     pub deliverer: Arc<dyn Deliverer>,
     /// Settings.
     pub settings: NotificationSettings,
+    /// How long records are kept (housekeeping).
+    pub retention: courtyard_domain::settings::RetentionSettings,
     /// The payment provider (reconciliation asks it about pending orders).
     pub payments: Arc<Gateway>,
     /// The channels' circuit breakers (shared with the API of this process, which shows
@@ -84,6 +86,7 @@ impl Pipeline {
             clock,
             deliverer,
             settings: settings.notifications.clone(),
+            retention: settings.retention.clone(),
             payments,
             circuits: Arc::new(Circuits::new(settings.notifications.circuit_policy())),
         })

@@ -130,6 +130,18 @@ impl Scheduled for PackageVisits {
     }
 }
 
+struct Privacy;
+
+#[async_trait]
+impl Scheduled for Privacy {
+    fn name(&self) -> &'static str {
+        jobs::privacy::NAME
+    }
+    async fn run_once(&self, p: &Pipeline) -> anyhow::Result<usize> {
+        jobs::privacy::run_once(p).await
+    }
+}
+
 struct FeeReminders;
 
 #[async_trait]
@@ -185,6 +197,7 @@ impl Registry {
                 Box::new(FeeReminders),
                 Box::new(BookingExpiry),
                 Box::new(PackageVisits),
+                Box::new(Privacy),
             ],
         };
         registry.register::<NoticeFanout>();

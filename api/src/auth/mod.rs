@@ -11,13 +11,14 @@ use courtyard_domain::{
     auth::{dummy_password_hash, hash_login_code, is_login_code, new_login_code, verify_password},
     entities::{login_code, resident, staff},
     new_id,
-    people::PhoneNumber,
+    people::{PhoneNumber, StaffRole},
 };
+use courtyard_store::audit::{self, ActorKind, Entry, Origin};
 use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -233,19 +234,31 @@ impl AuthApi {
         let now = state.clock.now();
         public_limit(state, client_ip(state, req), now).await?;
         let phone = PhoneNumber::parse(&body.phone).field("phone")?;
-        consume_code(state, &phone, &body.code, now).await?;
-        let resident = resident_by_phone(state, &phone, body.company_id).await?;
-        let pair = state
-            .tokens
-            .issue(
-                &state.db,
+        let origin = crate::audit::origin_of(state, req, now);
+        let checked = async {
+            consume_code(state, &phone, &body.code, now).await?;
+            resident_by_phone(state, &phone, body.company_id).await
+        }
+        .await;
+        let resident = match checked {
+            Ok(resident) => resident,
+            Err(e) => {
+                let entry = failed_login(state, "sms_login_failed", &origin, &phone, &e).await?;
+                audit::record(&state.db, &entry).await?;
+                return Err(e.into());
+            }
+        };
+        let entry = resident_login("sms_login", &resident, origin);
+        Ok(Json(
+            issue_audited(
+                state,
                 SubjectKind::Resident,
                 resident.id,
                 resident.company_id,
-                now,
+                &entry,
             )
-            .await?;
-        Ok(Json(pair))
+            .await?,
+        ))
     }
 
     /// Log in from the WeChat mini-program
@@ -265,6 +278,7 @@ impl AuthApi {
         let state = &self.state;
         let now = state.clock.now();
         public_limit(state, client_ip(state, req), now).await?;
+        let origin = crate::audit::origin_of(state, req, now);
         let openid = wechat::code_to_openid(state, &body.code).await?;
         let bound = resident::Entity::find()
             .filter(resident::Column::WechatOpenid.eq(openid.as_str()))
@@ -274,8 +288,20 @@ impl AuthApi {
             (Some(resident), _, _) => resident,
             (None, Some(phone), Some(code)) => {
                 let phone = PhoneNumber::parse(phone).field("phone")?;
-                consume_code(state, &phone, code, now).await?;
-                let resident = resident_by_phone(state, &phone, None).await?;
+                let checked = async {
+                    consume_code(state, &phone, code, now).await?;
+                    resident_by_phone(state, &phone, None).await
+                }
+                .await;
+                let resident = match checked {
+                    Ok(resident) => resident,
+                    Err(e) => {
+                        let entry =
+                            failed_login(state, "wechat_login_failed", &origin, &phone, &e).await?;
+                        audit::record(&state.db, &entry).await?;
+                        return Err(e.into());
+                    }
+                };
                 let mut active = resident.into_active_model();
                 active.wechat_openid = Set(Some(openid));
                 active.updated_at = Set(now);
@@ -289,17 +315,17 @@ impl AuthApi {
                 .into());
             }
         };
-        let pair = state
-            .tokens
-            .issue(
-                &state.db,
+        let entry = resident_login("wechat_login", &resident, origin);
+        Ok(Json(
+            issue_audited(
+                state,
                 SubjectKind::Resident,
                 resident.id,
                 resident.company_id,
-                now,
+                &entry,
             )
-            .await?;
-        Ok(Json(pair))
+            .await?,
+        ))
     }
 
     /// Staff login with username and password
@@ -325,21 +351,56 @@ impl AuthApi {
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| anyhow::anyhow!("password check panicked: {e}"))?;
+        let origin = crate::audit::origin_of(state, req, now);
         let member = match member {
             Some(member) if matches && member.active => member,
-            _ => return Err(ApiError::Unauthorized("wrong username or password".into()).into()),
+            known => {
+                let mut entry = Entry::new(
+                    ActorKind::Anonymous,
+                    None,
+                    None,
+                    "staff_login_failed",
+                    "staff",
+                    origin,
+                );
+                entry = match &known {
+                    Some(m) => {
+                        entry.actor_kind = ActorKind::Staff;
+                        entry.actor_id = Some(m.id);
+                        entry.company_id = Some(m.company_id);
+                        entry.object(m.id).details(serde_json::json!({
+                            "reason": if m.active { "wrong password" } else { "deactivated" },
+                        }))
+                    }
+                    None => entry.details(serde_json::json!({
+                        "reason": "unknown username",
+                        "username": body.username.trim().chars().take(64).collect::<String>(),
+                    })),
+                };
+                audit::record(&state.db, &entry).await?;
+                return Err(ApiError::Unauthorized("wrong username or password".into()).into());
+            }
         };
-        let pair = state
-            .tokens
-            .issue(
-                &state.db,
+        let mut entry = Entry::new(
+            ActorKind::Staff,
+            Some(member.id),
+            Some(member.company_id),
+            "staff_login",
+            "staff",
+            origin,
+        )
+        .object(member.id);
+        entry.actor_role = StaffRole::parse(&member.role).ok().map(StaffRole::as_str);
+        Ok(Json(
+            issue_audited(
+                state,
                 SubjectKind::Staff,
                 member.id,
                 member.company_id,
-                now,
+                &entry,
             )
-            .await?;
-        Ok(Json(pair))
+            .await?,
+        ))
     }
 
     /// Rotate a refresh token
@@ -355,11 +416,16 @@ impl AuthApi {
         let state = &self.state;
         let now = state.clock.now();
         public_limit(state, client_ip(state, req), now).await?;
+        let origin = crate::audit::origin_of(state, req, now);
         let pair = state
             .tokens
-            .rotate(&state.db, &body.refresh_token, now, async |kind, id| {
-                company_of(state, kind, id).await
-            })
+            .rotate(
+                &state.db,
+                &body.refresh_token,
+                now,
+                &origin,
+                async |kind, id| company_of(state, kind, id).await,
+            )
             .await?;
         Ok(Json(pair))
     }
@@ -530,6 +596,73 @@ async fn resident_by_phone(
                 .into(),
         }),
     }
+}
+
+/// Issues a login's token pair and records its audit entry, in one transaction.
+async fn issue_audited(
+    state: &AppState,
+    kind: SubjectKind,
+    subject: Uuid,
+    company: Uuid,
+    entry: &Entry,
+) -> Result<TokenPair, ApiError> {
+    let txn = courtyard_store::begin_write(&state.db).await?;
+    let pair = state
+        .tokens
+        .issue(&txn, kind, subject, company, entry.origin.at)
+        .await?;
+    audit::record(&txn, entry).await?;
+    txn.commit().await?;
+    Ok(pair)
+}
+
+/// A resident's successful login.
+fn resident_login(action: &'static str, resident: &resident::Model, origin: Origin) -> Entry {
+    Entry::new(
+        ActorKind::Resident,
+        Some(resident.id),
+        Some(resident.company_id),
+        action,
+        "resident",
+        origin,
+    )
+    .object(resident.id)
+    .resident(resident.id)
+}
+
+/// A refused resident login: attributed to the resident when the phone names exactly one,
+/// anonymous otherwise; the phone is kept masked.
+async fn failed_login(
+    state: &AppState,
+    action: &'static str,
+    origin: &Origin,
+    phone: &PhoneNumber,
+    error: &ApiError,
+) -> Result<Entry, ApiError> {
+    let known = resident::Entity::find()
+        .filter(resident::Column::Phone.eq(phone.as_str()))
+        .limit(2)
+        .all(&state.db)
+        .await?;
+    let mut entry = Entry::new(
+        ActorKind::Anonymous,
+        None,
+        None,
+        action,
+        "resident",
+        origin.clone(),
+    )
+    .details(serde_json::json!({
+        "phone": phone.masked(),
+        "reason": error.to_string(),
+    }));
+    if let [resident] = known.as_slice() {
+        entry.actor_kind = ActorKind::Resident;
+        entry.actor_id = Some(resident.id);
+        entry.company_id = Some(resident.company_id);
+        entry = entry.object(resident.id).resident(resident.id);
+    }
+    Ok(entry)
 }
 
 async fn company_of(state: &AppState, kind: SubjectKind, id: Uuid) -> Result<Uuid, ApiError> {

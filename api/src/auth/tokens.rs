@@ -164,6 +164,7 @@ impl TokenKeys {
         db: &C,
         presented: &str,
         now: DateTime<Utc>,
+        origin: &courtyard_store::audit::Origin,
         company_of: impl AsyncFnOnce(SubjectKind, Uuid) -> Result<Uuid, ApiError>,
     ) -> Result<TokenPair, ApiError> {
         let invalid = || ApiError::Unauthorized("the refresh token is invalid or expired".into());
@@ -185,18 +186,37 @@ impl TokenKeys {
             .exec(db)
             .await?
             .rows_affected;
+        let kind = match row.subject_kind.as_str() {
+            "resident" => SubjectKind::Resident,
+            _ => SubjectKind::Staff,
+        };
         if claimed == 0 {
             revoke_family(db, row.family_id, now).await?;
             tracing::warn!(family = %row.family_id, "refresh token reused; family revoked");
+            use courtyard_store::audit::{ActorKind, Entry};
+            let actor = match kind {
+                SubjectKind::Resident => ActorKind::Resident,
+                SubjectKind::Staff => ActorKind::Staff,
+            };
+            let mut entry = Entry::new(
+                actor,
+                Some(row.subject_id),
+                company_of(kind, row.subject_id).await.ok(),
+                "refresh_token_reused",
+                kind.as_str(),
+                origin.clone(),
+            )
+            .object(row.subject_id)
+            .details(serde_json::json!({ "family_id": row.family_id, "family_revoked": true }));
+            if kind == SubjectKind::Resident {
+                entry = entry.resident(row.subject_id);
+            }
+            courtyard_store::audit::record(db, &entry).await?;
             return Err(ApiError::Unauthorized(
                 "this refresh token was already used; every session from this login is signed out"
                     .into(),
             ));
         }
-        let kind = match row.subject_kind.as_str() {
-            "resident" => SubjectKind::Resident,
-            _ => SubjectKind::Staff,
-        };
         let company = company_of(kind, row.subject_id).await?;
         self.issue_in_family(db, kind, row.subject_id, company, row.family_id, now)
             .await

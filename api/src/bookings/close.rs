@@ -122,6 +122,7 @@ pub(super) async fn complete(
         principal,
         loaded,
         Step {
+            operation: "complete_booking",
             action: Action::Complete,
             event: EventAction::Completed,
             note: body.note.clone(),
@@ -163,6 +164,7 @@ async fn complete_rework(
         principal,
         loaded,
         Step {
+            operation: "complete_booking",
             action: Action::Complete,
             event: EventAction::Completed,
             note: body.note.clone(),
@@ -266,6 +268,7 @@ pub(super) async fn cancel(
         principal,
         loaded,
         Step {
+            operation: "cancel_booking",
             action: Action::Cancel,
             event: EventAction::Cancelled,
             note,

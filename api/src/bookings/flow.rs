@@ -297,6 +297,19 @@ pub(super) async fn book(
     let data = reporter
         .registered_by
         .map(|by| json!({ "registered_by": by }));
+    // The front desk booking for a resident; a resident's own booking is in its history.
+    let audit = principal
+        .staff_audit("create_booking", "booking")
+        .map(|entry| {
+            tickets_api::ticket_entry(entry, &row).details(json!({
+                "household_id": household.id,
+                "service_id": service.id,
+                "slot_id": slot.id,
+                "starts_at": slot.starts_at,
+                "estimate_fen": estimate,
+                "bill_id": bill.as_ref().map(|b| b.bill.id),
+            }))
+        });
     store::create(
         &state.db,
         store::NewBooking {
@@ -307,6 +320,7 @@ pub(super) async fn book(
                 data,
                 clocks: &clocks,
                 key,
+                audit: audit.as_ref(),
             },
             booking: &booked,
             bill: bill.as_ref(),
@@ -321,6 +335,8 @@ pub(super) async fn book(
 /// One booking step: the state machine's check, then the ticket's transition and the
 /// booking's change in one transaction.
 pub(super) struct Step {
+    /// The operation taking it, as the audit trail names a staff member's step.
+    pub(super) operation: &'static str,
     pub(super) action: Action,
     pub(super) event: EventAction,
     pub(super) note: Option<String>,
@@ -356,6 +372,9 @@ pub(super) async fn apply(
     active.updated_at = Set(now);
     ticket_change(&mut active, now);
     let id = ticket.id;
+    let audit = principal
+        .staff_audit(step.operation, "booking")
+        .map(|entry| step_entry(entry, &ticket, from, to, step.data.as_ref()));
     let saved = store::apply(
         &state.db,
         Transition {
@@ -371,6 +390,7 @@ pub(super) async fn apply(
             data: step.data,
             meets: step.meets,
             starts: step.starts,
+            audit,
         },
         change,
         now,
@@ -379,6 +399,22 @@ pub(super) async fn apply(
     .map_err(book_error)?;
     tracing::info!(booking = %id, action = step.action.name(), from = %from, to = %to, "booking step");
     Ok(saved)
+}
+
+/// A staff member's booking step on the audit trail: the booking, its community and
+/// resident, the states it moved between and the step's data.
+pub(super) fn step_entry(
+    entry: courtyard_store::audit::Entry,
+    ticket: &ticket::Model,
+    from: TicketState,
+    to: TicketState,
+    data: Option<&serde_json::Value>,
+) -> courtyard_store::audit::Entry {
+    tickets_api::ticket_entry(entry, ticket).details(json!({
+        "from": from.as_str(),
+        "to": to.as_str(),
+        "step": data,
+    }))
 }
 
 /// The clocks a confirmed time starts: at the door, done.
@@ -414,6 +450,7 @@ pub(super) async fn confirm(
         principal,
         loaded,
         Step {
+            operation: "confirm_booking",
             action: Action::ConfirmTime,
             event: EventAction::Confirmed,
             note,
@@ -468,6 +505,7 @@ pub(super) async fn propose(
         principal,
         loaded,
         Step {
+            operation: "propose_booking_slot",
             action: Action::ProposeTime,
             event: EventAction::TimeProposed,
             note: body.note.clone(),
@@ -533,6 +571,7 @@ pub(super) async fn answer(
             principal,
             loaded,
             Step {
+                operation: "answer_booking_proposal",
                 action,
                 event: EventAction::TimeAccepted,
                 note: body.note.clone(),
@@ -556,6 +595,7 @@ pub(super) async fn answer(
             principal,
             loaded,
             Step {
+                operation: "answer_booking_proposal",
                 action,
                 event: EventAction::TimeDeclined,
                 note: body.note.clone(),

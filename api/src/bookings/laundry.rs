@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{
     dto::*,
-    flow::{Loaded, Step, apply, load, view},
+    flow::{Loaded, Step, apply, load, step_entry, view},
 };
 use crate::{
     authz::Principal,
@@ -110,11 +110,15 @@ pub(super) async fn step(
             } else {
                 EventAction::Returned
             };
+            let audit = principal
+                .staff_audit("record_laundry_step", "booking")
+                .map(|entry| step_entry(entry, &loaded.ticket, from, from, Some(&data)));
             let (ticket, booking, _) = store::apply(
                 &state.db,
                 Transition {
                     note: body.note.clone(),
                     data: Some(data),
+                    audit,
                     ..same_state(&loaded.ticket, principal, from, event, now)
                 },
                 change,
@@ -188,6 +192,7 @@ async fn pick_up(
         principal,
         loaded,
         Step {
+            operation: "record_laundry_step",
             action: Action::Arrive,
             event: EventAction::PickedUp,
             note: body.note.clone(),
@@ -340,11 +345,23 @@ pub(super) async fn claim(
         EventAction::ClaimRecorded,
         now,
     );
+    let audit = principal
+        .staff_audit("create_booking_claim", "booking_claim")
+        .map(|entry| {
+            tickets_api::ticket_entry(entry, &loaded.ticket)
+                .object(claim.id)
+                .details(json!({
+                    "booking_id": id,
+                    "kind": kind,
+                    "item_id": claim.item_id,
+                }))
+        });
     let (ticket, booking, _) = store::apply(
         &state.db,
         Transition {
             note: Some(claim.note.clone()),
             data: Some(json!({ "claim_id": claim.id, "kind": kind, "items": 1 })),
+            audit,
             ..event
         },
         Change {
@@ -381,6 +398,7 @@ fn same_state(
         data: None,
         meets: None,
         starts: None,
+        audit: None,
     }
 }
 
@@ -449,6 +467,17 @@ pub(super) async fn settle(
         now,
     )
     .await?;
+    let entry = tickets_api::ticket_entry(
+        staff.audit("settle_booking_claim", "booking_claim"),
+        &loaded.ticket,
+    )
+    .object(claim.id)
+    .details(json!({
+        "booking_id": claim.booking_id,
+        "state": to,
+        "compensation_fen": body.compensation_fen.filter(|_| to == ClaimState::Settled),
+    }));
+    courtyard_store::audit::record(&txn, &entry).await?;
     txn.commit().await?;
     let saved = booking_claim::Entity::find_by_id(claim.id)
         .one(&state.db)

@@ -209,6 +209,13 @@ impl BookingsApi {
         booking_id: Path<Uuid>,
     ) -> ApiResult<Json<Booking>, { AUTHED | NOT_FOUND }> {
         let loaded = flow::load(&self.state, &auth.0, *booking_id).await?;
+        // The booking carries the resident's contact.
+        if let Some(staff) = auth.0.as_staff() {
+            let entry =
+                crate::tickets::ticket_entry(staff.audit("get_booking", "booking"), &loaded.ticket)
+                    .details(serde_json::json!({ "household_id": loaded.booking.household_id }));
+            self.state.reads.record(entry).await;
+        }
         Ok(Json(
             flow::view(&self.state, &loaded.ticket, loaded.booking).await?,
         ))

@@ -7,6 +7,7 @@ use courtyard_domain::{
     entities::{bill, bill_line, bill_run, household_member},
     fees::bills::{BillState, Period},
 };
+use courtyard_store::audit::Entry;
 use courtyard_store::fees::{
     bill_run::{self as store_run, StartError},
     closing::{self, CloseError, Closing},
@@ -17,6 +18,7 @@ use poem_openapi::{
     payload::Json,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{BILL_READERS, dto::*, household_for};
@@ -56,21 +58,35 @@ pub struct BillsApi {
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Fees")]
 impl BillsApi {
-    /// An admin's closing of a bill they may see, with its reason.
+    /// An admin's closing of a bill they may see, with its reason, and the audit entry of
+    /// `operation` on it (for the caller to put on the closing).
     async fn closing<'b>(
         &self,
         auth: &BearerAuth,
         bill_id: Uuid,
         body: &'b CloseBill,
-    ) -> Result<(bill::Model, Closing<'b>), ApiError> {
+        operation: &'static str,
+    ) -> Result<(bill::Model, Closing<'b>, Entry), ApiError> {
         let staff = auth.0.staff(ADMINS)?;
         let bill = self.visible_bill(&auth.0, bill_id).await?;
+        let reason = reason(body)?;
         let closing = Closing {
             by: staff.id,
-            reason: reason(body)?,
+            reason,
             now: self.state.clock.now(),
+            audit: None,
         };
-        Ok((bill, closing))
+        let entry = staff
+            .audit(operation, "bill")
+            .object(bill.id)
+            .community(bill.community_id)
+            .details(json!({
+                "household_id": bill.household_id,
+                "period": bill.period,
+                "amount_fen": bill.amount_fen,
+                "reason": reason,
+            }));
+        Ok((bill, closing, entry))
     }
 
     /// A bill with its lines.
@@ -103,12 +119,17 @@ impl BillsApi {
         let staff = auth.0.staff(ADMINS)?;
         let community = staff.community(&self.state, *community_id).await?;
         let period = Period::parse(&body.period).field("period")?;
+        let entry = staff
+            .audit("create_bill_run", "bill_run")
+            .community(community.id)
+            .details(json!({ "period": period.to_string() }));
         let run = store_run::start(
             &self.state.db,
             community.id,
             period,
             staff.id,
             self.state.clock.now(),
+            Some(&entry),
         )
         .await
         .map_err(|e| match e {
@@ -214,6 +235,13 @@ impl BillsApi {
             let period = Period::parse(period).field("period")?;
             select = select.filter(bill::Column::Period.eq(period.to_string()));
         }
+        if let Some(staff) = auth.0.as_staff() {
+            let entry = staff
+                .audit("list_household_bills", "household")
+                .object(household.id)
+                .community(household.community_id);
+            self.state.reads.record(entry).await;
+        }
         Ok(self.page(select, cursor.as_deref(), *limit).await?)
     }
 
@@ -257,6 +285,14 @@ impl BillsApi {
         bill_id: Path<Uuid>,
     ) -> ApiResult<Json<BillDto>, { AUTHED | NOT_FOUND }> {
         let bill = self.visible_bill(&auth.0, *bill_id).await?;
+        if let Some(staff) = auth.0.as_staff() {
+            let entry = staff
+                .audit("get_bill", "bill")
+                .object(bill.id)
+                .community(bill.community_id)
+                .details(json!({ "household_id": bill.household_id }));
+            self.state.reads.record(entry).await;
+        }
         Ok(Json(self.with_lines(bill).await?))
     }
 
@@ -275,7 +311,8 @@ impl BillsApi {
         bill_id: Path<Uuid>,
         body: Json<CloseBill>,
     ) -> ApiResult<Json<BillDto>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let (bill, closing) = self.closing(&auth, *bill_id, &body).await?;
+        let (bill, mut closing, entry) = self.closing(&auth, *bill_id, &body, "waive_bill").await?;
+        closing.audit = Some(&entry);
         let bill = closing::waive(&self.state.db, &bill, &closing)
             .await
             .map_err(close_error)?;
@@ -299,7 +336,10 @@ impl BillsApi {
         bill_id: Path<Uuid>,
         body: Json<CloseBill>,
     ) -> ApiResult<Json<BillDto>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let (bill, closing) = self.closing(&auth, *bill_id, &body).await?;
+        let (bill, mut closing, entry) = self
+            .closing(&auth, *bill_id, &body, "waive_late_fee")
+            .await?;
+        closing.audit = Some(&entry);
         let bill = closing::waive_late_fee(&self.state.db, &bill, &closing)
             .await
             .map_err(close_error)?;
@@ -322,7 +362,9 @@ impl BillsApi {
         bill_id: Path<Uuid>,
         body: Json<CloseBill>,
     ) -> ApiResult<ReissueDone, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        let (bill, closing) = self.closing(&auth, *bill_id, &body).await?;
+        let (bill, mut closing, entry) =
+            self.closing(&auth, *bill_id, &body, "reissue_bill").await?;
+        closing.audit = Some(&entry);
         let (cancelled, reissued) = closing::reissue(&self.state.db, &bill, &closing)
             .await
             .map_err(close_error)?;

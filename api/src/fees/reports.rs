@@ -159,6 +159,17 @@ impl FeeReportsApi {
             min_owed_fen: *min_owed_fen,
         };
         let list = arrears(&self.state, &community, &filter).await?;
+        let entry = staff
+            .audit("export_arrears", "community")
+            .object(community.id)
+            .community(community.id)
+            .details(serde_json::json!({
+                "building_id": filter.building_id,
+                "min_days_overdue": filter.min_days_overdue,
+                "min_owed_fen": filter.min_owed_fen,
+                "rows": list.items.len(),
+            }));
+        self.state.reads.record(entry).await;
         let rows = list.items.iter().map(|a| {
             vec![
                 a.address.clone(),
@@ -217,6 +228,12 @@ impl FeeReportsApi {
         let settled = settlements(&self.state, &bills).await?;
         let addresses =
             courtyard_store::addresses::of_community(&self.state.db, community.id).await?;
+        let entry = staff
+            .audit("export_bills", "community")
+            .object(community.id)
+            .community(community.id)
+            .details(serde_json::json!({ "period": period.to_string(), "rows": bills.len() }));
+        self.state.reads.record(entry).await;
         let mut rows: Vec<(String, Vec<String>)> = bills
             .iter()
             .map(|b| {

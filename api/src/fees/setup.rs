@@ -11,6 +11,7 @@ use courtyard_domain::{
     },
     new_id,
 };
+use courtyard_store::audit::{self, Entry};
 use courtyard_store::fees::{
     policy_of,
     reading_import::{self, ImportError},
@@ -24,6 +25,7 @@ use poem_openapi::{
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{FEE_KEEPERS, METER_READERS, dto::*, household_for};
@@ -103,6 +105,7 @@ impl FeeSetupApi {
             community.id,
             community::Column::FeePolicy,
             &policy,
+            staff.audit("put_fee_policy", "community"),
         )
         .await?;
         Ok(Json(policy_dto(&policy)))
@@ -142,6 +145,7 @@ impl FeeSetupApi {
         };
         let rate = Rate::new(kind, meter, tiers).field(field)?;
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = fee_item::ActiveModel {
             id: Set(new_id()),
             community_id: Set(community.id),
@@ -153,7 +157,7 @@ impl FeeSetupApi {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -162,6 +166,12 @@ impl FeeSetupApi {
                 "a fee item with this name already exists in the community",
             )
         })?;
+        audit::record(
+            &txn,
+            &fee_item_entry(staff.audit("create_fee_item", "fee_item"), &row),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(FeeItemCreated::Created(Json(fee_item_dto(row))))
     }
 
@@ -246,13 +256,20 @@ impl FeeSetupApi {
             active.active = Set(on);
         }
         active.updated_at = Set(self.state.clock.now());
-        let row = active.update(&self.state.db).await.map_err(|e| {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let row = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-name",
                 "a fee item with this name already exists in the community",
             )
         })?;
+        audit::record(
+            &txn,
+            &fee_item_entry(staff.audit("update_fee_item", "fee_item"), &row),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(Json(fee_item_dto(row)))
     }
 
@@ -292,11 +309,30 @@ impl FeeSetupApi {
             source: "manual",
             entered_by: Some(staff.id),
         };
-        match readings::record(&self.state.db, &new, self.state.clock.now()).await {
-            Ok((row, true)) => Ok(ReadingRecorded::Created(Json(reading_dto(row)))),
-            Ok((row, false)) => Ok(ReadingRecorded::Updated(Json(reading_dto(row)))),
-            Err(RecordError::Refused(why)) => Err(reading_refused(&why).into()),
-            Err(RecordError::Db(e)) => Err(ApiError::from(e).into()),
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let (row, created) = match readings::record(&txn, &new, self.state.clock.now()).await {
+            Ok(recorded) => recorded,
+            Err(RecordError::Refused(why)) => return Err(reading_refused(&why).into()),
+            Err(RecordError::Db(e)) => return Err(ApiError::from(e).into()),
+        };
+        let entry = staff
+            .audit("record_meter_reading", "meter_reading")
+            .object(row.id)
+            .community(row.community_id)
+            .details(json!({
+                "household_id": row.household_id,
+                "meter": row.meter,
+                "period": row.period,
+                "value_milli": row.value_milli,
+                "initial_milli": row.initial_milli,
+                "created": created,
+            }));
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
+        if created {
+            Ok(ReadingRecorded::Created(Json(reading_dto(row))))
+        } else {
+            Ok(ReadingRecorded::Updated(Json(reading_dto(row))))
         }
     }
 
@@ -330,6 +366,10 @@ impl FeeSetupApi {
             .map_err(|e| anyhow::anyhow!("readings parser panicked: {e}"))?
             .map_err(rows_refused)?;
         let dry_run = dry_run.unwrap_or(false);
+        let entry = staff
+            .audit("import_meter_readings", "meter_reading")
+            .community(community.id)
+            .details(json!({ "rows": rows.len() }));
         let imported = reading_import::import(
             &self.state.db,
             community.id,
@@ -337,6 +377,7 @@ impl FeeSetupApi {
             staff.id,
             self.state.clock.now(),
             dry_run,
+            Some(&entry),
         )
         .await
         .map_err(|e| match e {
@@ -417,6 +458,7 @@ impl FeeSetupApi {
         if description.is_empty() {
             return Err(ApiError::invalid("description", "a charge says what it is for").into());
         }
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = household_charge::ActiveModel {
             id: Set(new_id()),
             community_id: Set(household.community_id),
@@ -428,8 +470,19 @@ impl FeeSetupApi {
             created_by: Set(Some(staff.id)),
             created_at: Set(self.state.clock.now()),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await?;
+        let entry = staff
+            .audit("create_charge", "charge")
+            .object(row.id)
+            .community(row.community_id)
+            .details(json!({
+                "household_id": row.household_id,
+                "description": row.description,
+                "amount_fen": row.amount_fen,
+            }));
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         Ok(ChargeCreated::Created(Json(charge_dto(row))))
     }
 
@@ -467,6 +520,20 @@ impl FeeSetupApi {
             next_cursor,
         }))
     }
+}
+
+/// A fee item's audit entry: the item, its community, its name, kind and rate.
+fn fee_item_entry(entry: Entry, row: &fee_item::Model) -> Entry {
+    entry
+        .object(row.id)
+        .community(row.community_id)
+        .details(json!({
+            "name": row.name,
+            "kind": row.kind,
+            "meter": row.meter,
+            "tiers": row.tiers,
+            "active": row.active,
+        }))
 }
 
 fn reading_refused(why: &ReadingError) -> ApiError {

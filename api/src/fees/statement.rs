@@ -133,9 +133,9 @@ impl FeeStatementApi {
     ) -> ApiResult<Json<FeeStatement>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let household =
             household_for(&self.state, &auth.0, *household_id, BILL_READERS, true).await?;
-        Ok(Json(
-            statement(&self.state, &household, from.as_deref(), to.as_deref()).await?,
-        ))
+        let s = statement(&self.state, &household, from.as_deref(), to.as_deref()).await?;
+        read_by_staff(&self.state, &auth, "get_fee_statement", &s, &household).await;
+        Ok(Json(s))
     }
 
     /// Export a household's fee statement as CSV
@@ -161,6 +161,7 @@ impl FeeStatementApi {
         let household =
             household_for(&self.state, &auth.0, *household_id, BILL_READERS, true).await?;
         let s = statement(&self.state, &household, from.as_deref(), to.as_deref()).await?;
+        read_by_staff(&self.state, &auth, "export_fee_statement", &s, &household).await;
         let mut rows: Vec<Vec<String>> = s
             .bills
             .iter()
@@ -212,6 +213,24 @@ impl FeeStatementApi {
             ],
             rows,
         )?)
+    }
+}
+
+/// A staff member's reading of a household's statement, on the audit trail.
+async fn read_by_staff(
+    state: &AppState,
+    auth: &BearerAuth,
+    operation: &'static str,
+    s: &FeeStatement,
+    household: &household::Model,
+) {
+    if let Some(staff) = auth.0.as_staff() {
+        let entry = staff
+            .audit(operation, "household")
+            .object(household.id)
+            .community(household.community_id)
+            .details(serde_json::json!({ "from": s.from, "to": s.to }));
+        state.reads.record(entry).await;
     }
 }
 

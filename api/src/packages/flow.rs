@@ -307,7 +307,37 @@ pub(super) async fn subscribe(
         None,
     )
     .await?;
-    write(state, month, claim, None).await
+    let audit = principal
+        .staff_audit("create_package", "package")
+        .map(|entry| package_entry(entry, &month, None));
+    write(state, month, claim, None, audit).await
+}
+
+/// A staff member's subscription or renewal on the audit trail: the month, its community
+/// and resident, what it costs.
+fn package_entry(
+    entry: courtyard_store::audit::Entry,
+    month: &Month,
+    renews: Option<Uuid>,
+) -> courtyard_store::audit::Entry {
+    let p = &month.package;
+    let entry = entry
+        .object(p.id)
+        .community(p.community_id)
+        .details(serde_json::json!({
+            "household_id": p.household_id,
+            "service_id": p.service_id,
+            "period": p.period,
+            "visits": p.visits,
+            "carried": p.carried,
+            "price_fen": p.price_fen,
+            "bill_id": month.bill.bill.id,
+            "renews": renews,
+        }));
+    match p.resident_id {
+        Some(resident) => entry.resident(resident),
+        None => entry,
+    }
 }
 
 async fn write(
@@ -315,6 +345,7 @@ async fn write(
     month: Month,
     claim: Option<&Claim>,
     renews: Option<Uuid>,
+    audit: Option<courtyard_store::audit::Entry>,
 ) -> Result<Package, ApiError> {
     let mut saved_row = month.package.clone();
     saved_row.bill_id = Some(month.bill.bill.id);
@@ -329,6 +360,7 @@ async fn write(
             bill: &month.bill,
             key: claim.zip(saved.as_ref()),
             renews,
+            audit: audit.as_ref(),
         },
     )
     .await
@@ -393,7 +425,10 @@ pub(super) async fn renew(
         Some(p.id),
     )
     .await?;
-    write(state, month, None, Some(p.id)).await
+    let audit = principal
+        .staff_audit("renew_package", "package")
+        .map(|entry| package_entry(entry, &month, Some(p.id)));
+    write(state, month, None, Some(p.id), audit).await
 }
 
 /// Cancels a month: the visits not issued lapse (their places back); an unpaid bill is
@@ -426,6 +461,7 @@ pub(super) async fn cancel(
     let mut change = PackageCancel {
         cancel_bill: None,
         refund: None,
+        audit: None,
     };
     let mut paid_by = None;
     match bill {
@@ -451,6 +487,24 @@ pub(super) async fn cancel(
         }
         _ => {}
     }
+    change.audit = principal
+        .staff_audit("cancel_package", "package")
+        .map(|entry| {
+            let entry = entry
+                .object(p.id)
+                .community(p.community_id)
+                .details(serde_json::json!({
+                    "household_id": p.household_id,
+                    "period": p.period,
+                    "not_issued": not_issued,
+                    "cancel_bill": change.cancel_bill.as_ref().map(|c| c.0),
+                    "refund_fen": change.refund.as_ref().map(|r| r.1),
+                }));
+            match p.resident_id {
+                Some(resident) => entry.resident(resident),
+                None => entry,
+            }
+        });
     let now = state.clock.now();
     let (saved, refund) = store::cancel(&state.db, &p, change, now)
         .await

@@ -114,6 +114,7 @@ impl PaymentsApi {
             }
             _ => None,
         };
+        self.read_by_staff(&auth.0, "get_payment", &row).await;
         Ok(Json(self.dto(row, request_payment).await?))
     }
 
@@ -136,6 +137,13 @@ impl PaymentsApi {
     ) -> ApiResult<Json<PaymentPage>, { AUTHED | NOT_FOUND | VALIDATION }> {
         let household =
             household_for(&self.state, &auth.0, *household_id, BILL_READERS, true).await?;
+        if let Some(staff) = auth.0.as_staff() {
+            let entry = staff
+                .audit("list_household_payments", "household")
+                .object(household.id)
+                .community(household.community_id);
+            self.state.reads.record(entry).await;
+        }
         let (rows, next_cursor) = fetch_page(
             &self.state.db,
             payment::Entity::find().filter(payment::Column::HouseholdId.eq(household.id)),
@@ -227,7 +235,11 @@ impl PaymentsApi {
             expires_at: None,
             now,
         };
-        let (row, _) = store::record_offline(&self.state.db, &new)
+        let entry = staff
+            .audit("record_offline_payment", "payment")
+            .community(community.id)
+            .details(serde_json::json!({ "bills": body.bill_ids }));
+        let (row, _) = store::record_offline(&self.state.db, &new, Some(&entry))
             .await
             .map_err(pay_error)?;
         let id = row.id;
@@ -258,6 +270,7 @@ impl PaymentsApi {
             .one(&self.state.db)
             .await?
             .ok_or(ApiError::NotFound("receipt"))?;
+        self.read_by_staff(&auth.0, "get_receipt", &row).await;
         Ok(Json(receipt_dto(&receipt, &row)))
     }
 
@@ -281,6 +294,7 @@ impl PaymentsApi {
             .one(&self.state.db)
             .await?
             .ok_or(ApiError::NotFound("receipt"))?;
+        self.read_by_staff(&auth.0, "get_receipt_pdf", &row).await;
         let community = self.community(row.community_id).await?;
         let (tz, _) = self.today(&community)?;
         let company = company::Entity::find_by_id(row.company_id)
@@ -426,7 +440,12 @@ impl PaymentsApi {
             expires_at: Some(expires_at),
             now,
         };
-        let row = store::create(&self.state.db, &new)
+        // Residents pay their own bills: only staff making a payment leave an audit row.
+        let entry = principal.staff_audit("create_payment", "payment").map(|e| {
+            e.community(community.id)
+                .details(serde_json::json!({ "bills": body.bill_ids }))
+        });
+        let row = store::create(&self.state.db, &new, entry.as_ref())
             .await
             .map_err(pay_error)?;
         let out_trade_no = OutTradeNo::parse(&row.out_trade_no)
@@ -545,6 +564,27 @@ impl PaymentsApi {
             .map_err(|e| anyhow::anyhow!(e.0))?
             .tz();
         Ok((tz, self.state.clock.now().with_timezone(&tz).date_naive()))
+    }
+
+    /// A staff member's reading of a payment (or its receipt), on the audit trail; the
+    /// payer, when known, is the resident concerned.
+    async fn read_by_staff(
+        &self,
+        principal: &Principal,
+        operation: &'static str,
+        row: &payment::Model,
+    ) {
+        if let Some(staff) = principal.as_staff() {
+            let mut entry = staff
+                .audit(operation, "payment")
+                .object(row.id)
+                .community(row.community_id)
+                .details(serde_json::json!({ "household_id": row.household_id }));
+            if let Some(payer) = row.payer_id {
+                entry = entry.resident(payer);
+            }
+            self.state.reads.record(entry).await;
+        }
     }
 
     /// A payment the caller may see, or 404.

@@ -138,6 +138,18 @@ impl RefundsApi {
             return Err(ApiError::invalid("reason", "say why").into());
         }
         let now = self.state.clock.now();
+        let mut entry = staff
+            .audit("create_refund", "refund")
+            .community(paid.community_id)
+            .details(serde_json::json!({
+                "payment_id": paid.id,
+                "household_id": paid.household_id,
+                "amount_fen": body.amount_fen,
+                "reason": reason,
+            }));
+        if let Some(payer) = paid.payer_id {
+            entry = entry.resident(payer);
+        }
         let row = store::request(
             &self.state.db,
             paid.id,
@@ -145,6 +157,7 @@ impl RefundsApi {
             reason,
             staff.id,
             now,
+            Some(&entry),
         )
         .await
         .map_err(|e| match e {

@@ -12,6 +12,7 @@ use courtyard_domain::{
     services::{PayWhen, Price, Pricing, ServicePolicy, SlotPlan},
     tickets::Department,
 };
+use courtyard_store::audit::{self, Entry};
 use courtyard_store::bookings::slots;
 use poem_openapi::{
     ApiResponse, OpenApi,
@@ -20,7 +21,7 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -104,6 +105,7 @@ impl ServicesApi {
             community.id,
             community::Column::ServicePolicy,
             &policy,
+            staff.audit("put_service_policy", "community"),
         )
         .await?;
         Ok(Json(policy_dto(&policy)))
@@ -152,7 +154,7 @@ impl ServicesApi {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         row.clone()
             .into_active_model()
             .insert(&txn)
@@ -161,6 +163,15 @@ impl ServicesApi {
                 unique_violation(e, "duplicate-name", "a team with this name already exists")
             })?;
         write_members(&txn, row.id, &members).await?;
+        audit::record(
+            &txn,
+            &team_entry(
+                staff.audit("create_service_team", "service_team"),
+                &row,
+                &members,
+            ),
+        )
+        .await?;
         txn.commit().await?;
         Ok(TeamCreated::Created(Json(team_dto(row, members))))
     }
@@ -257,7 +268,7 @@ impl ServicesApi {
             active.active = Set(on);
         }
         active.updated_at = Set(self.state.clock.now());
-        let txn = self.state.db.begin().await?;
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let saved = active.update(&txn).await.map_err(|e| {
             unique_violation(e, "duplicate-name", "a team with this name already exists")
         })?;
@@ -266,6 +277,15 @@ impl ServicesApi {
             .exec(&txn)
             .await?;
         write_members(&txn, row.id, &members).await?;
+        audit::record(
+            &txn,
+            &team_entry(
+                staff.audit("update_service_team", "service_team"),
+                &saved,
+                &members,
+            ),
+        )
+        .await?;
         txn.commit().await?;
         Ok(Json(team_dto(saved, members)))
     }
@@ -342,6 +362,7 @@ impl ServicesApi {
             .into());
         }
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let row = service::ActiveModel {
             id: Set(new_id()),
             community_id: Set(community.id),
@@ -361,7 +382,7 @@ impl ServicesApi {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.state.db)
+        .insert(&txn)
         .await
         .map_err(|e| {
             unique_violation(
@@ -370,6 +391,12 @@ impl ServicesApi {
                 "a service with this name already exists",
             )
         })?;
+        audit::record(
+            &txn,
+            &service_entry(staff.audit("create_service", "service"), &row),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(ServiceCreated::Created(Json(service_dto(row))))
     }
 
@@ -434,7 +461,7 @@ impl ServicesApi {
         service_id: Path<Uuid>,
         body: Json<ServicePatch>,
     ) -> ApiResult<Json<Service>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        auth.0.staff(ADMINS)?;
+        let staff = auth.0.staff(ADMINS)?;
         let row = service_for(&self.state, &auth.0, *service_id).await?;
         let pricing = Pricing::parse(&row.pricing).map_err(|e| anyhow::anyhow!(e))?;
         let price = Price::new(
@@ -474,13 +501,20 @@ impl ServicesApi {
             active.visits_per_month = Set(Some(visits as i32));
         }
         active.updated_at = Set(self.state.clock.now());
-        let saved = active.update(&self.state.db).await.map_err(|e| {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        let saved = active.update(&txn).await.map_err(|e| {
             unique_violation(
                 e,
                 "duplicate-name",
                 "a service with this name already exists",
             )
         })?;
+        audit::record(
+            &txn,
+            &service_entry(staff.audit("update_service", "service"), &saved),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(Json(service_dto(saved)))
     }
 
@@ -549,15 +583,16 @@ impl ServicesApi {
         slot_id: Path<Uuid>,
         body: Json<SlotPatch>,
     ) -> ApiResult<Json<Slot>, { AUTHED | NOT_FOUND | CONFLICT | VALIDATION }> {
-        auth.0.staff(MANAGERS)?;
+        let staff = auth.0.staff(MANAGERS)?;
         let slot = service_slot::Entity::find_by_id(*slot_id)
             .one(&self.state.db)
             .await?
             .ok_or(ApiError::NotFound("slot"))?;
-        team_in_scope(&self.state, &auth.0, slot.team_id)
+        let team = team_in_scope(&self.state, &auth.0, slot.team_id)
             .await
             .map_err(|_| ApiError::NotFound("slot"))?;
-        if !slots::set_capacity(&self.state.db, slot.id, body.capacity as i32).await? {
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
+        if !slots::set_capacity(&txn, slot.id, body.capacity as i32).await? {
             return Err(ApiError::Conflict {
                 kind: "slot-holds-more",
                 detail: format!(
@@ -567,12 +602,57 @@ impl ServicesApi {
             }
             .into());
         }
+        let entry = staff
+            .audit("update_service_slot", "service_slot")
+            .object(slot.id)
+            .community(team.community_id)
+            .details(serde_json::json!({
+                "team_id": team.id,
+                "starts_at": slot.starts_at,
+                "from": slot.capacity,
+                "to": body.capacity,
+            }));
+        audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         let saved = service_slot::Entity::find_by_id(slot.id)
             .one(&self.state.db)
             .await?
             .ok_or(ApiError::NotFound("slot"))?;
         Ok(Json(slot_dto(saved, true)))
     }
+}
+
+/// A team's audit entry: the team, its community, its leader, size and members.
+fn team_entry(entry: Entry, row: &service_team::Model, members: &[Uuid]) -> Entry {
+    entry
+        .object(row.id)
+        .community(row.community_id)
+        .details(serde_json::json!({
+            "name": row.name,
+            "department": row.department,
+            "leader_id": row.leader_id,
+            "size": row.size,
+            "slot_minutes": row.slot_minutes,
+            "active": row.active,
+            "member_ids": members,
+        }))
+}
+
+/// A service's audit entry: the service, its community, its price.
+fn service_entry(entry: Entry, row: &service::Model) -> Entry {
+    entry
+        .object(row.id)
+        .community(row.community_id)
+        .details(serde_json::json!({
+            "name": row.name,
+            "team_id": row.team_id,
+            "pricing": row.pricing,
+            "price_fen": row.price_fen,
+            "min_quantity": row.min_quantity,
+            "pay": row.pay,
+            "visits_per_month": row.visits_per_month,
+            "active": row.active,
+        }))
 }
 
 /// A community's booking policy.

@@ -495,6 +495,12 @@ impl ServiceReportsApi {
             .await?
             .into_iter()
             .collect();
+        let entry = staff
+            .audit("export_bookings", "community")
+            .object(community.id)
+            .community(community.id)
+            .details(serde_json::json!({ "from": from, "to": to, "rows": rows.len() }));
+        self.state.reads.record(entry).await;
         let header = [
             "id",
             "service",

@@ -239,6 +239,11 @@ pub async fn transact(
         None => None,
     };
     let id = row.id;
+    let audit = principal
+        .staff_audit(operation_of(action), "ticket")
+        .map(|entry| {
+            ticket_entry(entry, &row).details(json!({ "from": from.as_str(), "to": to.as_str() }))
+        });
     let saved = store_tickets::apply(
         &state.db,
         Transition {
@@ -259,6 +264,7 @@ pub async fn transact(
             data,
             meets: clock_met_by(action),
             starts: clocks.map(|clocks| (round, clocks)),
+            audit,
         },
         now,
     )
@@ -269,6 +275,37 @@ pub async fn transact(
     })?;
     tracing::info!(ticket = %id, action = action.name(), from = %from, to = %to, "ticket transition");
     Ok(saved)
+}
+
+/// An audit entry about `row`: the ticket, its community, its resident.
+pub fn ticket_entry(entry: Entry, row: &ticket::Model) -> Entry {
+    let entry = entry.object(row.id).community(row.community_id);
+    match row.resident_id {
+        Some(resident) => entry.resident(resident),
+        None => entry,
+    }
+}
+
+/// The operation that takes an action, as the audit trail names it.
+pub fn operation_of(action: Action) -> &'static str {
+    match action {
+        Action::Dispatch => "dispatch_ticket",
+        Action::Reassign => "reassign_ticket",
+        Action::Accept => "accept_ticket",
+        Action::Arrive => "arrive_ticket",
+        Action::Price => "price_ticket",
+        Action::AnswerPrice => "answer_price",
+        Action::Answer => "answer_complaint",
+        Action::Complete => "complete_ticket",
+        Action::Rate { .. } => "rate_ticket",
+        Action::RecordCallback { .. } | Action::CallbackUnreached | Action::CallbackDue => {
+            "record_callback"
+        }
+        Action::Cancel => "cancel_ticket",
+        Action::ConfirmTime => "confirm_booking",
+        Action::ProposeTime => "propose_booking_slot",
+        Action::AnswerTime { .. } => "answer_booking_proposal",
+    }
 }
 
 /// The history entry of an action.

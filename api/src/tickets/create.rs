@@ -213,6 +213,14 @@ pub(super) async fn create(
     let data = reporter
         .registered_by
         .map(|by| json!({ "registered_by": by }));
+    let operation = if row.kind == TicketKind::Complaint.as_str() {
+        "create_complaint"
+    } else {
+        "create_repair"
+    };
+    let audit = principal
+        .staff_audit(operation, "ticket")
+        .map(|entry| ticket_entry(entry, &row));
     store_tickets::create(
         &state.db,
         NewTicket {
@@ -222,6 +230,7 @@ pub(super) async fn create(
             data,
             clocks: &clocks,
             key,
+            audit: audit.as_ref(),
         },
     )
     .await?;

@@ -253,6 +253,13 @@ impl TicketsApi {
         ticket_id: Path<Uuid>,
     ) -> ApiResult<Json<TicketDetail>, { AUTHED | NOT_FOUND }> {
         let (row, _) = load(&self.state, &auth.0, *ticket_id).await?;
+        // The detail carries the resident's name and contact.
+        if let Some(staff) = auth.0.as_staff()
+            && row.resident_id.is_some()
+        {
+            let entry = ticket_entry(staff.audit("get_ticket", "ticket"), &row);
+            self.state.reads.record(entry).await;
+        }
         Ok(Json(detail(&self.state, row).await?))
     }
 

@@ -24,6 +24,7 @@ use courtyard_domain::{
         transition, work_clocks,
     },
 };
+use courtyard_store::audit::Entry;
 use courtyard_store::idempotency::Claim;
 use courtyard_store::tickets::{self as store_tickets, Actor, NewTicket, Transition, list_page};
 use poem_openapi::{

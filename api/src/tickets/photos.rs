@@ -28,7 +28,7 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -39,7 +39,7 @@ use crate::{
     authz::{BearerAuth, Principal},
     error::{ApiError, ApiResult, FieldError, status::*},
     state::AppState,
-    tickets::{PhotoRef, actor_of, load, refusal},
+    tickets::{PhotoRef, actor_of, load, refusal, ticket_entry},
     vocab::Vocab,
 };
 pub use courtyard_store::photos::{LocalDiskStore, PhotoStore};
@@ -223,6 +223,12 @@ impl PhotosApi {
             .one(&self.state.db)
             .await?
             .ok_or(ApiError::NotFound("photo"))?;
+        if let Some(staff) = auth.0.as_staff() {
+            let entry = ticket_entry(staff.audit("get_ticket_photo", "ticket_photo"), &row)
+                .object(photo.id)
+                .details(json!({ "ticket_id": row.id }));
+            self.state.reads.record(entry).await;
+        }
         let key = PhotoKey::parse(&photo.storage_key).map_err(|e| anyhow::anyhow!(e))?;
         let bytes = self
             .state
@@ -392,7 +398,7 @@ async fn record(
     let now = photos
         .first()
         .map_or_else(|| state.clock.now(), |p| p.created_at);
-    let txn = state.db.begin().await?;
+    let txn = courtyard_store::begin_write(&state.db).await?;
     // Writing the ticket row first takes SQLite's write lock and PostgreSQL's row lock, and
     // writes nothing if the ticket left the state its permission was checked in. The value
     // is unchanged, so transitions checking `updated_at` are not disturbed.
@@ -444,6 +450,13 @@ async fn record(
         now,
     )
     .await?;
+    if let Some(entry) = principal.staff_audit("upload_ticket_photos", "ticket") {
+        let entry = ticket_entry(entry, row).details(json!({
+            "stage": stage.as_str(),
+            "photo_ids": photos.iter().map(|p| p.id).collect::<Vec<_>>(),
+        }));
+        courtyard_store::audit::record(&txn, &entry).await?;
+    }
     txn.commit().await?;
     Ok(())
 }

@@ -437,6 +437,7 @@ impl TicketReportsApi {
             community.id,
             community::Column::TicketPolicy,
             &policy,
+            staff.audit("put_ticket_policy", "community"),
         )
         .await?;
         Ok(Json(policy_dto(&policy)))

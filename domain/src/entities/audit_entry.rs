@@ -1,11 +1,11 @@
-//! The `audit_log` table: append-only (triggers refuse UPDATE, and DELETE of rows newer
+//! The `audit_events` table: append-only (triggers refuse UPDATE, and DELETE of rows newer
 //! than `audit_horizon.purge_before`).
 
 use sea_orm::entity::prelude::*;
 
-/// One row of `audit_log`.
+/// One row of `audit_events`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "audit_log")]
+#[sea_orm(table_name = "audit_events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

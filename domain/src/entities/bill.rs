@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One household's bill: its monthly fees, or a service booking's.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "bills")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

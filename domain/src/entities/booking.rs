@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 
 /// A service booking's own facts; its lifecycle, history, clocks and rating are its ticket's
 /// (kind `service_booking`, the same id).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "bookings")]
 pub struct Model {
     /// The ticket's id.

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A claim on a booking: an item missing or damaged, and how the office settled it.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "booking_claims")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

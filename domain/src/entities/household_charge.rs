@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A one-off charge waiting for (or put on) a household's bill.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "household_charges")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One payment of one or more bills of a household: online (WeChat Pay, the dev provider) or recorded at the front desk.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "payments")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One bill a payment covers, with its principal and late fee as frozen.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "payment_bills")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// The receipt (收据) of one succeeded payment.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "receipts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

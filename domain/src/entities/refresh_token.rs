@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One row of `refresh_tokens`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "refresh_tokens")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -14,6 +14,7 @@ pub struct Model {
     pub subject_kind: String,
     pub subject_id: Uuid,
     #[sea_orm(unique)]
+    #[serde(skip)]
     pub token_hash: String,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One row of `residents`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "residents")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -21,6 +21,9 @@ pub struct Model {
     pub quiet_end: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the resident's personal data was erased (the row stays, anonymised, so that
+    /// tickets, payments and deliveries keep pointing at a row).
+    pub erased_at: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through the ORM; queries join explicitly.

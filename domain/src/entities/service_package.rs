@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 
 /// One month of a household's monthly package (包月): its weekly slot, its visits and price,
 /// and the bill that pays for it.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "service_packages")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

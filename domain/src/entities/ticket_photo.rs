@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A photo attached to a ticket; the bytes live in the photo store.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "ticket_photos")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A resident's unused WeChat one-time subscription consents for one category.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "wechat_consents")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -406,6 +406,7 @@ pub async fn expire_unpaid(
         data: Some(serde_json::json!({ "reason": "unpaid" })),
         meets: None,
         starts: None,
+        audit: None,
     };
     match apply(db, t, change, now).await {
         Ok(_) => Ok(true),

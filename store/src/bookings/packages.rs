@@ -39,6 +39,8 @@ pub struct NewPackage<'a> {
     pub key: Option<(&'a Claim, &'a Saved)>,
     /// The month it renews: pointed at this one (a month renewed already refuses).
     pub renews: Option<Uuid>,
+    /// The audit entry when staff subscribe or renew for the resident.
+    pub audit: Option<&'a crate::audit::Entry>,
 }
 
 /// Why a package write did not happen.
@@ -103,6 +105,9 @@ pub async fn subscribe(db: &DatabaseConnection, new: NewPackage<'_>) -> Result<(
         if done.rows_affected == 0 {
             return Err(PackageError::Renewed);
         }
+    }
+    if let Some(entry) = new.audit {
+        crate::audit::record(&txn, entry).await?;
     }
     txn.commit().await?;
     Ok(())
@@ -289,6 +294,7 @@ pub async fn issue(
             })),
             clocks: v.clocks,
             key: None,
+            audit: None,
         },
     )
     .await?;
@@ -334,6 +340,8 @@ pub struct PackageCancel {
     pub cancel_bill: Option<(Uuid, Option<Uuid>, String)>,
     /// Refund this much of the paid bill's payment (payment, amount, why, who asked).
     pub refund: Option<(Uuid, i64, String, Uuid)>,
+    /// The audit entry when staff cancel (`None` for the workers' and residents' own).
+    pub audit: Option<crate::audit::Entry>,
 }
 
 /// Cancels an active package month: its state (conditional on it being active), the places
@@ -400,6 +408,9 @@ pub async fn cancel(
         refund_id: refunded.as_ref().map(|r| r.id).or(p.refund_id),
         ..p.clone()
     };
+    if let Some(entry) = &change.audit {
+        crate::audit::record(&txn, entry).await?;
+    }
     txn.commit().await?;
     Ok(Some((saved, refunded)))
 }

@@ -59,13 +59,15 @@ pub enum StartError {
     Db(DbErr),
 }
 
-/// Queues a bill run of `community_id` for `period`: its row and its job, together.
+/// Queues a bill run of `community_id` for `period`: its row, its job and the request's
+/// `audit` entry (its object set to the new run), together.
 pub async fn start(
     db: &DatabaseConnection,
     community_id: Uuid,
     period: Period,
     requested_by: Uuid,
     now: DateTime<Utc>,
+    audit: Option<&crate::audit::Entry>,
 ) -> Result<bill_run::Model, StartError> {
     let id = new_id();
     let row = bill_run::Model {
@@ -99,6 +101,9 @@ pub async fn start(
             now,
         )
         .await?;
+        if let Some(entry) = audit {
+            crate::audit::record(&txn, &entry.clone().object(id)).await?;
+        }
         txn.commit().await
     };
     match write.await {

@@ -42,6 +42,15 @@ pub struct Closing<'a> {
     pub reason: &'a str,
     /// When.
     pub now: DateTime<Utc>,
+    /// The audit entry of the admin's action, recorded in the closing's transaction.
+    pub audit: Option<&'a crate::audit::Entry>,
+}
+
+async fn record(conn: &impl sea_orm::ConnectionTrait, closing: &Closing<'_>) -> Result<(), DbErr> {
+    match closing.audit {
+        Some(entry) => crate::audit::record(conn, entry).await,
+        None => Ok(()),
+    }
 }
 
 /// Moves an open bill to `to` (compare-and-swap on its state).
@@ -79,7 +88,10 @@ pub async fn waive(
     bill: &bill::Model,
     closing: &Closing<'_>,
 ) -> Result<bill::Model, CloseError> {
-    close(db, bill, BillState::Waived, closing).await?;
+    let txn = crate::begin_write(db).await?;
+    close(&txn, bill, BillState::Waived, closing).await?;
+    record(&txn, closing).await?;
+    txn.commit().await?;
     reload(db, bill.id).await
 }
 
@@ -91,6 +103,7 @@ pub async fn waive_late_fee(
     bill: &bill::Model,
     closing: &Closing<'_>,
 ) -> Result<bill::Model, CloseError> {
+    let txn = crate::begin_write(db).await?;
     let done = bill::Entity::update_many()
         .col_expr(bill::Column::LateFeeWaivedAt, Expr::value(closing.now))
         .col_expr(bill::Column::LateFeeWaivedBy, Expr::value(closing.by))
@@ -103,8 +116,12 @@ pub async fn waive_late_fee(
         .filter(bill::Column::State.eq(BillState::Open.as_str()))
         .filter(bill::Column::PaymentId.is_null())
         .filter(bill::Column::LateFeeWaivedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
+    if done.rows_affected == 1 {
+        record(&txn, closing).await?;
+    }
+    txn.commit().await?;
     let now = reload(db, bill.id).await?;
     if done.rows_affected == 0 {
         return Err(if now.state != BillState::Open.as_str() {
@@ -157,6 +174,14 @@ pub async fn reissue(
         closing.now,
     );
     let ids = rows.write(&txn, closing.now).await?;
+    if let Some(entry) = closing.audit {
+        // The new bill's id is known only now.
+        let mut entry = entry.clone();
+        if let Some(details) = entry.details.as_object_mut() {
+            details.insert("reissued_id".into(), serde_json::json!(ids.first()));
+        }
+        crate::audit::record(&txn, &entry).await?;
+    }
     txn.commit().await?;
     let cancelled = reload(db, bill.id).await?;
     let new = match ids.first() {

@@ -55,7 +55,8 @@ struct Stored {
 }
 
 /// Imports `rows` into `community_id`'s households, entered by `entered_by`; writes
-/// nothing when `dry_run`.
+/// nothing when `dry_run`. The import's `audit` entry is recorded with the readings (the
+/// counts created and updated added to its details); a dry run records nothing.
 pub async fn import(
     db: &DatabaseConnection,
     community_id: Uuid,
@@ -63,6 +64,7 @@ pub async fn import(
     entered_by: Uuid,
     now: DateTime<Utc>,
     dry_run: bool,
+    audit: Option<&crate::audit::Entry>,
 ) -> Result<Imported, ImportError> {
     let txn = crate::begin_write(db).await?;
     let addresses: HashMap<Address, Uuid> = crate::addresses::of_community(&txn, community_id)
@@ -168,6 +170,14 @@ pub async fn import(
         meter_reading::Entity::insert_many(batch)
             .exec_without_returning(&txn)
             .await?;
+    }
+    if let Some(entry) = audit {
+        let mut entry = entry.clone();
+        if let Some(details) = entry.details.as_object_mut() {
+            details.insert("created".into(), imported.created.into());
+            details.insert("updated".into(), imported.updated.into());
+        }
+        crate::audit::record(&txn, &entry).await?;
     }
     txn.commit().await?;
     Ok(imported)

@@ -37,12 +37,15 @@ pub struct NewTicket<'a> {
     pub clocks: &'a [Clock],
     /// The claim and the response to save under it.
     pub key: Option<(&'a Claim, &'a Saved)>,
+    /// The audit entry when staff register the report (the front desk for a resident).
+    pub audit: Option<&'a crate::audit::Entry>,
 }
 
-/// Writes a new ticket in one transaction: on PostgreSQL as one statement, elsewhere
-/// through sea-orm; the two write the same rows (a test holds them to it).
+/// Writes a new ticket in one transaction: on PostgreSQL as one statement, elsewhere (and
+/// for a report staff register, which has its audit entry to write) through sea-orm; the
+/// two write the same rows (a test holds them to it).
 pub async fn create(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
+    if db.get_database_backend() == DbBackend::Postgres && new.audit.is_none() {
         create_pg(db, new).await
     } else {
         create_orm(db, new).await
@@ -66,10 +69,14 @@ pub async fn create_in(txn: &impl ConnectionTrait, new: NewTicket<'_>) -> Result
         data,
         clocks,
         key,
+        audit,
     } = new;
     let now = row.created_at;
     if let Some((claim, saved)) = key {
         idempotency::complete(txn, claim, saved, now).await?;
+    }
+    if let Some(entry) = audit {
+        crate::audit::record(txn, entry).await?;
     }
     row.clone().into_active_model().insert(txn).await?;
     for &(action, from, to) in events {
@@ -112,6 +119,7 @@ pub async fn create_pg(db: &DatabaseConnection, new: NewTicket<'_>) -> Result<()
         data,
         clocks,
         key,
+        audit: _,
     } = new;
     const SQL: &str = "WITH t AS (INSERT INTO tickets (id, company_id, community_id, kind, \
         household_id, resident_id, registered_by, source, category, urgency, severity, location, \

@@ -68,6 +68,8 @@ pub struct Transition {
     /// Clocks that start, in the given round (rework, or the callback after completion);
     /// they replace that round's unmet clocks of the same kinds.
     pub starts: Option<(i32, Vec<Clock>)>,
+    /// The audit entry of the step (a person's step; `None` for the system's own).
+    pub audit: Option<crate::audit::Entry>,
 }
 
 /// Applies `t` in one transaction; `None` when the ticket changed since it was checked.
@@ -109,6 +111,9 @@ pub async fn apply_in(
     }
     if update.exec(txn).await?.rows_affected == 0 {
         return Ok(None);
+    }
+    if let Some(entry) = &t.audit {
+        crate::audit::record(txn, entry).await?;
     }
     record_event(
         txn,

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::{Reply, TestApp};
 
 mod money;
+mod privacy;
 mod services;
 
 /// `path?k=v&...`, each value percent-encoded.

@@ -72,6 +72,8 @@ const BILL_READERS: &[&str] = &["admin", "supervisor", "front_desk", "butler", "
 const BOOKING_PARTIES: &[&str] = &["admin", "supervisor", "front_desk", "butler", "resident"];
 /// Who confirms, proposes and cancels for the resident: the office.
 const BOOKING_DESK: &[&str] = ROLL_KEEPERS;
+/// Who may reveal a resident's full phone: the roles that call residents back.
+const PHONE_REVEALERS: &[&str] = &["admin", "supervisor", "front_desk", "butler"];
 /// The staff who work arrears: the fee keepers and butlers.
 const COLLECTORS: &[&str] = &["admin", "supervisor", "front_desk", "butler"];
 
@@ -424,6 +426,15 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("get_team_calendar", ROLL_KEEPERS, none);
     add("get_service_report", MANAGERS, none);
     add("export_bookings", MANAGERS, none);
+    add("reveal_resident_phone", PHONE_REVEALERS, none);
+    add("list_audit_log", MANAGERS, none);
+    add("request_data_export", RESIDENT, none);
+    add("get_data_export", RESIDENT, none);
+    add("download_data_export", RESIDENT, none);
+    add("request_erasure", RESIDENT, none);
+    add("get_erasure_request", RESIDENT, none);
+    add("cancel_erasure", RESIDENT, none);
+    add("export_audit_log", MANAGERS, none);
     t
 }
 
@@ -477,6 +488,7 @@ fn fill(path: &str, place: &Place) -> String {
         .replace("{booking_id}", &place.booking.to_string())
         .replace("{claim_id}", &place.claim.to_string())
         .replace("{package_id}", &place.package.to_string())
+        .replace("{export_id}", &place.export.to_string())
 }
 
 async fn call(
@@ -529,6 +541,9 @@ async fn every_operation_checks_role_scope_and_ownership() {
 
     let mut n = 0;
     let mut checked = 0;
+    let mut audited = 0;
+    let mut unaudited = BTreeSet::new();
+    let mut audited_ops = BTreeSet::new();
     for op in &ops {
         if PUBLIC.contains(&op.id.as_str()) {
             assert!(!op.secured, "{} is public but documents security", op.id);
@@ -637,10 +652,65 @@ async fn every_operation_checks_role_scope_and_ownership() {
                     reply.text
                 );
                 checked += 1;
+                if *role != "resident" && op.method != Method::GET && reply.status.is_success() {
+                    if let Err(e) = audited_row(&app, &op.id, role, &reply).await {
+                        unaudited.insert(e);
+                    }
+                    audited += 1;
+                    audited_ops.insert(op.id.as_str());
+                }
             }
         }
     }
     assert!(checked > 300, "only {checked} checks ran");
+    eprintln!(
+        "staff writes checked for their audit row: {audited}, of {} operations: {audited_ops:?}",
+        audited_ops.len()
+    );
+    assert!(
+        audited > 90,
+        "only {audited} staff writes were checked for their audit row"
+    );
+    assert!(
+        unaudited.is_empty(),
+        "staff writes without their audit row:\n{}",
+        unaudited.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// A staff write that succeeded left its audit row: the operation as action, the caller as
+/// actor with their role, the request's id and the client's address.
+async fn audited_row(
+    app: &courtyard_tests::TestApp,
+    op: &str,
+    role: &str,
+    reply: &courtyard_tests::Reply,
+) -> Result<(), String> {
+    use courtyard_domain::entities::audit_entry;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let request_id = reply
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned();
+    let rows = audit_entry::Entity::find()
+        .filter(audit_entry::Column::RequestId.eq(request_id.as_str()))
+        .all(&app.db)
+        .await
+        .expect("audit rows");
+    let found = rows.iter().any(|r| {
+        r.action == op
+            && r.actor_kind == "staff"
+            && r.actor_role.as_deref() == Some(role)
+            && r.actor_id.is_some()
+            && r.client_ip.as_deref() == Some("127.0.0.1")
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!("{op} as {role}: {rows:?}"))
+    }
 }
 
 #[tokio::test]

@@ -605,9 +605,16 @@ async fn a_run_taken_by_two_workers_at_once_bills_each_household_once() {
     }
     let admin_id = app.get_me(&e.admin.access).await.expect(200).id();
     let period = Period::parse("2026-11").expect("period");
-    let run = bill_run::start(&app.db, e.community, period, admin_id, app.clock.now())
-        .await
-        .expect("started");
+    let run = bill_run::start(
+        &app.db,
+        e.community,
+        period,
+        admin_id,
+        app.clock.now(),
+        None,
+    )
+    .await
+    .expect("started");
     // Two runners besides the app's own worker, which picks up the same job.
     let clock = app.clock.clone();
     let (one, two) = tokio::join!(

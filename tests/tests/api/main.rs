@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server over a real database. Run with
 //! `COURTYARD_TEST_DB=postgres` to use PostgreSQL instead of SQLite.
 
+mod audit;
 mod auth;
 mod authz_matrix;
 mod bookings;
@@ -20,6 +21,7 @@ mod payments;
 mod payments_after_close;
 mod people;
 mod photos;
+mod privacy;
 mod providers_e2e;
 mod push_providers;
 mod queue_contract;

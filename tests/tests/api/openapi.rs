@@ -75,6 +75,7 @@ fn every_operation_has_a_helper_on_the_test_app() {
         include_str!("../../src/lib.rs"),
         include_str!("../../src/endpoints/mod.rs"),
         include_str!("../../src/endpoints/money.rs"),
+        include_str!("../../src/endpoints/privacy.rs"),
         include_str!("../../src/endpoints/services.rs")
     );
     let document: serde_yaml::Value =

@@ -144,6 +144,7 @@ async fn money_for_a_closed_order_pays_its_free_bills_or_waits_for_a_refund() {
         "订单已关闭后到账，原路退回",
         admin_id,
         app.clock.now(),
+        None,
     )
     .await
     .expect("a stray payment is refundable");

@@ -21,8 +21,18 @@ async fn residents_are_registered_found_and_masked_for_field_staff() {
         )
         .await
         .expect(201);
-    assert_eq!(created.body["phone"], "13912345678");
+    // Every staff view masks the phone; the office reveals it on purpose.
+    assert_eq!(created.body["phone"], "139****5678");
     let id = created.id();
+    let revealed = app
+        .post(
+            &format!("/v1/residents/{id}/phone-reveal"),
+            Some(front),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(revealed.body["phone"], "13912345678");
     app.create_resident(front, &json!({ "name": "Dup", "phone": "13912345678", "memberships": [{ "household_id": world.a.household, "role": "owner" }] }))
     .await
     .expect_problem(409, "/problems/duplicate-phone");
@@ -63,7 +73,9 @@ async fn residents_are_registered_found_and_masked_for_field_staff() {
         .get_resident(world.token("butler"), id)
         .await
         .expect(200);
-    assert_eq!(butler.body["phone"], "13912345678");
+    assert_eq!(butler.body["phone"], "139****5678");
+    assert_eq!(butler.body["birthday"], "1975-02-03");
+    assert!(engineer.body.get("birthday").is_none());
     let members = app
         .list_household_members(world.token("cleaner"), world.a.household)
         .await

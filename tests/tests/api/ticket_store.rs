@@ -250,6 +250,7 @@ async fn the_one_statement_create_writes_what_the_orm_create_writes() {
             data: Some(serde_json::json!({ "registered_by": world.a.butler })),
             clocks: &clocks,
             key: Some((&claim, &saved)),
+            audit: None,
         };
         match *path {
             "orm" => create_orm(&app.db, new).await.expect("orm create"),

@@ -1,13 +1,22 @@
-//! Housekeeping: deletes login codes a day after they were issued and refresh tokens a week
-//! after they expired. Idempotent: running it twice removes nothing more.
+//! Housekeeping: removes what the retention settings say is no longer kept (login codes,
+//! expired refresh tokens, settled deliveries, audit rows), in bounded batches so a run never
+//! holds a long lock or a long transaction; what is left waits for the next run.
+//! Idempotent: running it twice removes nothing more.
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
-use courtyard_domain::entities::{login_code, refresh_token};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use courtyard_domain::{
+    entities::{delivery, login_code, refresh_token},
+    settings::RetentionSettings,
+};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
 
 /// The job's name in logs.
 pub const NAME: &str = "housekeeping";
+
+/// A delivery in one of these states is settled: nothing will send it again.
+const SETTLED: [&str; 5] = ["sent", "failed", "suppressed", "dead", "invalid_token"];
 
 /// What one run removed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -16,31 +25,127 @@ pub struct Report {
     pub login_codes: u64,
     /// Refresh tokens removed.
     pub refresh_tokens: u64,
+    /// Settled deliveries removed.
+    pub deliveries: u64,
+    /// Audit rows removed.
+    pub audit_rows: u64,
 }
 
 impl Report {
     /// Rows removed in all.
     pub fn removed(&self) -> u64 {
-        self.login_codes + self.refresh_tokens
+        self.login_codes + self.refresh_tokens + self.deliveries + self.audit_rows
     }
 }
 
+/// Deletes, batch by batch, the ids `next` picks (at most `batch` each) until it picks
+/// none or `max` batches went.
+async fn in_batches<F, Fut>(max: u32, mut next: F) -> anyhow::Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    let mut removed = 0;
+    for _ in 0..max {
+        let n = next().await?;
+        removed += n;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
 /// Runs the job once at `now`.
-pub async fn run(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<Report> {
-    let login_codes = login_code::Entity::delete_many()
-        .filter(login_code::Column::CreatedAt.lt(now - Duration::days(1)))
-        .exec(db)
-        .await
-        .context("deleting old login codes")?
-        .rows_affected;
-    let refresh_tokens = refresh_token::Entity::delete_many()
-        .filter(refresh_token::Column::ExpiresAt.lt(now - Duration::days(7)))
-        .exec(db)
-        .await
-        .context("deleting expired refresh tokens")?
-        .rows_affected;
+pub async fn run(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    retention: &RetentionSettings,
+) -> anyhow::Result<Report> {
+    let batch = retention.batch.max(1);
+    let max = retention.max_batches.max(1);
+
+    let codes_before = now - Duration::days(retention.login_codes_days);
+    let login_codes = in_batches(max, || async {
+        let ids: Vec<Uuid> = login_code::Entity::find()
+            .select_only()
+            .column(login_code::Column::Id)
+            .filter(login_code::Column::CreatedAt.lt(codes_before))
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(login_code::Entity::delete_many()
+            .filter(login_code::Column::Id.is_in(ids))
+            .exec(db)
+            .await
+            .context("deleting old login codes")?
+            .rows_affected)
+    })
+    .await?;
+
+    let tokens_before = now - Duration::days(retention.refresh_tokens_days);
+    let refresh_tokens = in_batches(max, || async {
+        let ids: Vec<Uuid> = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::Id)
+            .filter(refresh_token::Column::ExpiresAt.lt(tokens_before))
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::Id.is_in(ids))
+            .exec(db)
+            .await
+            .context("deleting expired refresh tokens")?
+            .rows_affected)
+    })
+    .await?;
+
+    let deliveries_before = now - Duration::days(retention.deliveries_days);
+    let deliveries = in_batches(max, || async {
+        let ids: Vec<Uuid> = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::Id)
+            .filter(delivery::Column::UpdatedAt.lt(deliveries_before))
+            .filter(delivery::Column::Status.is_in(SETTLED))
+            .order_by_asc(delivery::Column::UpdatedAt)
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(delivery::Entity::delete_many()
+            .filter(delivery::Column::Id.is_in(ids))
+            .filter(delivery::Column::Status.is_in(SETTLED))
+            .exec(db)
+            .await
+            .context("deleting settled deliveries")?
+            .rows_affected)
+    })
+    .await?;
+
+    let audit_before = now - Duration::days(retention.audit_days);
+    let audit_rows = in_batches(max, || async {
+        courtyard_store::audit::purge_before(db, audit_before, batch)
+            .await
+            .context("deleting old audit rows")
+    })
+    .await?;
+
     Ok(Report {
         login_codes,
         refresh_tokens,
+        deliveries,
+        audit_rows,
     })
 }

@@ -153,6 +153,7 @@ async fn expire_unpaid(
             PackageCancel {
                 cancel_bill: Some((bill_id, None, note)),
                 refund: None,
+                audit: None,
             },
             now,
         )

@@ -109,6 +109,7 @@ impl FeeRemindersApi {
             community.id,
             community::Column::ReminderPolicy,
             &policy,
+            staff.audit("put_reminder_policy", "community"),
         )
         .await?;
         Ok(Json(reminder_policy_dto(&policy)))
@@ -279,6 +280,19 @@ impl FeeRemindersApi {
             .exec_without_returning(&txn)
             .await?;
         }
+        let entry = staff
+            .audit("record_reminder_contact", "household")
+            .object(household.id)
+            .community(household.community_id)
+            .details(json!({
+                "reminder_id": row.id,
+                "channel": row.channel,
+                "owed_fen": row.owed_fen,
+                "late_fee_fen": row.late_fee_fen,
+                "bills": overdue.iter().map(|b| b.id).collect::<Vec<_>>(),
+                "promised_on": row.promised_on,
+            }));
+        courtyard_store::audit::record(&txn, &entry).await?;
         txn.commit().await?;
         Ok(ContactRecorded::Created(Json(reminder_dto(
             row,
@@ -323,6 +337,16 @@ impl FeeRemindersApi {
         let addresses =
             courtyard_store::addresses::of_community(&self.state.db, community.id).await?;
         let entries = self.with_deliveries(rows).await?;
+        let entry = staff
+            .audit("export_reminders", "community")
+            .object(community.id)
+            .community(community.id)
+            .details(json!({
+                "from": from,
+                "to": to,
+                "rows": entries.len(),
+            }));
+        self.state.reads.record(entry).await;
         let count = |e: &ReminderEntry, status: &str| {
             e.deliveries
                 .iter()
@@ -481,13 +505,14 @@ impl FeeRemindersApi {
             return Err(ApiError::invalid("note", "say what came of it").into());
         }
         let now = self.state.clock.now();
+        let txn = courtyard_store::begin_write(&self.state.db).await?;
         let done = follow_up::Entity::update_many()
             .col_expr(follow_up::Column::DoneAt, Expr::value(now))
             .col_expr(follow_up::Column::DoneBy, Expr::value(staff.id))
             .col_expr(follow_up::Column::DoneNote, Expr::value(note))
             .filter(follow_up::Column::Id.eq(task.id))
             .filter(follow_up::Column::DoneAt.is_null())
-            .exec(&self.state.db)
+            .exec(&txn)
             .await?;
         if done.rows_affected == 0 {
             return Err(ApiError::Conflict {
@@ -496,6 +521,13 @@ impl FeeRemindersApi {
             }
             .into());
         }
+        let entry = staff
+            .audit("complete_follow_up", "follow_up")
+            .object(task.id)
+            .community(task.community_id)
+            .details(json!({ "household_id": task.household_id }));
+        courtyard_store::audit::record(&txn, &entry).await?;
+        txn.commit().await?;
         let row = follow_up::Entity::find_by_id(task.id)
             .one(&self.state.db)
             .await?
