@@ -7,6 +7,7 @@ pub mod authz;
 pub mod bookings;
 pub mod client_ip;
 pub mod communities;
+pub mod consents;
 pub mod contract;
 pub mod created;
 pub mod dead_letters;

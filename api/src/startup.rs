@@ -25,6 +25,7 @@ use crate::{
     auth::{AuthApi, tokens::TokenKeys},
     bookings::BookingsApi,
     communities::CommunitiesApi,
+    consents::ConsentsApi,
     dead_letters::DeadLettersApi,
     fees::{BillsApi, FeeRemindersApi, FeeReportsApi, FeeSetupApi, FeeStatementApi},
     households::HouseholdsApi,
@@ -172,7 +173,7 @@ pub type Apis = (
     ),
     (PaymentsApi, RefundsApi),
     (ServicesApi, ServiceReportsApi, BookingsApi, PackagesApi),
-    (AuditApi, PrivacyApi),
+    (AuditApi, PrivacyApi, ConsentsApi),
 );
 
 /// The OpenAPI service: every area of the API.
@@ -263,6 +264,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             PrivacyApi {
+                state: state.clone(),
+            },
+            ConsentsApi {
                 state: state.clone(),
             },
         ),

@@ -83,6 +83,10 @@ pub struct SmsLogin {
     pub code: String,
     /// Needed only when the phone is registered with more than one property company.
     pub company_id: Option<Uuid>,
+    /// The privacy policy version the resident accepted on the login screen (`2026-12`):
+    /// recorded with the time and address when it is new for them.
+    #[oai(validator(min_length = 1, max_length = 32, pattern = r"^[0-9A-Za-z._-]+$"))]
+    pub privacy_policy_version: Option<String>,
 }
 
 impl Example for SmsLogin {
@@ -91,6 +95,7 @@ impl Example for SmsLogin {
             phone: "13812341234".into(),
             code: "123456".into(),
             company_id: None,
+            privacy_policy_version: Some("2026-12".into()),
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct WechatLogin {
     /// ...and the SMS code sent to it.
     #[oai(validator(max_length = 16))]
     pub sms_code: Option<String>,
+    /// The privacy policy version the resident accepted in the mini-program (`2026-12`).
+    #[oai(validator(min_length = 1, max_length = 32, pattern = r"^[0-9A-Za-z._-]+$"))]
+    pub privacy_policy_version: Option<String>,
 }
 
 impl Example for WechatLogin {
@@ -116,6 +124,7 @@ impl Example for WechatLogin {
             code: "0a3Xyz000abc".into(),
             phone: None,
             sms_code: None,
+            privacy_policy_version: Some("2026-12".into()),
         }
     }
 }
@@ -256,6 +265,7 @@ impl AuthApi {
                 resident.id,
                 resident.company_id,
                 &entry,
+                body.privacy_policy_version.as_deref(),
             )
             .await?,
         ))
@@ -323,6 +333,7 @@ impl AuthApi {
                 resident.id,
                 resident.company_id,
                 &entry,
+                body.privacy_policy_version.as_deref(),
             )
             .await?,
         ))
@@ -398,6 +409,7 @@ impl AuthApi {
                 member.id,
                 member.company_id,
                 &entry,
+                None,
             )
             .await?,
         ))
@@ -598,13 +610,15 @@ async fn resident_by_phone(
     }
 }
 
-/// Issues a login's token pair and records its audit entry, in one transaction.
+/// Issues a login's token pair and records its audit entry (and the privacy policy version
+/// a resident accepted), in one transaction.
 async fn issue_audited(
     state: &AppState,
     kind: SubjectKind,
     subject: Uuid,
     company: Uuid,
     entry: &Entry,
+    privacy_policy: Option<&str>,
 ) -> Result<TokenPair, ApiError> {
     let txn = courtyard_store::begin_write(&state.db).await?;
     let pair = state
@@ -612,6 +626,9 @@ async fn issue_audited(
         .issue(&txn, kind, subject, company, entry.origin.at)
         .await?;
     audit::record(&txn, entry).await?;
+    if let Some(version) = privacy_policy {
+        crate::consents::accept_privacy_policy(&txn, subject, version, &entry.origin).await?;
+    }
     txn.commit().await?;
     Ok(pair)
 }

@@ -73,4 +73,21 @@ impl TestApp {
         self.request(Method::DELETE, "/v1/me/erasure-request", Some(token), None)
             .await
     }
+
+    /// `GET /v1/me/consents`: What I agreed to.
+    pub async fn get_consents(&self, token: &str) -> Reply {
+        self.request(Method::GET, "/v1/me/consents", Some(token), None)
+            .await
+    }
+
+    /// `PUT /v1/me/consents/sms-notices`: Give or withdraw consent to service notices by SMS.
+    pub async fn put_sms_consent(&self, token: &str, body: &serde_json::Value) -> Reply {
+        self.request(
+            Method::PUT,
+            "/v1/me/consents/sms-notices",
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
 }

@@ -434,6 +434,10 @@ fn table() -> BTreeMap<&'static str, Case> {
     add("request_erasure", RESIDENT, none);
     add("get_erasure_request", RESIDENT, none);
     add("cancel_erasure", RESIDENT, none);
+    add("get_consents", RESIDENT, none);
+    add("put_sms_consent", RESIDENT, |_, _| {
+        Body::Json(json!({ "granted": true }))
+    });
     add("export_audit_log", MANAGERS, none);
     t
 }

@@ -305,3 +305,184 @@ async fn an_admin_delete_goes_through_the_same_erasure() {
         .await
         .expect_problem(404, "/problems/not-found");
 }
+
+#[tokio::test]
+async fn consents_are_recorded_and_withdrawing_sms_takes_it_out_of_every_category() {
+    use courtyard_domain::entities::resident_consent;
+    let app = app().await;
+    let world = World::build(&app).await;
+    let phone = world.a.resident_phone.clone();
+    let login = async |version: &str| {
+        app.send_code(&phone).await.expect(202);
+        let code = app.codes.last_for(&phone).expect("a code");
+        app.post(
+            "/v1/auth/sms-login",
+            None,
+            json!({ "phone": phone, "code": code, "privacy_policy_version": version }),
+        )
+        .await
+        .expect(200)
+        .str("access_token")
+    };
+    let token = login("2026-12").await;
+    let seen = app.get("/v1/me/consents", &token).await.expect(200);
+    assert_eq!(seen.body["privacy_policy"]["version"], "2026-12");
+    assert_eq!(seen.body["privacy_policy"]["granted"], true);
+    assert!(seen.body.get("sms_notices").is_none());
+    // The same version again is not a new acceptance; a new version is.
+    app.clock.advance(chrono::Duration::minutes(2));
+    login("2026-12").await;
+    app.clock.advance(chrono::Duration::minutes(2));
+    let token = login("2027-01").await;
+    let versions: Vec<Option<String>> = resident_consent::Entity::find()
+        .filter(resident_consent::Column::ResidentId.eq(world.a.resident))
+        .filter(resident_consent::Column::Kind.eq("privacy_policy"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.version)
+        .collect();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let seen = app.get("/v1/me/consents", &token).await.expect(200);
+    assert_eq!(seen.body["privacy_policy"]["version"], "2027-01");
+
+    // Withdrawn: no category keeps SMS.
+    let withdrawn = app
+        .put(
+            "/v1/me/consents/sms-notices",
+            &token,
+            json!({ "granted": false }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(withdrawn.body["sms_notices"]["granted"], false);
+    let prefs = app
+        .get("/v1/me/notification-preferences", &token)
+        .await
+        .expect(200);
+    let channels = prefs.body["channels"].as_object().expect("channels");
+    assert!(channels.contains_key("outage"), "{}", prefs.text);
+    for (category, wanted) in channels {
+        assert!(
+            !wanted.as_array().unwrap().iter().any(|c| c == "sms"),
+            "{category} keeps SMS"
+        );
+    }
+    // Given back: SMS returns to the categories.
+    app.put(
+        "/v1/me/consents/sms-notices",
+        &token,
+        json!({ "granted": true }),
+    )
+    .await
+    .expect(200);
+    let prefs = app
+        .get("/v1/me/notification-preferences", &token)
+        .await
+        .expect(200);
+    assert!(
+        prefs.body["channels"]["outage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "sms")
+    );
+    app.put(
+        "/v1/me/consents/sms-notices",
+        world.token("admin"),
+        json!({ "granted": true }),
+    )
+    .await
+    .expect_problem(403, "/problems/forbidden");
+}
+
+#[tokio::test]
+async fn a_wechat_send_uses_up_its_consent_and_the_next_is_suppressed_with_the_reason() {
+    use courtyard_domain::entities::{delivery, wechat_consent};
+    use sea_orm::{QueryOrder, sea_query::Expr};
+    let app = app().await;
+    let world = World::build(&app).await;
+    resident::Entity::update_many()
+        .col_expr(resident::Column::WechatOpenid, Expr::value("oResidentA"))
+        .filter(resident::Column::Id.eq(world.a.resident))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.post(
+        "/v1/me/wechat-consents",
+        Some(&world.a.resident_tokens.access),
+        json!({ "category": "ticket_update", "accepted": 1 }),
+    )
+    .await
+    .expect(200);
+    let wechat = async || {
+        delivery::Entity::find()
+            .filter(delivery::Column::ResidentId.eq(world.a.resident))
+            .filter(delivery::Column::Channel.eq("wechat"))
+            .order_by_asc(delivery::Column::CreatedAt)
+            .order_by_asc(delivery::Column::Id)
+            .all(&app.db)
+            .await
+            .unwrap()
+    };
+    let before = wechat().await.len();
+    let engineer = world.token("engineer");
+    // The engineer accepts: the resident is told, by WeChat too, against their consent.
+    app.post(
+        &format!("/v1/tickets/{}/accept", world.a.ticket),
+        Some(engineer),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.wait_for("the WeChat message", 10, || async {
+        wechat()
+            .await
+            .get(before)
+            .is_some_and(|d| d.status == "sent")
+    })
+    .await;
+    let left = wechat_consent::Entity::find()
+        .filter(wechat_consent::Column::ResidentId.eq(world.a.resident))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the consent row");
+    assert_eq!(left.remaining, 0, "one consent, one message");
+    assert!(
+        app.sent
+            .sent()
+            .iter()
+            .any(|s| s.channel == "wechat" && s.target == "oResidentA")
+    );
+
+    // The engineer arrives: told again, but no consent is left, so no WeChat goes.
+    app.post(
+        &format!("/v1/tickets/{}/arrive", world.a.ticket),
+        Some(engineer),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.wait_for("the second WeChat delivery settled", 10, || async {
+        wechat()
+            .await
+            .get(before + 1)
+            .is_some_and(|d| d.status != "pending" && d.status != "sending")
+    })
+    .await;
+    let second = &wechat().await[before + 1];
+    assert_eq!(second.status, "suppressed");
+    assert_eq!(
+        second.last_error.as_deref(),
+        Some("no unused WeChat consent")
+    );
+    let wechat_sends = app
+        .sent
+        .sent()
+        .iter()
+        .filter(|s| s.channel == "wechat" && s.target == "oResidentA")
+        .count();
+    assert_eq!(wechat_sends, 1);
+}

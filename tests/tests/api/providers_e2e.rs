@@ -122,6 +122,14 @@ async fn an_outage_reaches_apns_fcm_wechat_and_sms_as_the_providers_expect() {
         .exec(&app.db)
         .await
         .expect("bind openid");
+    // The mini-program reported the resident's acceptance of the outage template: one
+    // WeChat message may go.
+    app.record_wechat_consent(
+        &world.resident.access,
+        &json!({ "category": "outage", "accepted": 1 }),
+    )
+    .await
+    .expect(200);
     app.create_resident(admin, &json!({ "name": "李四", "phone": "13900000888", "memberships": [{ "household_id": world.a.household, "role": "tenant" }] }))
     .await
     .expect(201);

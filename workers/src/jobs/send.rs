@@ -381,14 +381,15 @@ async fn drop_settled_reminders(
     Ok(keep)
 }
 
-/// Whether `job` is a WeChat fee reminder, which takes a one-time subscription consent.
+/// Whether `job` goes by WeChat: every WeChat subscription message (一次性订阅消息) takes
+/// one of the resident's one-time consents of its category.
 fn takes_consent(job: &SendJob) -> bool {
-    job.channel == "wechat" && job.category == Category::FeeReminder.as_str()
+    job.channel == "wechat"
 }
 
-/// A fee reminder by WeChat takes one of the resident's one-time subscription consents on
-/// its first attempt; without one left it is not sent (suppressed, `no unused WeChat
-/// consent`).
+/// A WeChat message takes one of the resident's one-time subscription consents of its
+/// category on its first attempt; without one left it is not sent (suppressed, `no unused
+/// WeChat consent`).
 async fn take_wechat_consents(
     p: &Pipeline,
     claimed: Vec<(SendJob, i32)>,
