@@ -87,10 +87,14 @@ pub enum ExportAccepted {
 /// The export's document.
 #[derive(ApiResponse)]
 pub enum ExportFile {
-    /// Everything held about the resident, as one JSON document.
-    #[oai(status = 200, content_type = "application/json")]
+    /// Everything held about the resident, as one JSON document (`format`:
+    /// `courtyard-personal-data/1`; sections `profile`, `memberships`, `devices`,
+    /// `preferences`, `consents`, `wechat_consents`, `sessions`, `tickets`,
+    /// `service_packages`, `messages`, `deliveries`, `bills`, `payments`,
+    /// `erasure_requests`).
+    #[oai(status = 200)]
     Ok(
-        poem_openapi::payload::Binary<Vec<u8>>,
+        Json<serde_json::Value>,
         /// `attachment; filename="…"`.
         #[oai(header = "Content-Disposition")]
         String,
@@ -265,8 +269,10 @@ impl PrivacyApi {
                 .into());
             }
         };
+        let document: serde_json::Value = serde_json::from_str(&document)
+            .map_err(|e| anyhow::anyhow!("a stored export is not JSON: {e}"))?;
         Ok(ExportFile::Ok(
-            poem_openapi::payload::Binary(document.into_bytes()),
+            Json(document),
             format!(
                 "attachment; filename=\"courtyard-data-{}.json\"",
                 now.format("%Y%m%d")
