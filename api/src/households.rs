@@ -377,14 +377,14 @@ impl HouseholdsApi {
             .find_also_related_manual(&self.state.db)
             .await?;
         if let Some(staff) = auth.0.as_staff() {
-            let entry = staff
-                .audit("list_household_members", "household")
-                .object(row.id)
-                .community(row.community_id)
-                .details(serde_json::json!({
-                    "residents": members.iter().map(|(m, _)| m.resident_id).collect::<Vec<_>>(),
-                }));
-            self.state.reads.record(entry).await;
+            for (m, _) in &members {
+                let entry = staff
+                    .audit("list_household_members", "household")
+                    .object(row.id)
+                    .community(row.community_id)
+                    .resident(m.resident_id);
+                self.state.reads.record(entry).await;
+            }
         }
         let items = members
             .into_iter()

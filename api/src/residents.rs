@@ -291,18 +291,17 @@ impl ResidentsApi {
             |r| r.id,
         )
         .await?;
-        let mut entry = staff
-            .audit("list_residents", "resident")
-            .community(community.id)
-            .details(serde_json::json!({
-                "residents": rows.iter().map(|r| r.id).collect::<Vec<_>>(),
-                "phone": searched,
-                "household_id": *household_id,
-            }));
-        if let [only] = rows.as_slice() {
-            entry = entry.resident(only.id);
+        // One entry per resident seen, so "who looked at this resident" finds list reads too.
+        let details = serde_json::json!({ "phone": searched, "household_id": *household_id });
+        for row in &rows {
+            let entry = staff
+                .audit("list_residents", "resident")
+                .object(row.id)
+                .resident(row.id)
+                .community(community.id)
+                .details(details.clone());
+            self.state.reads.record(entry).await;
         }
-        self.state.reads.record(entry).await;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             items.push(resident_dto(&self.state, staff, row).await?.view);
