@@ -26,7 +26,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no app state")))?;
     let now = state.clock.now();
     let claims = state.tokens.verify(&bearer.token, now)?;
-    let origin = crate::audit::origin_of(state, req, now);
+    let origin = crate::audit::origin_of(&state.proxies, req, now);
     match claims.kind {
         SubjectKind::Resident => Ok(Principal::Resident(ResidentPrincipal {
             id: claims.sub,

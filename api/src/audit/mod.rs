@@ -13,13 +13,13 @@ use poem::Request;
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 
-use crate::{state::AppState, telemetry::RequestId};
+use crate::{client_ip::ProxyTrust, telemetry::RequestId};
 
-/// The request's id and client address, as of `at`.
-pub fn origin_of(state: &AppState, req: &Request, at: DateTime<Utc>) -> Origin {
+/// The request's id and client address (behind `proxies`), as of `at`.
+pub fn origin_of(proxies: &ProxyTrust, req: &Request, at: DateTime<Utc>) -> Origin {
     Origin {
         request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-        client_ip: Some(state.proxies.client_of(req).to_string()),
+        client_ip: Some(proxies.client_of(req).to_string()),
         at,
     }
 }

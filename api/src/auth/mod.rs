@@ -243,7 +243,7 @@ impl AuthApi {
         let now = state.clock.now();
         public_limit(state, client_ip(state, req), now).await?;
         let phone = PhoneNumber::parse(&body.phone).field("phone")?;
-        let origin = crate::audit::origin_of(state, req, now);
+        let origin = crate::audit::origin_of(&state.proxies, req, now);
         let checked = async {
             consume_code(state, &phone, &body.code, now).await?;
             resident_by_phone(state, &phone, body.company_id).await
@@ -288,7 +288,7 @@ impl AuthApi {
         let state = &self.state;
         let now = state.clock.now();
         public_limit(state, client_ip(state, req), now).await?;
-        let origin = crate::audit::origin_of(state, req, now);
+        let origin = crate::audit::origin_of(&state.proxies, req, now);
         let openid = wechat::code_to_openid(state, &body.code).await?;
         let bound = resident::Entity::find()
             .filter(resident::Column::WechatOpenid.eq(openid.as_str()))
@@ -362,7 +362,7 @@ impl AuthApi {
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| anyhow::anyhow!("password check panicked: {e}"))?;
-        let origin = crate::audit::origin_of(state, req, now);
+        let origin = crate::audit::origin_of(&state.proxies, req, now);
         let member = match member {
             Some(member) if matches && member.active => member,
             known => {
@@ -428,7 +428,7 @@ impl AuthApi {
         let state = &self.state;
         let now = state.clock.now();
         public_limit(state, client_ip(state, req), now).await?;
-        let origin = crate::audit::origin_of(state, req, now);
+        let origin = crate::audit::origin_of(&state.proxies, req, now);
         let pair = state
             .tokens
             .rotate(
