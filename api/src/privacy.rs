@@ -56,13 +56,18 @@ pub struct DataExport {
     pub download_path: Option<String>,
 }
 
-fn export_dto(row: data_export::Model, now: DateTime<Utc>) -> DataExport {
-    let status = match row.status.as_str() {
+/// Where `row` stands at `now` (a ready export past its time has expired).
+fn status_of(row: &data_export::Model, now: DateTime<Utc>) -> ExportStatus {
+    match row.status.as_str() {
         "ready" if row.expires_at.is_some_and(|at| at <= now) => ExportStatus::Expired,
         "ready" => ExportStatus::Ready,
         "failed" => ExportStatus::Failed,
         _ => ExportStatus::Pending,
-    };
+    }
+}
+
+fn export_dto(row: data_export::Model, now: DateTime<Utc>) -> DataExport {
+    let status = status_of(&row, now);
     DataExport {
         id: row.id,
         status,
@@ -244,8 +249,8 @@ impl PrivacyApi {
         let resident = auth.0.resident()?;
         let row = own_export(&self.state, resident.id, *export_id).await?;
         let now = self.state.clock.now();
-        let dto = export_dto(row.clone(), now);
-        let document = match (dto.status, row.document) {
+        let status = status_of(&row, now);
+        let document = match (status, row.document) {
             (ExportStatus::Ready, Some(document)) => document,
             (ExportStatus::Expired, _) | (ExportStatus::Ready, None) => {
                 return Err(ApiError::Conflict {

@@ -9,7 +9,10 @@ use courtyard_domain::{
     entities::{delivery, login_code, refresh_token},
     settings::RetentionSettings,
 };
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 /// The job's name in logs.
@@ -56,6 +59,35 @@ where
     Ok(removed)
 }
 
+/// Deletes up to `batch` rows of `E` matching `old`, oldest by `age` first: their ids
+/// picked, then deleted by id (still matching `old`). Returns how many went.
+async fn delete_batch<E: EntityTrait>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    age: E::Column,
+    old: Condition,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let ids: Vec<Uuid> = E::find()
+        .select_only()
+        .column(id)
+        .filter(old.clone())
+        .order_by_asc(age)
+        .limit(batch)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(E::delete_many()
+        .filter(id.is_in(ids))
+        .filter(old)
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Runs the job once at `now`.
 pub async fn run(
     db: &DatabaseConnection,
@@ -67,70 +99,45 @@ pub async fn run(
 
     let codes_before = now - Duration::days(retention.login_codes_days);
     let login_codes = in_batches(max, || async {
-        let ids: Vec<Uuid> = login_code::Entity::find()
-            .select_only()
-            .column(login_code::Column::Id)
-            .filter(login_code::Column::CreatedAt.lt(codes_before))
-            .limit(batch)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        Ok(login_code::Entity::delete_many()
-            .filter(login_code::Column::Id.is_in(ids))
-            .exec(db)
-            .await
-            .context("deleting old login codes")?
-            .rows_affected)
+        delete_batch::<login_code::Entity>(
+            db,
+            login_code::Column::Id,
+            login_code::Column::CreatedAt,
+            Condition::all().add(login_code::Column::CreatedAt.lt(codes_before)),
+            batch,
+        )
+        .await
+        .context("deleting old login codes")
     })
     .await?;
 
     let tokens_before = now - Duration::days(retention.refresh_tokens_days);
     let refresh_tokens = in_batches(max, || async {
-        let ids: Vec<Uuid> = refresh_token::Entity::find()
-            .select_only()
-            .column(refresh_token::Column::Id)
-            .filter(refresh_token::Column::ExpiresAt.lt(tokens_before))
-            .limit(batch)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        Ok(refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::Id.is_in(ids))
-            .exec(db)
-            .await
-            .context("deleting expired refresh tokens")?
-            .rows_affected)
+        delete_batch::<refresh_token::Entity>(
+            db,
+            refresh_token::Column::Id,
+            refresh_token::Column::ExpiresAt,
+            Condition::all().add(refresh_token::Column::ExpiresAt.lt(tokens_before)),
+            batch,
+        )
+        .await
+        .context("deleting expired refresh tokens")
     })
     .await?;
 
     let deliveries_before = now - Duration::days(retention.deliveries_days);
     let deliveries = in_batches(max, || async {
-        let ids: Vec<Uuid> = delivery::Entity::find()
-            .select_only()
-            .column(delivery::Column::Id)
-            .filter(delivery::Column::UpdatedAt.lt(deliveries_before))
-            .filter(delivery::Column::Status.is_in(SETTLED))
-            .order_by_asc(delivery::Column::UpdatedAt)
-            .limit(batch)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        Ok(delivery::Entity::delete_many()
-            .filter(delivery::Column::Id.is_in(ids))
-            .filter(delivery::Column::Status.is_in(SETTLED))
-            .exec(db)
-            .await
-            .context("deleting settled deliveries")?
-            .rows_affected)
+        delete_batch::<delivery::Entity>(
+            db,
+            delivery::Column::Id,
+            delivery::Column::UpdatedAt,
+            Condition::all()
+                .add(delivery::Column::UpdatedAt.lt(deliveries_before))
+                .add(delivery::Column::Status.is_in(SETTLED)),
+            batch,
+        )
+        .await
+        .context("deleting settled deliveries")
     })
     .await?;
 
